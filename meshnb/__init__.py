@@ -1,0 +1,70 @@
+"""meshnb: troubleshoot Istio multicluster meshes from JupyterLab.
+
+Each step of Istio's "Troubleshooting Multicluster" guide is a check that runs against every
+cluster at once and returns a :class:`Finding` (status, summary, evidence DataFrames, next steps).
+
+>>> import meshnb
+>>> mesh = meshnb.simulate("healthy")          # or meshnb.connect(["ctx-a", "ctx-b"])
+>>> meshnb.check_load_balancing(mesh).status
+'pass'
+
+Heavy libraries (pandas, plotly, kubernetes, ipywidgets) load on first use, not on import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+logging.getLogger("meshnb").addHandler(logging.NullHandler())
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first access)
+_EXPORTS = {
+    "connect": "meshnb.backends.kube",
+    "simulate": "meshnb.backends.sim",
+    "SCENARIOS": "meshnb.backends.sim",
+    "check_load_balancing": "meshnb.diagnostics.load_balancing",
+    "Finding": "meshnb.diagnostics.finding",
+    "MeshnbError": "meshnb.errors",
+    "ConfigError": "meshnb.errors",
+    "ClusterError": "meshnb.errors",
+    "ParseError": "meshnb.errors",
+    "InvalidName": "meshnb.errors",
+}
+
+__all__ = [
+    "SCENARIOS",
+    "ClusterError",
+    "ConfigError",
+    "Finding",
+    "InvalidName",
+    "MeshnbError",
+    "ParseError",
+    "__version__",
+    "check_load_balancing",
+    "connect",
+    "simulate",
+]
+
+if TYPE_CHECKING:
+    from meshnb.backends.kube import connect
+    from meshnb.backends.sim import SCENARIOS, simulate
+    from meshnb.diagnostics.finding import Finding
+    from meshnb.diagnostics.load_balancing import check_load_balancing
+    from meshnb.errors import ClusterError, ConfigError, InvalidName, MeshnbError, ParseError
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'meshnb' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,0 +1,5 @@
+import sys
+
+from meshnb.cli import main
+
+sys.exit(main())

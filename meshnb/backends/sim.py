@@ -1,0 +1,655 @@
+"""The simulated mesh: a seeded model of the two-cluster setup of Istio's multicluster guide.
+
+Not canned output: the world is state (clusters, nodes, pods, remote secrets, certificates, knobs),
+and everything a check reads derives from it. A sidecar's endpoints come from what its cluster's
+istiod can see (it needs a valid remote secret for each other cluster); a curl through the sidecar
+picks among those endpoints the way Envoy does (priorities, weights, Istio's default retries to
+another host) and each attempt succeeds or fails from the knobs (firewall between networks,
+certificates signed by different roots, dead backends). istiod's log lines, the ``cacerts`` and
+remote secrets, and the Envoy admin ``/clusters`` JSON are all computed from the same state.
+
+>>> mesh = simulate("missing-remote-secret")
+>>> mesh.knobs.missing_remote_secret
+('cluster1',)
+>>> [ep["dest_cluster"] for ep in mesh.clusters["cluster1"].endpoints_view("sample", "helloworld", 5000)]
+['cluster1']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import math
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from meshnb.backends.base import DEFAULT_TIMEOUT, ExecResult, Node, Pod, Secret, SecretData
+from meshnb.backends.sim_pki import SimPKI
+from meshnb.errors import ConfigError, ExecError, NotFound, Unreachable
+from meshnb.names import match_selector, validate_name, validate_selector
+
+__all__ = ["SCENARIOS", "Knobs", "SimCluster", "SimMesh", "simulate"]
+
+log = logging.getLogger("meshnb")
+
+MULTICLUSTER_LABEL = "istio/multiCluster"
+CLUSTER_ANNOTATION = "networking.istio.io/cluster"
+CONNECT_TIMEOUT_MS = 10_000.0  # Istio's default connectTimeout
+ENVOY_RESET = "upstream connect error or disconnect/reset before headers. reset reason: "
+TLS_VERIFY_FAILED = (
+    "TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:verify cert failed: "
+    "X509_verify_cert: certificate verification error at depth 0: unable to get local issuer "
+    "certificate:TLS_error_end"
+)
+
+
+@dataclass
+class Knobs:
+    """What can be wrong (or different) in the simulated mesh. Set them through :func:`simulate`.
+
+    Cluster-valued knobs name the cluster whose control plane or pods are affected.
+    """
+
+    firewall: bool = False
+    """Traffic between the clusters' networks is dropped (east-west gateways and pod IPs)."""
+    trust_mismatch: bool = False
+    """The last cluster's ``cacerts`` are signed by a different root than the others'."""
+    missing_remote_secret: tuple[str, ...] = ()
+    """Clusters whose istio-system lacks the remote secrets for the other clusters."""
+    remote_secret_wrong_key: tuple[str, ...] = ()
+    """Clusters whose remote secrets hold the kubeconfig under a data key that is not the cluster name."""
+    locality_lb: bool = False
+    """A DestinationRule turns on locality load balancing for the service."""
+    outlier_detection: bool = False
+    """The DestinationRule has outlier detection (without it, locality settings have no effect)."""
+    dead_versions: tuple[str, ...] = ()
+    """helloworld versions whose process is down (their pods refuse connections)."""
+    retries: int = 2
+    """Retries per request on connect failures, to another host when there is one (Istio's default: 2)."""
+    hide_tls_reason: bool = True
+    """Envoy >= 1.38.1 hides the TLS failure reason from the response body."""
+    latency_ms: float = 3.0
+    """Median latency of a request answered in the source's own cluster."""
+    cross_cluster_ms: float = 25.0
+    """Extra median latency of a request through the remote east-west gateway."""
+    rtt: float = 0.0
+    """Seconds every backend call waits (models the API server round trip, e.g. 0.05)."""
+    unreachable: tuple[str, ...] = ()
+    """Clusters whose API server cannot be reached."""
+
+    def replace(self, **changes: object) -> Knobs:
+        """A copy with ``changes`` applied; unknown knobs raise ConfigError."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise ConfigError(f"unknown simulated-mesh knob(s) {unknown}; known: {sorted(names)}")
+        normalised = {
+            key: tuple(value) if isinstance(value, list | set | frozenset) else value
+            for key, value in changes.items()
+        }
+        for key, value in normalised.items():
+            if isinstance(value, str) and isinstance(getattr(self, key), tuple):
+                normalised[key] = (value,)
+        return dataclasses.replace(self, **normalised)
+
+
+#: Named sets of knobs: the failures of Istio's multicluster troubleshooting guide.
+SCENARIOS: dict[str, dict[str, object]] = {
+    "healthy": {},
+    "firewall": {"firewall": True},
+    "trust-mismatch": {"trust_mismatch": True},
+    "missing-remote-secret": {"missing_remote_secret": ("cluster1",)},
+    "remote-secret-wrong-key": {"remote_secret_wrong_key": ("cluster1",)},
+    "locality-prefer-local": {"locality_lb": True, "outlier_detection": True},
+}
+
+_SUFFIX = "bcdfghjklmnpqrstvwxz2456789"
+_LOCALITIES = [("us-east", "us-east-1a"), ("us-west", "us-west-1b"), ("eu-west", "eu-west-1a")]
+
+
+@dataclass
+class _SimPod:
+    pod: Pod
+    app: str
+    version: str | None = None
+
+
+@dataclass
+class _ClusterState:
+    name: str
+    index: int
+    network: str
+    region: str
+    zone: str
+    gateway_ip: str
+    api_server: str
+    nodes: list[Node] = field(default_factory=list)
+    pods: list[_SimPod] = field(default_factory=list)
+
+
+def _suffix(rng: random.Random, length: int) -> str:
+    return "".join(rng.choice(_SUFFIX) for _ in range(length))
+
+
+class SimMesh:
+    """The simulated mesh: ``clusters`` maps names to :class:`SimCluster`; ``knobs`` can be changed.
+
+    >>> mesh = simulate()
+    >>> mesh.set(firewall=True).knobs.firewall
+    True
+    """
+
+    def __init__(
+        self, knobs: Knobs, seed: int = 0, clusters: int = 2, versions: Mapping[str, str] | None = None
+    ):
+        if clusters < 2:
+            raise ConfigError("the simulated mesh needs at least two clusters")
+        self.seed = seed
+        self.knobs = knobs
+        self.scenario = "custom"
+        self.pki = SimPKI(seed)
+        rng = random.Random(seed)
+        names = [f"cluster{i}" for i in range(1, clusters + 1)]
+        versions = dict(versions or {name: f"v{i}" for i, name in enumerate(names, start=1)})
+        self._states: dict[str, _ClusterState] = {}
+        for index, name in enumerate(names, start=1):
+            region, zone = _LOCALITIES[(index - 1) % len(_LOCALITIES)]
+            if index > len(_LOCALITIES):
+                region, zone = f"region-{index}", f"region-{index}-a"
+            state = _ClusterState(
+                name=name,
+                index=index,
+                network=f"network{index}",
+                region=region,
+                zone=zone,
+                gateway_ip=f"172.18.{index}.100",
+                api_server=f"https://172.18.{index}.10:6443",
+            )
+            for n in (1, 2):
+                labels = {
+                    "kubernetes.io/hostname": f"{name}-node-{n}",
+                    "topology.kubernetes.io/region": region,
+                    "topology.kubernetes.io/zone": zone,
+                }
+                state.nodes.append(Node(name=f"{name}-node-{n}", labels=labels))
+            self._add_pods(state, rng, versions.get(name))
+            self._states[name] = state
+        self.clusters: dict[str, SimCluster] = {name: SimCluster(self, name) for name in names}
+
+    def _add_pods(self, state: _ClusterState, rng: random.Random, version: str | None) -> None:
+        ip_count = iter(range(10, 250))
+
+        def add(namespace: str, app: str, labels: dict, containers: tuple, version: str | None = None):
+            template = _suffix(rng, 10)
+            name = (
+                f"{app}-{version}-{template}-{_suffix(rng, 5)}"
+                if version
+                else f"{app}-{template}-{_suffix(rng, 5)}"
+            )
+            node = state.nodes[len(state.pods) % len(state.nodes)].name
+            pod = Pod(
+                name=name,
+                namespace=namespace,
+                labels={**labels, "pod-template-hash": template},
+                annotations={"sidecar.istio.io/status": "{}"} if "istio-proxy" in containers else {},
+                node=node,
+                ip=f"10.{state.index}.0.{next(ip_count)}",
+                phase="Running",
+                ready=True,
+                containers=containers,
+            )
+            state.pods.append(_SimPod(pod=pod, app=app, version=version))
+
+        add("istio-system", "istiod", {"app": "istiod", "istio": "pilot"}, ("discovery",))
+        add(
+            "istio-system",
+            "istio-eastwestgateway",
+            {
+                "app": "istio-eastwestgateway",
+                "istio": "eastwestgateway",
+                "topology.istio.io/network": state.network,
+            },
+            ("istio-proxy",),
+        )
+        add("sample", "curl", {"app": "curl"}, ("curl", "istio-proxy"))
+        if version:
+            add(
+                "sample",
+                "helloworld",
+                {"app": "helloworld", "version": version},
+                ("helloworld", "istio-proxy"),
+                version,
+            )
+
+    # ---- derived state ----
+
+    def set(self, **knobs: object) -> SimMesh:
+        """Change knobs in place (the world's state derives from them); returns the mesh."""
+        self.knobs = self.knobs.replace(**knobs)
+        self.scenario = "custom"
+        return self
+
+    def state(self, cluster: str) -> _ClusterState:
+        return self._states[cluster]
+
+    def root_of(self, cluster: str) -> str:
+        last = list(self._states)[-1]
+        return "alt" if self.knobs.trust_mismatch and cluster == last else "root"
+
+    def remote_secret(self, owner: str, remote: str) -> Secret | None:
+        """The remote secret in ``owner``'s istio-system that lets its istiod read ``remote``."""
+        if owner in self.knobs.missing_remote_secret:
+            return None
+        key = "kubeconfig" if owner in self.knobs.remote_secret_wrong_key else remote
+        return Secret(
+            name=f"istio-remote-secret-{remote}",
+            namespace="istio-system",
+            labels={MULTICLUSTER_LABEL: "true"},
+            annotations={CLUSTER_ANNOTATION: remote},
+            data=SecretData({key: self.pki.kubeconfig(remote, self._states[remote].api_server)}),
+        )
+
+    def istiod_reads(self, owner: str) -> list[str]:
+        """Remote clusters whose endpoints ``owner``'s istiod knows (valid remote secret)."""
+        known = []
+        for remote in self._states:
+            secret = self.remote_secret(owner, remote) if remote != owner else None
+            if secret is not None and remote in secret.data:
+                known.append(remote)
+        return known
+
+    def istiod_log(self, owner: str) -> str:
+        """istiod's log in ``owner``, in Istio's line format, from the remote secrets it holds."""
+        base = dt.datetime(2026, 11, 28, 9, 0, 0, tzinfo=dt.UTC)
+        lines = []
+
+        def line(seconds: float, level: str, scope: str, message: str) -> None:
+            stamp = (base + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            lines.append(f"{stamp}\t{level}\t{scope}\t{message}")
+
+        line(0.0, "info", "FLAG", '--clusterID="' + owner + '"')
+        line(0.4, "info", "kube", f"Initializing Kubernetes service registry {owner!r}")
+        added = 0
+        for offset, remote in enumerate(r for r in self._states if r != owner):
+            secret = self.remote_secret(owner, remote)
+            if secret is None:
+                continue
+            ref = f"secret={secret.namespace}/{secret.name}"
+            when = 1.0 + offset
+            line(when, "info", "kube", f"processing secret event for secret {secret.namespace}/{secret.name}")
+            if remote in secret.data:
+                line(when + 0.1, "info", "kube", f"Adding cluster\tcluster={remote} {ref}")
+                added += 1
+            else:
+                (bad_key,) = secret.data
+                line(
+                    when + 0.1,
+                    "error",
+                    "kube",
+                    f"Add cluster: create remote cluster failed: data key {bad_key!r} is not the name of "
+                    f"the cluster in annotation {CLUSTER_ANNOTATION}={remote}\tcluster={bad_key} {ref}",
+                )
+        line(5.0, "info", "kube", f"Number of remote clusters: {added}")
+        line(5.1, "info", "ads", "All caches have been synced up in 5.1s, marking server ready")
+        return "\n".join(lines) + "\n"
+
+    def pods_of(self, cluster: str, namespace: str, app: str) -> list[_SimPod]:
+        return [p for p in self._states[cluster].pods if p.pod.namespace == namespace and p.app == app]
+
+    def locality_of(self, cluster: str) -> tuple[str, str]:
+        state = self._states[cluster]
+        return state.region, state.zone
+
+    def endpoints(self, source: str, namespace: str, service: str, port: int) -> list[dict]:
+        """What the sidecars of ``source`` have as endpoints for ``service:port`` (Istio's EDS)."""
+        if port != 5000 or service != "helloworld":
+            return []
+        src_region, src_zone = self.locality_of(source)
+        prefer_local = self.knobs.locality_lb and self.knobs.outlier_detection
+        result = []
+        for dest in [source, *self.istiod_reads(source)]:
+            state = self._states[dest]
+            pods = [p for p in self.pods_of(dest, namespace, service) if p.pod.ready]
+            if not pods:
+                continue
+            priority = 0
+            if prefer_local:
+                priority = (
+                    0
+                    if (state.region, state.zone) == (src_region, src_zone)
+                    else (1 if state.region == src_region else 2)
+                )
+            common = {
+                "namespace": namespace,
+                "dest_cluster": dest,
+                "network": state.network,
+                "region": state.region,
+                "zone": state.zone,
+                "priority": priority,
+            }
+            if dest == source:
+                result += [
+                    {
+                        **common,
+                        "address": p.pod.ip,
+                        "port": port,
+                        "weight": 1,
+                        "via_gateway": False,
+                        "versions": (p.version,),
+                    }
+                    for p in pods
+                ]
+            else:  # another network: one endpoint, the remote east-west gateway, weighted by its pods
+                result.append(
+                    {
+                        **common,
+                        "address": state.gateway_ip,
+                        "port": 15443,
+                        "weight": len(pods),
+                        "via_gateway": True,
+                        "versions": tuple(p.version for p in pods),
+                    }
+                )
+        return result
+
+
+class SimCluster:
+    """One simulated cluster; implements the :class:`meshnb.backends.base.Cluster` contract."""
+
+    def __init__(self, mesh: SimMesh, name: str):
+        self.mesh = mesh
+        self.name = name
+        self.calls: Counter[str] = Counter()
+        self._rng = random.Random(f"{mesh.seed}:{name}")
+        self._lock = threading.Lock()
+        self._clock_ms = 0.0
+        self._ejected_until: dict[str, float] = {}
+        self._failures: Counter[str] = Counter()
+
+    def __repr__(self) -> str:
+        return f"SimCluster({self.name!r})"
+
+    def _call(self, method: str) -> None:
+        self.calls[method] += 1
+        if self.mesh.knobs.rtt:
+            time.sleep(self.mesh.knobs.rtt)
+        if self.name in self.mesh.knobs.unreachable:
+            server = self.mesh.state(self.name).api_server
+            raise Unreachable(self.name, f"cannot connect to the API server at {server}: connection refused")
+
+    def _pod(self, namespace: str, pod: str) -> _SimPod:
+        for sim_pod in self.mesh.state(self.name).pods:
+            if sim_pod.pod.namespace == namespace and sim_pod.pod.name == pod:
+                return sim_pod
+        raise NotFound(self.name, f'pods "{pod}" not found in namespace {namespace}')
+
+    # ---- the contract ----
+
+    def list_pods(self, namespace: str, label_selector: str | None = None) -> list[Pod]:
+        validate_name(namespace, "namespace")
+        validate_selector(label_selector)
+        self._call("list_pods")
+        return [
+            p.pod
+            for p in self.mesh.state(self.name).pods
+            if p.pod.namespace == namespace and match_selector(label_selector, p.pod.labels)
+        ]
+
+    def list_nodes(self) -> list[Node]:
+        self._call("list_nodes")
+        return list(self.mesh.state(self.name).nodes)
+
+    def _secrets(self, namespace: str) -> list[Secret]:
+        if namespace != "istio-system":
+            return []
+        root = self.mesh.root_of(self.name)
+        secrets = [
+            Secret(
+                name="cacerts", namespace=namespace, data=SecretData(self.mesh.pki.cacerts(self.name, root))
+            )
+        ]
+        for remote in self.mesh.clusters:
+            secret = self.mesh.remote_secret(self.name, remote) if remote != self.name else None
+            if secret is not None:
+                secrets.append(secret)
+        return secrets
+
+    def read_secret(self, namespace: str, name: str) -> SecretData:
+        validate_name(namespace, "namespace")
+        validate_name(name, "secret name", subdomain=True)
+        self._call("read_secret")
+        for secret in self._secrets(namespace):
+            if secret.name == name:
+                return secret.data
+        raise NotFound(self.name, f'secrets "{name}" not found in namespace {namespace}')
+
+    def list_secrets(self, namespace: str, label_selector: str | None = None) -> list[Secret]:
+        validate_name(namespace, "namespace")
+        validate_selector(label_selector)
+        self._call("list_secrets")
+        return [s for s in self._secrets(namespace) if match_selector(label_selector, s.labels)]
+
+    def logs(
+        self, namespace: str, pod: str, container: str | None = None, tail_lines: int | None = None
+    ) -> str:
+        validate_name(namespace, "namespace")
+        validate_name(pod, "pod name", subdomain=True)
+        self._call("logs")
+        sim_pod = self._pod(namespace, pod)
+        text = self.mesh.istiod_log(self.name) if sim_pod.app == "istiod" else ""
+        if tail_lines is not None:
+            text = "".join(text.splitlines(keepends=True)[-tail_lines:]) if tail_lines > 0 else ""
+        return text
+
+    def exec(
+        self,
+        namespace: str,
+        pod: str,
+        argv: list[str],
+        container: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> ExecResult:
+        validate_name(namespace, "namespace")
+        validate_name(pod, "pod name", subdomain=True)
+        if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
+            raise TypeError("argv must be a non-empty list of strings (never a shell string)")
+        self._call("exec")
+        sim_pod = self._pod(namespace, pod)
+        container = container or sim_pod.pod.containers[0]
+        if container not in sim_pod.pod.containers:
+            raise ExecError(self.name, f"container {container} is not valid for pod {pod}")
+        with self._lock:
+            stdout, stderr, code = self._run(sim_pod, container, list(argv))
+        return ExecResult(tuple(argv), stdout, stderr, code, cluster=self.name, pod=pod)
+
+    # ---- what runs inside pods ----
+
+    def _run(self, sim_pod: _SimPod, container: str, argv: list[str]) -> tuple[str, str, int]:
+        program = argv[0].rsplit("/", 1)[-1]
+        if program == "echo":
+            return " ".join(argv[1:]) + "\n", "", 0
+        if program == "hostname":
+            return sim_pod.pod.name + "\n", "", 0
+        if program == "curl" and container in ("curl", "istio-proxy"):
+            return self._curl(sim_pod, argv[1:])
+        if program == "pilot-agent" and container == "istio-proxy" and argv[1:3] == ["request", "GET"]:
+            return self._admin(sim_pod, argv[3] if len(argv) > 3 else "")
+        return "", f'exec: "{argv[0]}": executable file not found in $PATH', 127
+
+    def _admin(self, sim_pod: _SimPod, path: str) -> tuple[str, str, int]:
+        if path.split("?", maxsplit=1)[0].strip("/") != "clusters" or "format=json" not in path:
+            return "", f"unsupported admin path in the simulated mesh: {path}", 1
+        statuses = []
+        for service, port in (("helloworld", 5000),):
+            hosts = []
+            for ep in self.endpoints_view(sim_pod.pod.namespace, service, port):
+                host = {
+                    "address": {"socket_address": {"address": ep["address"], "port_value": ep["port"]}},
+                    "stats": [
+                        {"name": "cx_total"},
+                        {"name": "rq_total"},
+                        {"type": "GAUGE", "name": "cx_active"},
+                    ],
+                    "health_status": {"eds_health_status": "HEALTHY"},
+                    "weight": ep["weight"],
+                    "locality": {"region": ep["region"], "zone": ep["zone"]},
+                }
+                if ep["priority"]:
+                    host["priority"] = ep["priority"]
+                hosts.append(host)
+            name = f"outbound|{port}||{service}.{sim_pod.pod.namespace}.svc.cluster.local"
+            statuses.append({"name": name, "added_via_api": True, "host_statuses": hosts})
+        return json.dumps({"cluster_statuses": statuses}, indent=2) + "\n", "", 0
+
+    def endpoints_view(self, namespace: str, service: str, port: int) -> list[dict]:
+        """The endpoints this cluster's sidecars hold for a service (derived from the mesh state)."""
+        return self.mesh.endpoints(self.name, namespace, service, port)
+
+    def _curl(self, sim_pod: _SimPod, args: list[str]) -> tuple[str, str, int]:
+        """A small curl: the options meshnb uses, each URL a transfer through the pod's sidecar."""
+        write_out, max_time, urls, show_errors = "", 300.0, [], False
+        items = iter(args)
+        for arg in items:
+            if arg in ("-s", "--silent"):
+                continue
+            if arg in ("-sS", "-S", "--show-error"):
+                show_errors = True
+            elif arg in ("-w", "--write-out"):
+                write_out = next(items, "")
+            elif arg in ("-m", "--max-time"):
+                try:
+                    max_time = float(next(items, "x"))
+                except ValueError:
+                    return "", "curl: (2) option --max-time: expected a proper numerical parameter", 2
+            elif arg.startswith("-"):
+                return "", f"curl: option {arg}: is unknown", 2
+            else:
+                urls.append(arg)
+        if not urls:
+            return "", "curl: no URL specified", 2
+        out, err, code = [], [], 0
+        for url in urls:
+            status, body, ms, exit_code, message = self._transfer(sim_pod, url, max_time)
+            out.append(body)
+            if exit_code and show_errors:
+                err.append(f"curl: ({exit_code}) {message}\n")
+            code = exit_code or code
+            out.append(
+                write_out.replace("%{http_code}", f"{status:03d}")
+                .replace("%{time_total}", f"{ms / 1000:.6f}")
+                .replace("%{exitcode}", str(exit_code))
+                .replace("%{errormsg}", message)
+            )
+        return "".join(out), "".join(err), code
+
+    def _transfer(self, sim_pod: _SimPod, url: str, max_time: float) -> tuple[int, str, float, int, str]:
+        """One request: (status, body, milliseconds, curl exit code, curl error message)."""
+        rest = url.split("://", 1)[-1]
+        hostport, _, path = rest.partition("/")
+        host, _, port_text = hostport.partition(":")
+        port = int(port_text) if port_text.isdigit() else 80
+        namespace = sim_pod.pod.namespace
+        service = host.split(".")[0]
+        if len(host.split(".")) > 1 and host.split(".")[1] != namespace:
+            namespace = host.split(".")[1]
+        if not self.mesh.pods_of(self.name, namespace, service) and not any(
+            self.mesh.pods_of(other, namespace, service) for other in self.mesh.clusters
+        ):
+            return 0, "", 2.0, 6, f"Could not resolve host: {host}"
+        endpoints = self.endpoints_view(namespace, service, port)
+        if not endpoints:
+            ms = 1.0
+            return (
+                0,
+                "",
+                ms,
+                7,
+                f"Failed to connect to {host} port {port} after 1 ms: Couldn't connect to server",
+            )
+        status, body, ms = self._through_sidecar(endpoints, "/" + path)
+        if ms > max_time * 1000:
+            waited = int(max_time * 1000) + 1
+            return 0, "", waited, 28, f"Operation timed out after {waited} milliseconds with 0 bytes received"
+        return status, body, ms, 0, ""
+
+    def _lognormal(self, median: float) -> float:
+        return median * math.exp(self._rng.gauss(0.0, 0.35))
+
+    def _through_sidecar(self, endpoints: list[dict], path: str) -> tuple[int, str, float]:
+        """Envoy's choice of endpoint, Istio's retries to other hosts, and each attempt's outcome."""
+        knobs = self.mesh.knobs
+        tried: set[str] = set()
+        total_ms = 0.0
+        status, body = 503, "no healthy upstream"
+        for _attempt in range(1 + max(0, knobs.retries)):
+            live = [ep for ep in endpoints if self._ejected_until.get(ep["address"], -1.0) <= self._clock_ms]
+            if not live:
+                status, body = 503, "no healthy upstream"
+                break
+            best = min(ep["priority"] for ep in live)
+            pool = [ep for ep in live if ep["priority"] == best]
+            fresh = [ep for ep in pool if ep["address"] not in tried] or pool
+            chosen = self._rng.choices(fresh, weights=[ep["weight"] for ep in fresh])[0]
+            tried.add(chosen["address"])
+            ok, status, body, ms = self._attempt(chosen, path)
+            total_ms += ms
+            self._clock_ms += ms
+            if ok:
+                self._failures[chosen["address"]] = 0
+                return status, body, total_ms
+            self._note_failure(chosen["address"])
+        return status, body, total_ms
+
+    def _note_failure(self, address: str) -> None:
+        if not self.mesh.knobs.outlier_detection:
+            return
+        self._failures[address] += 1
+        if self._failures[address] >= 3:  # consecutive5xxErrors: 3, baseEjectionTime: 30s
+            self._ejected_until[address] = self._clock_ms + 30_000.0
+            self._failures[address] = 0
+
+    def _attempt(self, endpoint: dict, path: str) -> tuple[bool, int, str, float]:
+        knobs = self.mesh.knobs
+        remote = endpoint["via_gateway"]
+        if remote and knobs.firewall:
+            return False, 503, ENVOY_RESET + "connection timeout", CONNECT_TIMEOUT_MS
+        if remote and self.mesh.root_of(self.name) != self.mesh.root_of(endpoint["dest_cluster"]):
+            reason = "remote connection failure"
+            if not knobs.hide_tls_reason:
+                reason += ", transport failure reason: " + TLS_VERIFY_FAILED
+            return False, 503, ENVOY_RESET + reason, self._lognormal(knobs.cross_cluster_ms)
+        pods = [
+            p
+            for p in self.mesh.pods_of(endpoint["dest_cluster"], endpoint["namespace"], "helloworld")
+            if p.pod.ready and ((not remote and p.pod.ip == endpoint["address"]) or remote)
+        ]
+        sim_pod = self._rng.choice(pods)
+        ms = self._lognormal(knobs.latency_ms) + (self._lognormal(knobs.cross_cluster_ms) if remote else 0.0)
+        if sim_pod.version in knobs.dead_versions:
+            reason = "remote connection failure, transport failure reason: delayed connect error: 111"
+            return False, 503, ENVOY_RESET + reason, ms
+        if path != "/hello":
+            return True, 404, "<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n", ms
+        return True, 200, f"Hello version: {sim_pod.version}, instance: {sim_pod.pod.name}\n", ms
+
+
+def simulate(scenario: str = "healthy", seed: int = 0, *, clusters: int = 2, **knobs: object) -> SimMesh:
+    """The simulated two-cluster mesh of Istio's guide, with a scenario's knobs and any set directly.
+
+    >>> mesh = simulate("firewall", seed=1, retries=0)
+    >>> (mesh.knobs.firewall, mesh.knobs.retries, sorted(mesh.clusters))
+    (True, 0, ['cluster1', 'cluster2'])
+    """
+    if scenario not in SCENARIOS:
+        raise ConfigError(f"unknown scenario {scenario!r}; choose one of {sorted(SCENARIOS)}")
+    settings = Knobs().replace(**SCENARIOS[scenario]).replace(**knobs)
+    mesh = SimMesh(settings, seed=seed, clusters=clusters)
+    mesh.scenario = scenario if not knobs else f"{scenario} (+{', '.join(sorted(knobs))})"
+    log.debug("simulated mesh %s, seed %d: %s", mesh.scenario, seed, settings)
+    return mesh

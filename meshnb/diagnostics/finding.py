@@ -1,0 +1,123 @@
+"""A Finding: what one check concluded, with the evidence it saw and what to do next.
+
+>>> f = Finding("load-balancing", "pass", "both versions answer from every cluster")
+>>> f.ok, Finding.from_json(f.to_json()).summary
+(True, 'both versions answer from every cluster')
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from meshnb.schemas import SCHEMAS, validate
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["STATUSES", "Finding", "worst"]
+
+#: Every status, from the least to the most urgent.
+STATUSES = ("skipped", "pass", "warn", "error", "fail")
+_COLOURS = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e", "error": "#8250df", "skipped": "#57606a"}
+_SYMBOLS = {"pass": "✔", "warn": "⚠", "fail": "✖", "error": "⛔", "skipped": "–"}
+
+
+def worst(statuses: list[str]) -> str:
+    """The most urgent of ``statuses`` (fail > error > warn > pass > skipped); 'skipped' if none."""
+    return max(statuses, key=STATUSES.index, default="skipped")
+
+
+@dataclass
+class Finding:
+    """The result of one check. ``evidence`` holds named DataFrames (see :mod:`meshnb.schemas`)."""
+
+    check: str
+    status: str
+    summary: str
+    evidence: dict[str, pd.DataFrame] = field(default_factory=dict)
+    next_steps: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
+
+    @property
+    def ok(self) -> bool:
+        """True for pass and warn (the CLI's exit code 0)."""
+        return self.status in ("pass", "warn")
+
+    @property
+    def exit_code(self) -> int:
+        """0 for pass/warn/skipped, 1 for fail, 2 for error."""
+        return {"fail": 1, "error": 2}.get(self.status, 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        evidence = {
+            name: json.loads(df.to_json(orient="split", date_format="iso", date_unit="ns", index=False))
+            for name, df in self.evidence.items()
+        }
+        return {
+            "check": self.check,
+            "status": self.status,
+            "summary": self.summary,
+            "next_steps": list(self.next_steps),
+            "details": self.details,
+            "evidence": evidence,
+        }
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), default=str, **kwargs)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        import pandas as pd
+
+        evidence = {}
+        for name, table in data.get("evidence", {}).items():
+            df = pd.DataFrame(table["data"], columns=table["columns"])
+            evidence[name] = validate(name, df) if name in SCHEMAS else df
+        return cls(
+            check=data["check"],
+            status=data["status"],
+            summary=data["summary"],
+            evidence=evidence,
+            next_steps=list(data.get("next_steps", [])),
+            details=dict(data.get("details", {})),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Finding:
+        return cls.from_dict(json.loads(text))
+
+    def status_html(self) -> str:
+        """The status as a coloured badge that also says it in words (never colour alone)."""
+        colour = _COLOURS[self.status]
+        return (
+            f'<span class="meshnb-status meshnb-status-{self.status}" role="status" '
+            f'style="background:{colour};color:white;padding:2px 8px;border-radius:4px;font-weight:bold">'
+            f"{_SYMBOLS[self.status]} {self.status.upper()}</span>"
+        )
+
+    def _repr_html_(self, max_rows: int = 20) -> str:
+        parts = [
+            f"<div class='meshnb-finding'><p>{self.status_html()} <b>{html.escape(self.check)}</b>: "
+            f"{html.escape(self.summary)}</p>"
+        ]
+        if self.next_steps:
+            items = "".join(f"<li>{html.escape(step)}</li>" for step in self.next_steps)
+            parts.append(f"<p><b>Next steps</b></p><ol>{items}</ol>")
+        for name, df in self.evidence.items():
+            more = f" (first {max_rows} of {len(df)} rows)" if len(df) > max_rows else f" ({len(df)} rows)"
+            parts.append(f"<details><summary>{html.escape(name)}{more}</summary>")
+            parts.append(df.head(max_rows).to_html(index=False, na_rep="", escape=True) + "</details>")
+        parts.append("</div>")
+        return "".join(parts)
+
+    def __str__(self) -> str:
+        lines = [f"[{self.status.upper()}] {self.check}: {self.summary}"]
+        lines += [f"  next: {step}" for step in self.next_steps]
+        return "\n".join(lines)

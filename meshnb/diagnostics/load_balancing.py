@@ -1,0 +1,360 @@
+"""Cross-cluster load balancing: the first step of Istio's multicluster troubleshooting guide.
+
+The guide curls ``helloworld.sample:5000/hello`` ten times from the curl pod, one ``kubectl exec``
+each, and looks for both ``v1`` and ``v2``. This check sends ``requests`` requests from the curl
+pod of every cluster at once, many per exec (one ``curl`` with the URL repeated), parses every
+response, and tests the split against the expected one.
+
+>>> import meshnb
+>>> finding = check_load_balancing(meshnb.simulate("missing-remote-secret"), requests=40)
+>>> finding.status, finding.evidence["sources"]["status"].tolist()
+('fail', ['fail', 'pass'])
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from meshnb.backends.base import Cluster, Mesh, Pod
+from meshnb.diagnostics.fanout import Progress, Report, per_cluster
+from meshnb.diagnostics.finding import Finding, worst
+from meshnb.errors import ClusterError, ExecError, MeshnbError, NotFound
+from meshnb.names import validate_name, validate_path, validate_port, validate_selector
+from meshnb.parse import CURL_WRITE_OUT, ERROR_KINDS, classify_error, parse_curl_batch, parse_hello
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["check_load_balancing", "curl_argv"]
+
+log = logging.getLogger("meshnb")
+
+CHECK = "load-balancing"
+#: p-value under which a split is called significantly different from the expected one.
+ALPHA = 0.001
+MAX_REQUESTS = 1_000_000
+
+GUIDE = "Istio's 'Troubleshooting Multicluster' guide"
+STEP_CONNECTIVITY = (
+    "Rule out the network (guide: 'Verify connectivity'): from a pod without a sidecar, curl the remote "
+    "helloworld pod IP on port 5000, in both directions. If that fails, look at firewalls and routes, "
+    "not at Istio."
+)
+STEP_LOCALITY = (
+    "Check locality load balancing (guide: 'Locality load balancing'): if the clusters are in different "
+    "regions or zones and a DestinationRule enables locality load balancing with outlier detection, "
+    "traffic stays local by design."
+)
+STEP_TRUST = (
+    "Check trust (guide: 'Trust configuration'): compare root-cert.pem of the cacerts secret in "
+    "istio-system across clusters; they must share a root."
+)
+STEP_ENDPOINTS = (
+    "Check endpoint discovery (guide: 'Step-by-step diagnosis'): `istioctl proxy-config endpoint "
+    "<curl pod>.sample | grep helloworld` must list the remote cluster's east-west gateway; if only local "
+    "endpoints are listed, the control plane cannot read the remote cluster."
+)
+STEP_SECRETS = (
+    "Check the remote secrets: `kubectl get secrets -n istio-system -l istio/multiCluster=true` in each "
+    "cluster must show one secret per other cluster whose data key is that cluster's name, and istiod's "
+    "logs must not show 'Add cluster: create remote cluster failed'."
+)
+
+
+def curl_argv(url: str, count: int, max_time: float) -> list[str]:
+    """The argv of one batched curl: ``count`` requests to ``url``, each followed by a marker line.
+
+    >>> curl_argv("http://helloworld.sample:5000/hello", 2, 2.0)[:4]
+    ['curl', '-s', '--max-time', '2.0']
+    """
+    return ["curl", "-s", "--max-time", str(max_time), "--write-out", CURL_WRITE_OUT, *([url] * count)]
+
+
+@dataclass
+class _Sampled:
+    pod: Pod
+    records: list[dict]
+    members: dict[str, tuple[str | None, str]]  # instance -> (version, cluster)
+    error: MeshnbError | None = None
+
+
+def _source_pod(cluster_name: str, cluster: Cluster, namespace: str, selector: str) -> Pod:
+    pods = cluster.list_pods(namespace, selector)
+    running = [p for p in pods if p.phase == "Running" and p.ready] or [
+        p for p in pods if p.phase == "Running"
+    ]
+    if not running:
+        found = f"found {len(pods)} pod(s), none Running" if pods else "found none"
+        raise NotFound(
+            cluster_name,
+            f"no Running source pod with labels {selector} in namespace {namespace} ({found}); "
+            "deploy Istio's curl sample there (samples/curl/curl.yaml)",
+        )
+    return sorted(running, key=lambda p: p.name)[0]
+
+
+def _sample_cluster(
+    name: str,
+    cluster: Cluster,
+    report: Report,
+    *,
+    namespace: str,
+    service: str,
+    url: str,
+    requests: int,
+    batch_size: int,
+    max_time: float,
+    source_selector: str,
+) -> _Sampled:
+    pod = _source_pod(name, cluster, namespace, source_selector)
+    members = {
+        p.name: (p.labels.get("version"), name) for p in cluster.list_pods(namespace, f"app={service}")
+    }
+    sampled = _Sampled(pod=pod, records=[], members=members)
+    report(0, requests)
+    while len(sampled.records) < requests:
+        count = min(batch_size, requests - len(sampled.records))
+        started = time.time()
+        try:
+            result = cluster.exec(
+                namespace, pod.name, curl_argv(url, count, max_time), timeout=count * max_time + 15.0
+            )
+            transfers = parse_curl_batch(result.stdout)
+        except MeshnbError as exc:
+            sampled.error = exc
+            break
+        if not transfers and result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip()[:300]
+            sampled.error = ExecError(name, f"curl in pod {pod.name} exited {result.returncode}: {detail}")
+            break
+        elapsed = 0.0
+        for transfer in transfers[:count]:
+            elapsed += transfer.seconds or 0.0
+            kind = classify_error(
+                transfer.http_status, transfer.body, transfer.curl_exit, transfer.curl_error
+            )
+            hello = parse_hello(transfer.body) if kind is None else None
+            error = None
+            if kind is not None:
+                error = (transfer.curl_error or transfer.body.strip() or f"HTTP {transfer.http_status}")[:500]
+            sampled.records.append(
+                {
+                    "source_cluster": name,
+                    "source_pod": pod.name,
+                    "seq": len(sampled.records) + 1,
+                    "url": url,
+                    "http_status": transfer.http_status,
+                    "version": hello[0] if hello else None,
+                    "instance": hello[1] if hello else None,
+                    "dest_cluster": None,
+                    "error": error,
+                    "error_kind": kind,
+                    "latency_ms": None if transfer.seconds is None else transfer.seconds * 1000.0,
+                    "ts": started + elapsed,
+                }
+            )
+        if len(transfers) < count:
+            sampled.error = ExecError(
+                name, f"curl in pod {pod.name} returned {len(transfers)} of {count} responses (cut short)"
+            )
+            break
+        report(len(sampled.records), requests)
+    return sampled
+
+
+def _samples_frame(sampled: Mapping[str, _Sampled], members: Mapping[str, tuple[str | None, str]]):
+    import pandas as pd
+
+    from meshnb.schemas import frame, validate
+
+    df = frame("samples", [])
+    records = [r for s in sampled.values() for r in s.records]
+    if records:
+        raw = pd.DataFrame.from_records(records, columns=list(df.columns))
+        raw["ts"] = pd.to_datetime(raw["ts"], unit="s", utc=True).dt.round("us")
+        raw["dest_cluster"] = raw["instance"].map({k: v[1] for k, v in members.items()})
+        df = validate("samples", raw)
+    return df
+
+
+def _describe(error: MeshnbError) -> str:
+    """The error without the cluster name (the table row already names it)."""
+    return f"{error.reason}: {error.detail}" if isinstance(error, ClusterError) else str(error)
+
+
+def _verdicts(
+    sources: pd.DataFrame,
+    sampled: Mapping[str, _Sampled | MeshnbError],
+    version_clusters: Mapping[str, str],
+) -> pd.DataFrame:
+    """Set status and detail per source cluster, and add an error row for each cluster not sampled."""
+    import pandas as pd
+
+    from meshnb.schemas import validate
+
+    rows = sources.set_index("source_cluster", drop=False)
+    out = []
+    for name, outcome in sampled.items():
+        error = outcome if isinstance(outcome, MeshnbError) else outcome.error
+        if name not in rows.index:
+            out.append(
+                {
+                    **{c: float("nan") for c in ("remote_share", "chi2", "p_value")},
+                    "dof": pd.NA,
+                    "source_cluster": name,
+                    "source_pod": "" if isinstance(outcome, MeshnbError) else outcome.pod.name,
+                    "requests": 0,
+                    "ok": 0,
+                    "errors": 0,
+                    "versions": "",
+                    "status": "error",
+                    "detail": _describe(error) if error else "no requests were sent",
+                }
+            )
+            continue
+        row = rows.loc[name].to_dict()
+        row["source_pod"] = outcome.pod.name
+        remote_versions = sorted(v for v, c in version_clusters.items() if c != name)
+        reached = [v for v in str(row["versions"]).split(",") if v]
+        if error is not None:
+            row["status"], row["detail"] = "error", f"{_describe(error)} (after {row['requests']} requests)"
+        elif row["ok"] == 0:
+            row["status"], row["detail"] = "fail", f"all {row['requests']} requests failed"
+        elif remote_versions and not set(reached) & set(remote_versions):
+            local = sorted(v for v, c in version_clusters.items() if c == name)
+            row["status"] = "fail"
+            row["detail"] = (
+                f"only {', '.join(reached)} answered (the local {'/'.join(local) or 'versions'}); "
+                f"never {', '.join(remote_versions)} from the other cluster(s)"
+            )
+        elif row["errors"] > 0:
+            row["status"] = "warn"
+            row["detail"] = f"{row['errors']} of {row['requests']} requests failed"
+        elif pd.notna(row["p_value"]) and row["p_value"] < ALPHA:
+            row["status"] = "warn"
+            row["detail"] = f"split differs from the expected one (chi-square p={row['p_value']:.2g})"
+        else:
+            row["status"], row["detail"] = "pass", f"{row['versions']} answered; split as expected"
+        out.append(row)
+    return validate("sources", pd.DataFrame(out, columns=list(sources.columns)))
+
+
+def _next_steps(status: str, sources: pd.DataFrame, samples: pd.DataFrame) -> list[str]:
+    if status == "pass":
+        return []
+    steps = []
+    kinds = set(samples["error_kind"].dropna())
+    if kinds:
+        described = "; ".join(f"{k}: {ERROR_KINDS.get(k, k)}" for k in sorted(kinds))
+        steps.append(f"Look at the failed requests in the samples table ({described}).")
+    if "error" in set(sources["status"]):
+        steps.append(
+            "A cluster could not be sampled: check the kubeconfig context, that its API server answers, "
+            "that you may exec into pods in the namespace, and that the curl sample runs there."
+        )
+    if "fail" in set(sources["status"]) or kinds & {"tls", "connect_failure", "connect_timeout", "timeout"}:
+        if kinds & {"tls", "connect_failure"}:
+            steps.append(STEP_TRUST)
+        steps += [STEP_CONNECTIVITY, STEP_LOCALITY]
+        if not kinds & {"tls"}:
+            steps.append(STEP_TRUST)
+        steps += [STEP_ENDPOINTS, STEP_SECRETS]
+    elif status == "warn" and not kinds:
+        steps.append(
+            "The split differs from the expected one: check endpoint weights and locality settings "
+            f"({STEP_LOCALITY})"
+        )
+    return steps
+
+
+def check_load_balancing(
+    mesh: Mesh,
+    namespace: str = "sample",
+    service: str = "helloworld",
+    port: int = 5000,
+    path: str = "/hello",
+    requests: int = 100,
+    *,
+    expected: Mapping[str, float] | None = None,
+    batch_size: int = 50,
+    max_time: float = 2.0,
+    source_selector: str = "app=curl",
+    progress: Progress | None = None,
+) -> Finding:
+    """Send ``requests`` requests from every cluster's curl pod and check that every version answers.
+
+    ``expected`` maps versions to weights (default: equal). ``batch_size`` requests go in one exec
+    (1 reproduces the guide's one-exec-per-request loop). ``progress(cluster, done, total)`` is
+    called on the caller's thread. Evidence: ``samples``, ``split`` and ``sources`` DataFrames.
+
+    >>> import meshnb
+    >>> check_load_balancing(meshnb.simulate(), requests=50).status
+    'pass'
+    """
+    from meshnb import stats
+
+    validate_name(namespace, "namespace")
+    validate_name(service, "service")
+    validate_port(port)
+    validate_path(path)
+    validate_selector(source_selector)
+    if isinstance(requests, bool) or not isinstance(requests, int) or not 1 <= requests <= MAX_REQUESTS:
+        raise ValueError(f"requests must be an int from 1 to {MAX_REQUESTS}, not {requests!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, not {batch_size!r}")
+    if not 0 < max_time <= 300:
+        raise ValueError(f"max_time must be in (0, 300] seconds, not {max_time!r}")
+    url = f"http://{service}.{namespace}:{port}{path}"
+    log.info("load-balancing: %d requests to %s from %d clusters", requests, url, len(mesh.clusters))
+
+    outcomes = per_cluster(
+        mesh,
+        lambda name, cluster, report: _sample_cluster(
+            name,
+            cluster,
+            report,
+            namespace=namespace,
+            service=service,
+            url=url,
+            requests=requests,
+            batch_size=batch_size,
+            max_time=max_time,
+            source_selector=source_selector,
+        ),
+        progress,
+    )
+    members = {k: v for o in outcomes.values() if isinstance(o, _Sampled) for k, v in o.members.items()}
+    version_clusters = {version: cluster for version, cluster in members.values() if version}
+    samples = _samples_frame({n: o for n, o in outcomes.items() if isinstance(o, _Sampled)}, members)
+    split = stats.split_table(samples, expected=expected, version_clusters=version_clusters)
+    sources = _verdicts(stats.source_summary(samples, split), outcomes, version_clusters)
+
+    status = worst(sources["status"].tolist())
+    failing = sources[sources["status"] == status]
+    if status == "pass":
+        summary = (
+            f"every cluster reaches {', '.join(sorted(version_clusters))}: cross-cluster load balancing works"
+        )
+    else:
+        summary = "; ".join(f"{r.source_cluster}: {r.detail}" for r in failing.itertuples())
+    return Finding(
+        check=CHECK,
+        status=status,
+        summary=summary,
+        evidence={"sources": sources, "split": split, "samples": samples},
+        next_steps=_next_steps(status, sources, samples),
+        details={
+            "namespace": namespace,
+            "service": service,
+            "port": port,
+            "path": path,
+            "requests": requests,
+            "url": url,
+            "versions": version_clusters,
+            "guide": GUIDE,
+        },
+    )

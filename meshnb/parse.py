@@ -1,0 +1,148 @@
+"""Parsers for what meshnb reads back from pods: batched curl output and helloworld responses.
+
+The load-balancing check runs one ``curl`` per batch with the URL repeated, and a ``--write-out``
+marker after every transfer (:data:`CURL_WRITE_OUT`), so one exec returns many responses:
+
+>>> out = "Hello version: v2, instance: helloworld-v2-7d4b9\\n\\n@@meshnb@@ 200 0.004512 0 \\n"
+>>> [(t.http_status, t.body) for t in parse_curl_batch(out)]
+[(200, 'Hello version: v2, instance: helloworld-v2-7d4b9')]
+>>> parse_hello("Hello version: v2, instance: helloworld-v2-7d4b9")
+('v2', 'helloworld-v2-7d4b9')
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from meshnb.errors import ParseError
+
+__all__ = [
+    "CURL_MARKER",
+    "CURL_WRITE_OUT",
+    "ERROR_KINDS",
+    "Transfer",
+    "classify_error",
+    "parse_curl_batch",
+    "parse_hello",
+]
+
+CURL_MARKER = "@@meshnb@@"
+#: curl --write-out format: status, seconds, curl exit code and curl's error message per transfer.
+CURL_WRITE_OUT = "\n" + CURL_MARKER + " %{http_code} %{time_total} %{exitcode} %{errormsg}\n"
+
+_HELLO = re.compile(r"^Hello version: (?P<version>[^,\s]+), instance: (?P<instance>\S+)$")
+
+#: error_kind values and what each means, for tables and next steps.
+ERROR_KINDS: dict[str, str] = {
+    "tls": "TLS handshake failed between proxies (no shared root, or an mTLS/plaintext mismatch)",
+    "connect_failure": "the proxy could not connect upstream (since Envoy 1.38.1, TLS failures look so too)",
+    "connect_timeout": "the proxy's upstream connection timed out (often a firewall dropping packets)",
+    "timeout": "the request did not finish within curl's --max-time",
+    "refused": "connection refused",
+    "reset": "the connection was reset before a response",
+    "no_healthy_upstream": "the proxy has no healthy endpoint for the service",
+    "overflow": "the proxy's circuit breaker rejected the request",
+    "dns": "the host name did not resolve",
+    "http_error": "the service answered with an HTTP error status",
+    "unexpected_body": "an answer that is not helloworld's 'Hello version: …' line",
+    "curl_error": "curl failed for another reason",
+}
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One curl transfer: its HTTP status (None for 000), body, time and curl's exit code/message."""
+
+    http_status: int | None
+    body: str
+    seconds: float | None
+    curl_exit: int | None
+    curl_error: str
+
+
+def parse_hello(body: str) -> tuple[str, str] | None:
+    """``(version, instance)`` from a helloworld answer, or None if the body is not one."""
+    match = _HELLO.match(body.strip())
+    return (match["version"], match["instance"]) if match else None
+
+
+def _to_int(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
+
+
+def parse_curl_batch(stdout: str) -> list[Transfer]:
+    """Split the output of a batched curl into transfers.
+
+    Text after the last marker (a batch cut short) is not a transfer and is dropped. A marker line
+    whose fields are not what :data:`CURL_WRITE_OUT` writes raises :class:`ParseError` with the line.
+    """
+    transfers: list[Transfer] = []
+    body: list[str] = []
+    prefix = CURL_MARKER + " "
+    for lineno, line in enumerate(stdout.splitlines(), start=1):
+        if not line.startswith(prefix):
+            body.append(line)
+            continue
+        fields = line[len(prefix) :].split(" ", 3)
+        if len(fields) < 3:
+            raise ParseError("curl write-out marker with missing fields", line, lineno)
+        code, seconds, exitcode = fields[0], fields[1], fields[2]
+        if not (len(code) == 3 and code.isdigit()):
+            raise ParseError("curl write-out marker with a bad HTTP status", line, lineno)
+        try:
+            elapsed = float(seconds.replace(",", "."))
+        except ValueError as exc:
+            raise ParseError("curl write-out marker with a bad time", line, lineno) from exc
+        transfers.append(
+            Transfer(
+                http_status=int(code) or None,
+                body="\n".join(body).strip("\n"),
+                seconds=elapsed,
+                curl_exit=_to_int(exitcode),
+                curl_error=fields[3].strip() if len(fields) > 3 else "",
+            )
+        )
+        body = []
+    return transfers
+
+
+# Envoy's local reply texts, newest and oldest forms (see shared reference data and Istio's guide).
+_TLS = re.compile(
+    r"TLS[_ ]error|CERTIFICATE_VERIFY_FAILED|TLSV1_ALERT|HTTP_REQUEST|WRONG_VERSION_NUMBER|SSL routines", re.I
+)
+_RESET_REASON = re.compile(r"reset reason: (?P<reason>[^,]+)")
+_CURL_KINDS = {6: "dns", 7: "refused", 28: "timeout", 35: "tls", 52: "reset", 56: "reset"}
+
+
+def classify_error(http_status: int | None, body: str, curl_exit: int | None, curl_error: str) -> str | None:
+    """The error kind of one transfer (a key of :data:`ERROR_KINDS`), or None if it is a success.
+
+    >>> classify_error(503, "upstream connect error or disconnect/reset before headers. "
+    ...     "reset reason: connection failure, transport failure reason: TLS error: "
+    ...     "268435612:SSL routines:OPENSSL_internal:HTTP_REQUEST", 0, "")
+    'tls'
+    """
+    if curl_exit not in (None, 0):
+        return _CURL_KINDS.get(curl_exit, "curl_error")
+    if http_status is None:
+        return "curl_error"
+    if _TLS.search(body):
+        return "tls"
+    if "no healthy upstream" in body:
+        return "no_healthy_upstream"
+    reason = _RESET_REASON.search(body)
+    if reason:
+        text = reason["reason"].strip()
+        if "timeout" in text:
+            return "connect_timeout"
+        if "overflow" in text:
+            return "overflow"
+        if "connection failure" in text:
+            return "connect_failure"
+        return "reset"
+    if not 200 <= http_status < 300:
+        return "http_error"
+    if parse_hello(body) is None:
+        return "unexpected_body"
+    return None

@@ -1,0 +1,234 @@
+"""Figures for the version split: DataFrame in, plotly Figure out (pure, no cluster calls).
+
+Colours are fixed per version name, so "v1" has the same colour in every figure: ``vN`` takes the
+N-th colour of plotly's default palette, other names a colour picked by a stable hash, errors grey.
+plotly is imported inside the functions, so importing this module is cheap.
+
+Example:
+    >>> from meshnb.schemas import frame
+    >>> split_figure(frame("split", [])).layout.annotations[0].text
+    'No responses to show'
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+__all__ = ["sequence_figure", "split_figure"]
+
+# plotly's default qualitative palette ("Plotly"), inlined so picking a colour needs no import.
+_PALETTE = (
+    "#636EFA",
+    "#EF553B",
+    "#00CC96",
+    "#AB63FA",
+    "#FFA15A",
+    "#19D3F3",
+    "#FF6692",
+    "#B6E880",
+    "#FF97FF",
+    "#FECB52",
+)
+_ERROR_COLOUR = "#7F7F7F"
+_ERROR = "error"
+_NUMBERED = re.compile(r"^v(\d+)$")
+
+
+def _colour(version: str) -> str:
+    if version == _ERROR:
+        return _ERROR_COLOUR
+    numbered = _NUMBERED.match(version)
+    index = int(numbered.group(1)) - 1 if numbered else zlib.crc32(version.encode())
+    return _PALETTE[index % len(_PALETTE)]
+
+
+def _empty(title: str, note: str) -> go.Figure:
+    import plotly.graph_objects as go
+
+    figure = go.Figure(layout={"title": {"text": title}, "xaxis": {"visible": False}})
+    figure.update_yaxes(visible=False)
+    figure.add_annotation(text=note, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+    return figure
+
+
+def _source_labels(split: pd.DataFrame, sources: pd.DataFrame | None) -> dict[str, str]:
+    names = sorted(split["source_cluster"].dropna().unique())
+    if sources is None:
+        totals = split.groupby("source_cluster")["total"].first()
+        return {name: f"{name} ({totals[name]} successful)" for name in names}
+    rows = sources.set_index("source_cluster")
+    labels = {}
+    for name in names:
+        requests, errors = (
+            (rows.at[name, "requests"], rows.at[name, "errors"]) if name in rows.index else (0, 0)
+        )
+        labels[name] = f"{name} ({requests} requests, {errors} error{'' if errors == 1 else 's'})"
+    return labels
+
+
+def split_figure(
+    split: pd.DataFrame, sources: pd.DataFrame | None = None, confidence: float = 0.95
+) -> go.Figure:
+    """Stacked horizontal bars of the ``split`` frame: which version answered each source cluster.
+
+    One bar per source cluster and one trace per version; whiskers show each share's Wilson
+    interval at the segment's end, black ticks the expected split. ``sources`` (the ``sources``
+    frame) adds request and error counts to the bar labels; ``confidence`` only labels the interval.
+
+    >>> from meshnb.stats import split_table
+    >>> from meshnb.schemas import frame
+    >>> row = dict(source_pod="curl-0", url="u", http_status=200, instance="i", error=None,
+    ...            error_kind=None, latency_ms=1.0, ts=None, seq=0, source_cluster="cluster1")
+    >>> samples = frame("samples", [dict(row, version=v, dest_cluster=c)
+    ...                             for v, c in [("v1", "cluster1"), ("v2", "cluster2")]])
+    >>> [trace.name for trace in split_figure(split_table(samples)).data]
+    ['v1 (cluster1)', 'v2 (cluster2)', 'expected split']
+    """
+    import plotly.graph_objects as go
+
+    level = f"{confidence:.0%}"
+    title = (
+        "Which version answered each source cluster (share of successful responses)"
+        f"<br><sup>whiskers: {level} Wilson interval of each share; black ticks: expected split</sup>"
+    )
+    if split.empty:
+        return _empty(title, "No responses to show")
+    labels = _source_labels(split, sources)
+    order = list(labels.values())
+    split = split.sort_values(["source_cluster", "version"])
+    figure = go.Figure()
+    for version, rows in split.groupby("version", sort=True):
+        dest = rows["dest_cluster"].dropna()
+        figure.add_bar(
+            name=f"{version} ({dest.iloc[0]})" if len(dest) else str(version),
+            orientation="h",
+            y=rows["source_cluster"].map(labels),
+            x=rows["share"],
+            marker_color=_colour(version),
+            error_x={
+                "type": "data",
+                "array": rows["ci_high"] - rows["share"],
+                "arrayminus": rows["share"] - rows["ci_low"],
+                "color": "#444",
+            },
+            customdata=rows[["count", "total", "ci_low", "ci_high", "expected_share"]].to_numpy(float),
+            hovertemplate=(
+                f"%{{y}} → {version}<br>%{{customdata[0]}} of %{{customdata[1]}} = %{{x:.1%}}"
+                f"<br>{level} interval %{{customdata[2]:.1%}} – %{{customdata[3]:.1%}}"
+                "<br>expected %{customdata[4]:.1%}<extra></extra>"
+            ),
+        )
+    boundaries = split.assign(boundary=split.groupby("source_cluster")["expected_share"].cumsum())
+    boundaries = boundaries[boundaries["boundary"] < 1 - 1e-9]
+    figure.add_scatter(
+        name="expected split",
+        mode="markers",
+        y=boundaries["source_cluster"].map(labels),
+        x=boundaries["boundary"],
+        marker={"symbol": "line-ns-open", "size": 36, "line": {"width": 3, "color": "black"}},
+        hovertemplate="%{y}<br>expected boundary at %{x:.1%}<extra></extra>",
+    )
+    figure.update_layout(
+        title={"text": title},
+        barmode="stack",
+        height=160 + 70 * len(order),
+        legend={"title": {"text": "version (cluster)"}},
+        xaxis={"range": [0, 1.02], "tickformat": ".0%", "title": {"text": "share of successful responses"}},
+        yaxis={"categoryorder": "array", "categoryarray": order, "autorange": "reversed"},
+    )
+    return figure
+
+
+def _bins(samples: pd.DataFrame, max_bins: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Bins of consecutive requests per source: spans (source_cluster, first, last, requests) and
+    counts per outcome (a column per version, then "error"), one row per bin, in seq order."""
+    source, sources = pd.factorize(samples["source_cluster"], sort=True)
+    outcome, outcomes = pd.factorize(samples["version"].fillna(_ERROR), sort=True)
+    seq = samples["seq"].to_numpy()
+    order = np.lexsort((seq, source))
+    order = order[source[order] >= 0]
+    source, outcome, seq = source[order], outcome[order], seq[order]
+    per_source = np.bincount(source, minlength=len(sources))
+    requests_per_bin = -(-per_source // max_bins)  # ceil, at least 1: every source has a request
+    rank = np.arange(len(source)) - (np.cumsum(per_source) - per_source)[source]
+    key = source * max_bins + rank // requests_per_bin[source]
+    new_bin = np.diff(key, prepend=-1) != 0
+    starts, lasts = np.flatnonzero(new_bin), np.flatnonzero(np.diff(key, append=-1) != 0)
+    counts = np.bincount(
+        (np.cumsum(new_bin) - 1) * len(outcomes) + outcome, minlength=len(starts) * len(outcomes)
+    )
+    counts = pd.DataFrame(counts.reshape(len(starts), len(outcomes)), columns=list(outcomes))
+    spans = pd.DataFrame(
+        {
+            "source_cluster": np.asarray(sources, dtype=object)[key[starts] // max_bins],
+            "first": seq[starts],
+            "last": seq[lasts],
+            "requests": lasts - starts + 1,
+        }
+    )
+    columns = [name for name in counts.columns if name != _ERROR] + [_ERROR] * (_ERROR in counts.columns)
+    return spans, counts[columns]
+
+
+def sequence_figure(samples: pd.DataFrame, max_bins: int = 200) -> go.Figure:
+    """Request-by-request view: per source cluster, the share of each version (and errors) over time.
+
+    Consecutive requests (by ``seq``) are grouped into at most ``max_bins`` bins per source cluster,
+    one request per bin when there are few enough, so the figure's size does not grow with the samples.
+
+    >>> from meshnb.schemas import frame
+    >>> sequence_figure(frame("samples", [])).layout.annotations[0].text
+    'No requests to show'
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    title = "Which version answered, request by request (share per bin of consecutive requests)"
+    if max_bins < 1:
+        raise ValueError(f"max_bins must be at least 1, got {max_bins}")
+    spans, counts = _bins(samples, max_bins)
+    if spans.empty:
+        return _empty(title, "No requests to show")
+    sources = list(spans["source_cluster"].unique())
+    figure = make_subplots(
+        rows=len(sources),
+        cols=1,
+        shared_xaxes=True,
+        subplot_titles=sources,
+        vertical_spacing=min(0.08, 0.3 / len(sources)),
+    )
+    for row, source in enumerate(sources, start=1):
+        mine = (spans["source_cluster"] == source).to_numpy()
+        span = spans[mine]
+        for outcome, count in counts[mine].items():
+            figure.add_trace(
+                go.Bar(
+                    name=outcome,
+                    legendgroup=outcome,
+                    showlegend=row == 1,
+                    marker_color=_colour(outcome),
+                    marker_line_width=0,
+                    x=(span["first"] + span["last"]) / 2,
+                    width=span["last"] - span["first"] + 1,
+                    y=count / span["requests"],
+                    customdata=np.column_stack([count, span["requests"], span["first"], span["last"]]),
+                    hovertemplate=(
+                        f"{source}: requests %{{customdata[2]}}–%{{customdata[3]}}<br>{outcome}"
+                        " %{customdata[0]} of %{customdata[1]} = %{y:.0%}<extra></extra>"
+                    ),
+                ),
+                row=row,
+                col=1,
+            )
+        figure.update_yaxes(range=[0, 1], tickformat=".0%", row=row, col=1)
+    figure.update_xaxes(title_text="request number (seq)", row=len(sources), col=1)
+    figure.update_layout(title={"text": title}, barmode="stack", bargap=0, height=140 + 160 * len(sources))
+    return figure

@@ -1,0 +1,1 @@
+"""ipywidgets panels: controls -> a diagnostic -> rendered result (no Kubernetes calls here)."""

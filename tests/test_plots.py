@@ -1,0 +1,200 @@
+"""meshnb.plots: figure structure (traces, intervals, expected marks, labels) and the size bound."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from meshnb.plots import sequence_figure, split_figure
+from meshnb.schemas import frame, validate
+from meshnb.stats import source_summary, split_table
+
+CLUSTER_OF = {"v1": "cluster1", "v2": "cluster2"}
+
+
+def sample(source, seq, version=None):
+    """One samples record: a success from ``version`` (served by its cluster), or an error."""
+    return {
+        "source_cluster": source,
+        "source_pod": f"curl-{source}",
+        "seq": seq,
+        "url": "http://helloworld.sample:5000/hello",
+        "http_status": 200 if version else None,
+        "version": version,
+        "instance": f"helloworld-{version}-0" if version else None,
+        "dest_cluster": CLUSTER_OF.get(version),
+        "error": None if version else "connection reset",
+        "error_kind": None if version else "reset",
+        "latency_ms": 2.0,
+        "ts": pd.Timestamp("2025-01-01T00:00:00", tz="UTC") + pd.Timedelta(seconds=seq),
+    }
+
+
+@pytest.fixture
+def samples():
+    """cluster1: v1 v1 error v1 (stays home); cluster2: v1 v2 v2 error v2."""
+    return frame(
+        "samples",
+        [
+            *(sample("cluster1", i, v) for i, v in enumerate(["v1", "v1", None, "v1"])),
+            *(sample("cluster2", i, v) for i, v in enumerate(["v1", "v2", "v2", None, "v2"])),
+        ],
+    )
+
+
+def generated(n, seed=0):
+    """n samples over two sources, v1/v2 at random, 2% errors (built with numpy, not records)."""
+    rng = np.random.default_rng(seed)
+    source = rng.integers(0, 2, n)
+    version = np.array(["v1", "v2"], dtype=object)[rng.integers(0, 2, n)]
+    version[rng.random(n) < 0.02] = None
+    ok = pd.notna(version)
+    df = pd.DataFrame(
+        {
+            "source_cluster": np.array(["cluster1", "cluster2"], dtype=object)[source],
+            "source_pod": "curl-0",
+            "seq": np.arange(n) // 2,
+            "url": "http://helloworld.sample:5000/hello",
+            "http_status": np.where(ok, 200, None),
+            "version": version,
+            "instance": version,
+            "dest_cluster": pd.Series(version).map(CLUSTER_OF),
+            "error": np.where(ok, None, "connection reset"),
+            "error_kind": np.where(ok, None, "reset"),
+            "latency_ms": 1.0,
+            "ts": pd.Timestamp("2025-01-01", tz="UTC"),
+        }
+    )
+    return validate("samples", df)
+
+
+def bars(figure):
+    return {trace.name: trace for trace in figure.data if trace.type == "bar"}
+
+
+# --- split_figure ---------------------------------------------------------------------------------
+
+
+def test_split_figure_a_trace_per_version(samples):
+    figure = split_figure(split_table(samples))
+    assert list(bars(figure)) == ["v1 (cluster1)", "v2 (cluster2)"]
+    assert figure.layout.barmode == "stack"
+    v1 = bars(figure)["v1 (cluster1)"]
+    assert v1.orientation == "h"
+    # cluster1: 3 of 3 answered by v1; cluster2: 1 of 4
+    assert list(v1.x) == [1.0, 0.25]
+    assert "customdata[0]} of %{customdata[1]}" in v1.hovertemplate
+    assert "95% interval" in v1.hovertemplate
+    assert "Wilson" in figure.layout.title.text
+
+
+def test_split_figure_intervals_are_error_bars(samples):
+    split = split_table(samples)
+    v2 = bars(split_figure(split))["v2 (cluster2)"]
+    rows = split[split["version"] == "v2"]
+    assert v2.error_x.array == pytest.approx(list(rows["ci_high"] - rows["share"]))
+    assert v2.error_x.arrayminus == pytest.approx(list(rows["share"] - rows["ci_low"]))
+    # cluster1 never reached v2: share 0, whisker from 0 up to 0.5615 (see test_stats)
+    assert v2.error_x.arrayminus[0] == 0.0
+    assert v2.error_x.array[0] == pytest.approx(0.5614970317550454)
+
+
+def test_split_figure_marks_the_expected_split(samples):
+    # weights 1:3 -> one boundary per bar at 0.25 (the last boundary, 1.0, is the bar's end)
+    expected = [
+        t for t in split_figure(split_table(samples, expected={"v1": 1, "v2": 3})).data if t.type == "scatter"
+    ]
+    assert [t.name for t in expected] == ["expected split"]
+    assert list(expected[0].x) == [0.25, 0.25]
+    # three versions expected equally: boundaries at 1/3 and 2/3
+    three = split_table(samples, version_clusters={**CLUSTER_OF, "v3": "cluster3"})
+    marks = next(t for t in split_figure(three).data if t.name == "expected split")
+    assert list(marks.x) == pytest.approx([1 / 3, 2 / 3] * 2)
+
+
+def test_split_figure_labels(samples):
+    split = split_table(samples)
+    labelled = bars(split_figure(split, source_summary(samples, split)))["v1 (cluster1)"]
+    assert list(labelled.y) == ["cluster1 (4 requests, 1 error)", "cluster2 (5 requests, 1 error)"]
+    plain = bars(split_figure(split))["v1 (cluster1)"]
+    assert list(plain.y) == ["cluster1 (3 successful)", "cluster2 (4 successful)"]
+
+
+def test_split_figure_colours_are_fixed_per_version(samples):
+    both = bars(split_figure(split_table(samples)))
+    only_v2 = frame("samples", [sample("cluster2", 0, "v2")])
+    alone = bars(split_figure(split_table(only_v2)))
+    assert alone["v2 (cluster2)"].marker.color == both["v2 (cluster2)"].marker.color
+    assert both["v1 (cluster1)"].marker.color != both["v2 (cluster2)"].marker.color
+
+
+def test_split_figure_empty():
+    figure = split_figure(frame("split", []))
+    assert figure.data == ()
+    assert figure.layout.annotations[0].text == "No responses to show"
+
+
+def test_split_figure_nan_shares():
+    # cluster3 only saw errors: its shares are NaN and its bar is empty, but the figure still renders
+    samples = frame("samples", [sample("cluster1", 0, "v1"), sample("cluster3", 0)])
+    figure = split_figure(split_table(samples))
+    v1 = bars(figure)["v1 (cluster1)"]
+    assert v1.x[0] == 1.0
+    assert math.isnan(v1.x[1])
+    json.loads(figure.to_json())
+
+
+# --- sequence_figure ------------------------------------------------------------------------------
+
+
+def test_sequence_figure_one_bin_per_request(samples):
+    figure = sequence_figure(samples)
+    traces = [(t.name, t.xaxis) for t in figure.data]
+    # a subplot row per source, a trace per version then "error"
+    assert traces == [(n, "x") for n in ("v1", "v2", "error")] + [(n, "x2") for n in ("v1", "v2", "error")]
+    assert [t.showlegend for t in figure.data] == [True] * 3 + [False] * 3
+    v1, _, error = figure.data[:3]
+    assert list(v1.x) == [0, 1, 2, 3]
+    assert list(v1.width) == [1, 1, 1, 1]
+    assert list(v1.y) == [1, 1, 0, 1]
+    assert list(error.y) == [0, 0, 1, 0]
+    assert [a.text for a in figure.layout.annotations] == ["cluster1", "cluster2"]
+
+
+def test_sequence_figure_bins_consecutive_requests():
+    # 1001 requests, at most 100 bins: 11 requests a bin (ceil(1001 / 100)), ceil(1001 / 11) = 91 bins
+    samples = frame("samples", [sample("cluster1", i, "v1" if i % 4 else "v2") for i in range(1001)])
+    v1, v2 = sequence_figure(samples, max_bins=100).data
+    assert len(v1.x) == 91
+    assert sum(v1.customdata[:, 1]) == 1001
+    assert list(v1.customdata[0]) == [8, 11, 0, 10]  # requests 0-10: v2 at 0, 4, 8
+    assert list(v1.y + v2.y) == pytest.approx([1.0] * 91)
+    # the last bin holds requests 990-1000
+    assert (v1.x[-1], v1.width[-1]) == (995, 11)
+
+
+def test_sequence_figure_colours_match_split_figure(samples):
+    split_colours = {
+        name.split()[0]: t.marker.color for name, t in bars(split_figure(split_table(samples))).items()
+    }
+    sequence_colours = {t.name: t.marker.color for t in sequence_figure(samples).data}
+    assert {v: sequence_colours[v] for v in split_colours} == split_colours
+
+
+def test_sequence_figure_empty():
+    figure = sequence_figure(frame("samples", []))
+    assert figure.data == ()
+    assert figure.layout.annotations[0].text == "No requests to show"
+
+
+@pytest.mark.parametrize("n", [1_000, 1_000_000])
+def test_figures_do_not_grow_with_the_samples(n):
+    samples = generated(n)
+    split = split_table(samples)
+    split_fig, sequence_fig = split_figure(split, source_summary(samples, split)), sequence_figure(samples)
+    assert len(split_fig.to_json()) < 300_000
+    assert len(sequence_fig.to_json()) < 300_000
+    # 2 sources x (v1, v2, error) x at most 200 bins
+    assert sum(len(trace.x) for trace in sequence_fig.data) <= 2 * 3 * 200
