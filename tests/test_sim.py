@@ -105,7 +105,7 @@ def test_firewall_times_out_cross_cluster_attempts():
         classify_error(t.http_status, t.body, t.curl_exit, t.curl_error)
         for t in parse_curl_batch(curl(mesh, "cluster1", 40).stdout)
     }
-    assert kinds == {None, "connect_timeout"} or kinds == {None, "timeout"}
+    assert kinds == {None, "timeout"}  # Envoy waits 10 s to connect; curl gives up after --max-time 2
     # with Istio's default retries the failed attempt is retried locally: only v1 answers
     assert versions(meshnb.simulate("firewall"), "cluster1") == {"v1"}
 
@@ -218,7 +218,7 @@ def test_contract_errors():
     with pytest.raises(NotFound, match='pods "ghost" not found'):
         c1.exec("sample", "ghost", ["echo"])
     pod = c1.list_pods("sample", "app=curl")[0].name
-    with pytest.raises(TypeError):
+    with pytest.raises(InvalidName, match="shell string"):
         c1.exec("sample", pod, "curl http://x")
     with pytest.raises(ExecError, match="not valid"):
         c1.exec("sample", pod, ["echo"], container="nope")

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from meshnb.backends.base import DEFAULT_TIMEOUT, ExecResult, Node, Pod, Secret, SecretData
 from meshnb.backends.sim_pki import SimPKI
-from meshnb.errors import ConfigError, ExecError, NotFound, Unreachable
+from meshnb.errors import ConfigError, ExecError, InvalidName, NotFound, Unreachable
 from meshnb.names import match_selector, validate_name, validate_selector
 
 __all__ = ["SCENARIOS", "Knobs", "SimCluster", "SimMesh", "simulate"]
@@ -242,11 +242,17 @@ class SimMesh:
         last = list(self._states)[-1]
         return "alt" if self.knobs.trust_mismatch and cluster == last else "root"
 
+    def remote_secret_key(self, owner: str, remote: str) -> str | None:
+        """The data key of ``owner``'s remote secret for ``remote`` (None if there is no such secret)."""
+        if owner == remote or owner in self.knobs.missing_remote_secret:
+            return None
+        return "kubeconfig" if owner in self.knobs.remote_secret_wrong_key else remote
+
     def remote_secret(self, owner: str, remote: str) -> Secret | None:
         """The remote secret in ``owner``'s istio-system that lets its istiod read ``remote``."""
-        if owner in self.knobs.missing_remote_secret:
+        key = self.remote_secret_key(owner, remote)
+        if key is None:
             return None
-        key = "kubeconfig" if owner in self.knobs.remote_secret_wrong_key else remote
         return Secret(
             name=f"istio-remote-secret-{remote}",
             namespace="istio-system",
@@ -257,12 +263,7 @@ class SimMesh:
 
     def istiod_reads(self, owner: str) -> list[str]:
         """Remote clusters whose endpoints ``owner``'s istiod knows (valid remote secret)."""
-        known = []
-        for remote in self._states:
-            secret = self.remote_secret(owner, remote) if remote != owner else None
-            if secret is not None and remote in secret.data:
-                known.append(remote)
-        return known
+        return [remote for remote in self._states if self.remote_secret_key(owner, remote) == remote]
 
     def istiod_log(self, owner: str) -> str:
         """istiod's log in ``owner``, in Istio's line format, from the remote secrets it holds."""
@@ -277,23 +278,22 @@ class SimMesh:
         line(0.4, "info", "kube", f"Initializing Kubernetes service registry {owner!r}")
         added = 0
         for offset, remote in enumerate(r for r in self._states if r != owner):
-            secret = self.remote_secret(owner, remote)
-            if secret is None:
+            key = self.remote_secret_key(owner, remote)
+            if key is None:
                 continue
-            ref = f"secret={secret.namespace}/{secret.name}"
+            name = f"istio-system/istio-remote-secret-{remote}"
             when = 1.0 + offset
-            line(when, "info", "kube", f"processing secret event for secret {secret.namespace}/{secret.name}")
-            if remote in secret.data:
-                line(when + 0.1, "info", "kube", f"Adding cluster\tcluster={remote} {ref}")
+            line(when, "info", "kube", f"processing secret event for secret {name}")
+            if key == remote:
+                line(when + 0.1, "info", "kube", f"Adding cluster\tcluster={remote} secret={name}")
                 added += 1
             else:
-                (bad_key,) = secret.data
                 line(
                     when + 0.1,
                     "error",
                     "kube",
-                    f"Add cluster: create remote cluster failed: data key {bad_key!r} is not the name of "
-                    f"the cluster in annotation {CLUSTER_ANNOTATION}={remote}\tcluster={bad_key} {ref}",
+                    f"Add cluster: create remote cluster failed: data key {key!r} is not the name of "
+                    f"the cluster in annotation {CLUSTER_ANNOTATION}={remote}\tcluster={key} secret={name}",
                 )
         line(5.0, "info", "kube", f"Number of remote clusters: {added}")
         line(5.1, "info", "ads", "All caches have been synced up in 5.1s, marking server ready")
@@ -415,7 +415,7 @@ class SimCluster:
             )
         ]
         for remote in self.mesh.clusters:
-            secret = self.mesh.remote_secret(self.name, remote) if remote != self.name else None
+            secret = self.mesh.remote_secret(self.name, remote)
             if secret is not None:
                 secrets.append(secret)
         return secrets
@@ -457,8 +457,8 @@ class SimCluster:
     ) -> ExecResult:
         validate_name(namespace, "namespace")
         validate_name(pod, "pod name", subdomain=True)
-        if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
-            raise TypeError("argv must be a non-empty list of strings (never a shell string)")
+        if isinstance(argv, str | bytes) or not argv or not all(isinstance(a, str) for a in argv):
+            raise InvalidName(f"argv must be a non-empty list of strings, not a shell string: {argv!r}")
         self._call("exec")
         sim_pod = self._pod(namespace, pod)
         container = container or sim_pod.pod.containers[0]
@@ -534,8 +534,9 @@ class SimCluster:
         if not urls:
             return "", "curl: no URL specified", 2
         out, err, code = [], [], 0
+        resolved: dict[str, tuple] = {}  # one name/endpoint lookup per distinct URL, as a sidecar caches
         for url in urls:
-            status, body, ms, exit_code, message = self._transfer(sim_pod, url, max_time)
+            status, body, ms, exit_code, message = self._transfer(sim_pod, url, max_time, resolved)
             out.append(body)
             if exit_code and show_errors:
                 err.append(f"curl: ({exit_code}) {message}\n")
@@ -548,21 +549,26 @@ class SimCluster:
             )
         return "".join(out), "".join(err), code
 
-    def _transfer(self, sim_pod: _SimPod, url: str, max_time: float) -> tuple[int, str, float, int, str]:
-        """One request: (status, body, milliseconds, curl exit code, curl error message)."""
-        rest = url.split("://", 1)[-1]
-        hostport, _, path = rest.partition("/")
+    def _resolve(self, sim_pod: _SimPod, url: str) -> tuple:
+        """(host, port, path, endpoints or None when the name does not resolve) for a URL."""
+        hostport, _, path = url.split("://", 1)[-1].partition("/")
         host, _, port_text = hostport.partition(":")
         port = int(port_text) if port_text.isdigit() else 80
-        namespace = sim_pod.pod.namespace
-        service = host.split(".")[0]
-        if len(host.split(".")) > 1 and host.split(".")[1] != namespace:
-            namespace = host.split(".")[1]
-        if not self.mesh.pods_of(self.name, namespace, service) and not any(
-            self.mesh.pods_of(other, namespace, service) for other in self.mesh.clusters
-        ):
+        labels = host.split(".")
+        service, namespace = labels[0], labels[1] if len(labels) > 1 else sim_pod.pod.namespace
+        if not any(self.mesh.pods_of(cluster, namespace, service) for cluster in self.mesh.clusters):
+            return host, port, path, None
+        return host, port, path, self.endpoints_view(namespace, service, port)
+
+    def _transfer(
+        self, sim_pod: _SimPod, url: str, max_time: float, resolved: dict[str, tuple]
+    ) -> tuple[int, str, float, int, str]:
+        """One request: (status, body, milliseconds, curl exit code, curl error message)."""
+        if url not in resolved:
+            resolved[url] = self._resolve(sim_pod, url)
+        host, port, path, endpoints = resolved[url]
+        if endpoints is None:
             return 0, "", 2.0, 6, f"Could not resolve host: {host}"
-        endpoints = self.endpoints_view(namespace, service, port)
         if not endpoints:
             ms = 1.0
             return (

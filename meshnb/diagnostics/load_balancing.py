@@ -280,7 +280,7 @@ def check_load_balancing(
     requests: int = 100,
     *,
     expected: Mapping[str, float] | None = None,
-    batch_size: int = 50,
+    batch_size: int = 100,
     max_time: float = 2.0,
     source_selector: str = "app=curl",
     progress: Progress | None = None,

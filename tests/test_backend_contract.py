@@ -1,0 +1,113 @@
+"""The backend contract, run over every backend: the simulated mesh directly, and real clusters
+through meshnb.connect (the official kubernetes client over HTTP and websockets) against fake API
+servers that serve the same simulated clusters. The checks must reach the same verdicts, from the
+same samples, on both.
+
+A new backend joins by adding a parameter to the ``make_mesh`` fixture.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+import pandas as pd
+import pytest
+from fakeapi import FakeApiServer, write_kubeconfig
+
+import meshnb
+from meshnb.backends.base import ExecResult, Node, Pod, Secret
+from meshnb.errors import InvalidName, NotFound
+
+TOKEN = "contract-test-token-0123456789"
+
+
+@pytest.fixture(params=["sim", "kube"])
+def make_mesh(request, tmp_path):
+    """make_mesh(scenario, **knobs) -> a Mesh of the backend under test over a simulated world."""
+    stack = ExitStack()
+
+    def make(scenario: str = "healthy", *, dead: str | None = None, **knobs):
+        world = meshnb.simulate(scenario, **knobs)
+        if request.param == "sim":
+            if dead:
+                world.set(unreachable=(dead,))
+            return world
+        servers = {
+            name: stack.enter_context(FakeApiServer(cluster, token=TOKEN))
+            for name, cluster in world.clusters.items()
+            if name != dead
+        }
+        path = write_kubeconfig(tmp_path / f"kubeconfig-{scenario}", servers, unreachable=dead)
+        return stack.enter_context(meshnb.connect(list(world.clusters), kubeconfig=str(path), timeout=5))
+
+    with stack:
+        yield make
+
+
+def test_reads(make_mesh):
+    mesh = make_mesh()
+    assert sorted(mesh.clusters) == ["cluster1", "cluster2"]
+    c1 = mesh.clusters["cluster1"]
+    pods = c1.list_pods("sample")
+    assert all(isinstance(p, Pod) for p in pods) and len(pods) == 2
+    (hello,) = c1.list_pods("sample", "app=helloworld,version in (v1,v2)")
+    assert hello.labels["version"] == "v1" and hello.ip and hello.phase == "Running" and hello.ready
+    assert "istio-proxy" in hello.containers
+    assert c1.list_pods("no-such-namespace") == []
+    nodes = c1.list_nodes()
+    assert all(isinstance(n, Node) for n in nodes) and {n.region for n in nodes} == {"us-east"}
+    cacerts = c1.read_secret("istio-system", "cacerts")
+    assert sorted(cacerts) == ["ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"]
+    assert cacerts["root-cert.pem"].startswith(b"-----BEGIN CERTIFICATE-----")
+    (remote,) = c1.list_secrets("istio-system", "istio/multiCluster=true")
+    assert isinstance(remote, Secret) and list(remote.data) == ["cluster2"]
+    assert remote.annotations["networking.istio.io/cluster"] == "cluster2"
+    istiod = c1.list_pods("istio-system", "app=istiod")[0].name
+    assert "Adding cluster" in c1.logs("istio-system", istiod)
+    assert len(c1.logs("istio-system", istiod, tail_lines=2).splitlines()) == 2
+
+
+def test_exec(make_mesh):
+    c1 = make_mesh().clusters["cluster1"]
+    pod = c1.list_pods("sample", "app=curl")[0].name
+    result = c1.exec("sample", pod, ["echo", "two  spaces", "'quoted' $HOME;"])
+    assert isinstance(result, ExecResult)
+    assert (result.stdout, result.returncode) == ("two  spaces 'quoted' $HOME;\n", 0)
+    missing = c1.exec("sample", pod, ["no-such-tool"])
+    assert missing.returncode != 0
+    with pytest.raises(NotFound):
+        c1.exec("sample", "ghost", ["echo"])
+    with pytest.raises(InvalidName):
+        c1.exec("sample", pod, "echo hi")
+
+
+def test_errors(make_mesh):
+    c1 = make_mesh().clusters["cluster1"]
+    with pytest.raises(NotFound, match="cluster1"):
+        c1.read_secret("istio-system", "no-such-secret")
+    with pytest.raises(NotFound):
+        c1.logs("istio-system", "no-such-pod")
+    with pytest.raises(InvalidName):
+        c1.list_pods("Not_A_Namespace")
+
+
+@pytest.mark.parametrize("scenario", sorted(meshnb.SCENARIOS))
+def test_same_verdicts_from_the_same_samples(make_mesh, scenario):
+    finding = meshnb.check_load_balancing(make_mesh(scenario), requests=60, batch_size=25)
+    reference = meshnb.check_load_balancing(meshnb.simulate(scenario), requests=60, batch_size=25)
+    assert finding.status == reference.status
+    pd.testing.assert_frame_equal(
+        finding.evidence["sources"], reference.evidence["sources"], check_exact=False
+    )
+    pd.testing.assert_frame_equal(
+        finding.evidence["samples"].drop(columns="ts"), reference.evidence["samples"].drop(columns="ts")
+    )
+
+
+def test_an_unreachable_cluster_is_an_error_row_and_the_other_still_reports(make_mesh):
+    finding = meshnb.check_load_balancing(make_mesh(dead="cluster2"), requests=20)
+    sources = finding.evidence["sources"].set_index("source_cluster")
+    assert finding.status == "error"
+    assert sources.loc["cluster2", "status"] == "error"
+    assert "unreachable" in sources.loc["cluster2", "detail"]
+    assert sources.loc["cluster1", "requests"] == 20

@@ -1,0 +1,37 @@
+"""Every notebook runs top to bottom headless on the simulated mesh, with no error and a bounded size.
+
+A new notebook joins by being in notebooks/: it must run with its default parameters (the simulated
+mesh), print nothing to stderr and stay under MAX_BYTES once executed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+MAX_BYTES = 1_000_000
+
+
+def test_there_are_notebooks():
+    assert any(nb.name.startswith("01-") for nb in NOTEBOOKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs_headless(path, tmp_path):
+    nb = nbformat.read(path, as_version=4)
+    assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells), "needs a tagged parameters cell"
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            assert output.output_type != "error", f"{output.ename}: {output.evalue}"
+            assert not (output.output_type == "stream" and output.name == "stderr"), output.text
+    text = nbformat.writes(nb)
+    assert len(text.encode()) < MAX_BYTES
+    assert "PRIVATE KEY" not in text and "BEGIN CERTIFICATE" not in text
+    assert "application/vnd.plotly.v1+json" in text
