@@ -74,14 +74,51 @@ def _source_labels(split: pd.DataFrame, sources: pd.DataFrame | None) -> dict[st
     return labels
 
 
+def _add_observed_boundaries(
+    figure: go.Figure, split: pd.DataFrame, labels: dict[str, str], confidence: float
+) -> None:
+    """Whiskers on the boundaries between segments: the Wilson interval of the cumulative share.
+
+    The boundary after the k-th version sits at the share of the first k versions, so its interval is
+    that of the cumulative count (for two versions: the interval of v1's share). Drawn as its own
+    trace after the bars, so no segment hides it.
+    """
+    from meshnb.stats import wilson_interval
+
+    cumulative = split.assign(
+        cum_count=split.groupby("source_cluster")["count"].cumsum(),
+        last=~split["source_cluster"].duplicated(keep="last"),
+    )
+    inner = cumulative[~cumulative["last"] & (cumulative["total"] > 0)]
+    x = (inner["cum_count"] / inner["total"]).tolist()
+    pairs = zip(inner["cum_count"], inner["total"], strict=True)
+    bounds = [wilson_interval(int(count), int(total), confidence) for count, total in pairs]
+    figure.add_scatter(
+        name=f"observed split ({confidence:.0%} interval)",
+        mode="markers",
+        y=inner["source_cluster"].map(labels),
+        x=x,
+        marker={"symbol": "diamond", "size": 9, "color": "#222"},
+        error_x={
+            "type": "data",
+            "array": [high - v for (_, high), v in zip(bounds, x, strict=True)],
+            "arrayminus": [v - low for (low, _), v in zip(bounds, x, strict=True)],
+            "color": "#222",
+            "thickness": 2,
+            "width": 6,
+        },
+        hovertemplate="%{y}<br>observed boundary at %{x:.1%}<extra></extra>",
+    )
+
+
 def split_figure(
     split: pd.DataFrame, sources: pd.DataFrame | None = None, confidence: float = 0.95
 ) -> go.Figure:
     """Stacked horizontal bars of the ``split`` frame: which version answered each source cluster.
 
-    One bar per source cluster and one trace per version; whiskers show each share's Wilson
-    interval at the segment's end, black ticks the expected split. ``sources`` (the ``sources``
-    frame) adds request and error counts to the bar labels; ``confidence`` only labels the interval.
+    One bar per source cluster and one trace per version; diamonds with whiskers mark each observed
+    boundary between segments with its Wilson interval, black ticks the expected boundaries.
+    ``sources`` (the ``sources`` frame) adds request and error counts to the bar labels.
 
     >>> from meshnb.stats import split_table
     >>> from meshnb.schemas import frame
@@ -97,7 +134,8 @@ def split_figure(
     level = f"{confidence:.0%}"
     title = (
         "Which version answered each source cluster (share of successful responses)"
-        f"<br><sup>whiskers: {level} Wilson interval of each share; black ticks: expected split</sup>"
+        f"<br><sup>diamonds and whiskers: observed boundary with its {level} Wilson interval; "
+        "black ticks: expected split</sup>"
     )
     if split.empty:
         return _empty(title, "No responses to show")
@@ -113,12 +151,6 @@ def split_figure(
             y=rows["source_cluster"].map(labels),
             x=rows["share"],
             marker_color=_colour(version),
-            error_x={
-                "type": "data",
-                "array": rows["ci_high"] - rows["share"],
-                "arrayminus": rows["share"] - rows["ci_low"],
-                "color": "#444",
-            },
             customdata=rows[["count", "total", "ci_low", "ci_high", "expected_share"]].to_numpy(float),
             hovertemplate=(
                 f"%{{y}} → {version}<br>%{{customdata[0]}} of %{{customdata[1]}} = %{{x:.1%}}"
@@ -126,6 +158,7 @@ def split_figure(
                 "<br>expected %{customdata[4]:.1%}<extra></extra>"
             ),
         )
+    _add_observed_boundaries(figure, split, labels, confidence)
     boundaries = split.assign(boundary=split.groupby("source_cluster")["expected_share"].cumsum())
     boundaries = boundaries[boundaries["boundary"] < 1 - 1e-9]
     figure.add_scatter(
@@ -133,14 +166,19 @@ def split_figure(
         mode="markers",
         y=boundaries["source_cluster"].map(labels),
         x=boundaries["boundary"],
-        marker={"symbol": "line-ns-open", "size": 36, "line": {"width": 3, "color": "black"}},
+        marker={
+            "symbol": "line-ns-open",
+            "size": 36,
+            "color": "black",
+            "line": {"width": 3, "color": "black"},
+        },
         hovertemplate="%{y}<br>expected boundary at %{x:.1%}<extra></extra>",
     )
     figure.update_layout(
         title={"text": title},
         barmode="stack",
         height=160 + 70 * len(order),
-        legend={"title": {"text": "version (cluster)"}},
+        legend={"title": {"text": "version (cluster)"}, "traceorder": "normal"},
         xaxis={"range": [0, 1.02], "tickformat": ".0%", "title": {"text": "share of successful responses"}},
         yaxis={"categoryorder": "array", "categoryarray": order, "autorange": "reversed"},
     )

@@ -90,21 +90,26 @@ def test_split_figure_a_trace_per_version(samples):
     assert "Wilson" in figure.layout.title.text
 
 
-def test_split_figure_intervals_are_error_bars(samples):
-    split = split_table(samples)
-    v2 = bars(split_figure(split))["v2 (cluster2)"]
-    rows = split[split["version"] == "v2"]
-    assert v2.error_x.array == pytest.approx(list(rows["ci_high"] - rows["share"]))
-    assert v2.error_x.arrayminus == pytest.approx(list(rows["share"] - rows["ci_low"]))
-    # cluster1 never reached v2: share 0, whisker from 0 up to 0.5615 (see test_stats)
-    assert v2.error_x.arrayminus[0] == 0.0
-    assert v2.error_x.array[0] == pytest.approx(0.5614970317550454)
+def test_split_figure_intervals_are_on_the_boundaries(samples):
+    from meshnb.stats import wilson_interval
+
+    figure = split_figure(split_table(samples))
+    (observed,) = [t for t in figure.data if t.name.startswith("observed split")]
+    # one boundary per bar (between v1 and v2): cluster1 3 of 3 -> 1.0, cluster2 1 of 4 -> 0.25
+    assert list(observed.x) == [1.0, 0.25]
+    low1, high1 = wilson_interval(3, 3)  # (0.4385, 1.0)
+    low2, high2 = wilson_interval(1, 4)  # (0.0456, 0.6994)
+    assert observed.error_x.arrayminus == pytest.approx([1.0 - low1, 0.25 - low2])
+    assert observed.error_x.array == pytest.approx([high1 - 1.0, high2 - 0.25])
+    assert figure.data.index(observed) > max(figure.data.index(b) for b in bars(figure).values())
 
 
 def test_split_figure_marks_the_expected_split(samples):
     # weights 1:3 -> one boundary per bar at 0.25 (the last boundary, 1.0, is the bar's end)
     expected = [
-        t for t in split_figure(split_table(samples, expected={"v1": 1, "v2": 3})).data if t.type == "scatter"
+        t
+        for t in split_figure(split_table(samples, expected={"v1": 1, "v2": 3})).data
+        if t.name == "expected split"
     ]
     assert [t.name for t in expected] == ["expected split"]
     assert list(expected[0].x) == [0.25, 0.25]
