@@ -4,18 +4,22 @@ Exit codes: 0 pass or warn, 1 fail, 2 error (including bad arguments or an unrea
 
     meshnb check load-balancing --simulate firewall
     meshnb check load-balancing --context kind-cluster1 --context kind-cluster2 --requests 200 --json
+    meshnb lab [-- --no-browser --port 8899]
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from meshnb.errors import MeshnbError
 
 EXIT_ERROR = 2
+FIRST_NOTEBOOK = "notebooks/01-cross-cluster-load-balancing.ipynb"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,7 +55,31 @@ def _parser() -> argparse.ArgumentParser:
     lb.add_argument("--requests", type=int, default=100, help="requests per cluster (default: %(default)s)")
     lb.add_argument("--json", action="store_true", help="print the finding as JSON")
     commands.add_parser("scenarios", help="list the simulated mesh's scenarios")
+    lab = commands.add_parser(
+        "lab", help="open JupyterLab on meshnb's notebooks (they run on the simulated mesh by default)"
+    )
+    lab.add_argument("--notebook", default=FIRST_NOTEBOOK, help="notebook to open (default: %(default)s)")
+    lab.add_argument(
+        "jupyter_args", nargs=argparse.REMAINDER, help="passed on to `jupyter lab`, e.g. --no-browser"
+    )
     return parser
+
+
+def _lab(notebook: str, extra: list[str]) -> int:
+    """Replace this process with JupyterLab rooted at the project, opening ``notebook``."""
+    root = Path(__file__).resolve().parents[1]
+    if not (root / notebook).is_file():
+        print(
+            f"meshnb: error: {notebook} not found under {root} (run from a checkout of meshnb)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}", notebook]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        argv.append("--allow-root")  # containers and CI machines often run as root
+    argv += [arg for arg in extra if arg != "--"]
+    os.chdir(root)
+    os.execv(sys.executable, argv)
 
 
 def _mesh(args: argparse.Namespace):
@@ -109,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, knobs in SCENARIOS.items():
             print(f"{name:24} {knobs or '(no fault)'}")
         return 0
+    if args.command == "lab":
+        return _lab(args.notebook, args.jupyter_args)
     from meshnb.diagnostics.load_balancing import check_load_balancing
 
     try:

@@ -53,3 +53,61 @@ def test_scenarios_are_listed():
     result = meshnb("scenarios")
     assert result.returncode == 0
     assert "trust-mismatch" in result.stdout and "locality-prefer-local" in result.stdout
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_lab_serves_the_notebooks_with_the_widget_and_plotly_extensions(tmp_path):
+    """`meshnb lab` (the README's first command) starts JupyterLab on the project's notebooks."""
+    import os
+    import time
+    import urllib.request
+
+    port, token = _free_port(), "meshnb-test-token"
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+    }
+    args = [
+        "--",
+        "--no-browser",
+        f"--port={port}",
+        "--ServerApp.ip=127.0.0.1",
+        f"--IdentityProvider.token={token}",
+    ]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "meshnb", "lab", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline, page = time.monotonic() + 60, None
+        while page is None and time.monotonic() < deadline:
+            assert server.poll() is None, server.stderr.read().decode()
+            try:
+                with urllib.request.urlopen(f"{base}/lab?token={token}", timeout=5) as response:
+                    page = response.read().decode()
+            except OSError:
+                time.sleep(0.5)
+        assert page is not None, "JupyterLab did not answer within 60 s"
+        assert "jupyterlab-plotly" in page and "@jupyter-widgets/jupyterlab-manager" in page
+        request = urllib.request.Request(
+            f"{base}/api/contents/notebooks/01-cross-cluster-load-balancing.ipynb?content=0",
+            headers={"Authorization": f"token {token}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert json.load(response)["type"] == "notebook"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
