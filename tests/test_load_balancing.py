@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pandas as pd
@@ -167,3 +168,35 @@ def test_finding_round_trips_through_json():
         pd.testing.assert_frame_equal(again.evidence[name], df, check_exact=False)
     html = finding._repr_html_()
     assert "FAIL" in html and "Next steps" in html
+
+
+class _Garbling:
+    """A cluster whose curl output is cut or garbled (what a broken exec stream can return)."""
+
+    def __init__(self, inner, mangle):
+        self.inner, self.name, self.mangle = inner, inner.name, mangle
+
+    def __getattr__(self, attr):
+        return getattr(self.inner, attr)
+
+    def exec(self, *args, **kwargs):
+        result = self.inner.exec(*args, **kwargs)
+        return dataclasses.replace(result, stdout=self.mangle(result.stdout))
+
+
+@pytest.mark.parametrize(
+    ("mangle", "detail"),
+    [
+        (lambda out: out.replace("@@meshnb@@ 200", "@@meshnb@@ 2x0"), "bad HTTP status"),
+        (lambda out: out[: len(out) // 2], "cut short"),
+        (lambda out: "\x00\xff garbage \n" * 3, "returned 0 of"),
+    ],
+)
+def test_garbage_output_is_an_error_for_that_cluster_only(mangle, detail):
+    mesh = meshnb.simulate()
+    mesh.clusters["cluster2"] = _Garbling(mesh.clusters["cluster2"], mangle)
+    finding = meshnb.check_load_balancing(mesh, requests=20)
+    sources = finding.evidence["sources"].set_index("source_cluster")
+    assert sources.loc["cluster2", "status"] == "error"
+    assert detail in sources.loc["cluster2", "detail"]
+    assert sources.loc["cluster1", "status"] == "pass"
