@@ -132,10 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.command == "scenarios":
-        from meshnb.backends.sim import SCENARIOS
+        from meshnb.backends.sim import SCENARIO_DESCRIPTIONS
 
-        for name, knobs in SCENARIOS.items():
-            print(f"{name:24} {knobs or '(no fault)'}")
+        for name, description in SCENARIO_DESCRIPTIONS.items():
+            print(f"{name:24} {description}")
         return 0
     if args.command == "lab":
         return _lab(args.notebook, args.jupyter_args)

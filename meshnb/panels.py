@@ -1,8 +1,9 @@
 """The notebook panels, one per check of Istio's multicluster troubleshooting guide.
 
->>> from meshnb.panels import LoadBalancingPanel
+>>> from meshnb.panels import LoadBalancingPanel, ScenarioPicker
 """
 
 from meshnb.widgets.load_balancing import LoadBalancingPanel
+from meshnb.widgets.simulator import ScenarioPicker
 
-__all__ = ["LoadBalancingPanel"]
+__all__ = ["LoadBalancingPanel", "ScenarioPicker"]

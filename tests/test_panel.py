@@ -73,3 +73,17 @@ def test_every_control_has_a_label():
         assert control.description
     assert panel.run_button.description and panel.run_button.tooltip
     assert all(bar.description for bar in panel.progress.values())
+
+
+def test_scenario_picker_switches_what_the_panel_sees():
+    from meshnb.panels import ScenarioPicker
+
+    mesh = meshnb.simulate()
+    picker, panel = ScenarioPicker(mesh), LoadBalancingPanel(mesh, requests=20)
+    assert picker.scenario.description and "nothing is wrong" in picker.explanation.value
+    assert panel.run().status == "pass"
+    picker.scenario.value = "firewall"
+    assert "dropped" in picker.explanation.value
+    assert panel.run().status == "fail"
+    picker.scenario.value = "healthy"
+    assert panel.run().status == "pass"

@@ -227,3 +227,17 @@ def test_contract_errors():
         c1.exec("sample", pod, ["nosuchtool"]).check_returncode()
     with pytest.raises(NotFound, match='secrets "nope" not found'):
         c1.read_secret("istio-system", "nope")
+
+
+def test_every_scenario_is_described():
+    from meshnb.backends.sim import SCENARIO_DESCRIPTIONS
+
+    assert list(SCENARIO_DESCRIPTIONS) == list(SCENARIOS)
+
+
+def test_use_switches_scenario_and_resets_ejections():
+    mesh = meshnb.simulate("locality-prefer-local", dead_versions=("v1",))
+    assert versions(mesh, "cluster1", 40) == {"v2"}
+    mesh.use("healthy")
+    assert mesh.scenario == "healthy" and mesh.knobs == meshnb.simulate().knobs
+    assert versions(mesh, "cluster1") == {"v1", "v2"}

@@ -34,7 +34,7 @@ from meshnb.backends.sim_pki import SimPKI
 from meshnb.errors import ConfigError, ExecError, InvalidName, NotFound, Unreachable
 from meshnb.names import match_selector, validate_name, validate_selector
 
-__all__ = ["SCENARIOS", "Knobs", "SimCluster", "SimMesh", "simulate"]
+__all__ = ["SCENARIOS", "SCENARIO_DESCRIPTIONS", "Knobs", "SimCluster", "SimMesh", "simulate"]
 
 log = logging.getLogger("meshnb")
 
@@ -107,6 +107,16 @@ SCENARIOS: dict[str, dict[str, object]] = {
     "missing-remote-secret": {"missing_remote_secret": ("cluster1",)},
     "remote-secret-wrong-key": {"remote_secret_wrong_key": ("cluster1",)},
     "locality-prefer-local": {"locality_lb": True, "outlier_detection": True},
+}
+
+#: What each scenario breaks, in a sentence.
+SCENARIO_DESCRIPTIONS: dict[str, str] = {
+    "healthy": "nothing is wrong",
+    "firewall": "traffic between the clusters' networks is dropped",
+    "trust-mismatch": "the last cluster's cacerts chain to a different root",
+    "missing-remote-secret": "cluster1's istiod has no remote secret for cluster2",
+    "remote-secret-wrong-key": "cluster1's remote secret uses a data key that is not the cluster name",
+    "locality-prefer-local": "locality load balancing with outlier detection keeps traffic local",
 }
 
 _SUFFIX = "bcdfghjklmnpqrstvwxz2456789"
@@ -233,6 +243,21 @@ class SimMesh:
         """Change knobs in place (the world's state derives from them); returns the mesh."""
         self.knobs = self.knobs.replace(**knobs)
         self.scenario = "custom"
+        return self
+
+    def use(self, scenario: str, **knobs: object) -> SimMesh:
+        """Switch to a named scenario (its knobs plus ``knobs``); sidecars forget past ejections.
+
+        >>> simulate().use("trust-mismatch").knobs.trust_mismatch
+        True
+        """
+        if scenario not in SCENARIOS:
+            raise ConfigError(f"unknown scenario {scenario!r}; choose one of {sorted(SCENARIOS)}")
+        self.knobs = Knobs().replace(**SCENARIOS[scenario]).replace(**knobs)
+        self.scenario = scenario if not knobs else f"{scenario} (+{', '.join(sorted(knobs))})"
+        for cluster in self.clusters.values():
+            cluster.forget_ejections()
+        log.debug("simulated mesh %s, seed %d: %s", self.scenario, self.seed, self.knobs)
         return self
 
     def state(self, cluster: str) -> _ClusterState:
@@ -374,6 +399,12 @@ class SimCluster:
 
     def __repr__(self) -> str:
         return f"SimCluster({self.name!r})"
+
+    def forget_ejections(self) -> None:
+        """Clear the outlier-detection state of this cluster's sidecars."""
+        with self._lock:
+            self._ejected_until.clear()
+            self._failures.clear()
 
     def _call(self, method: str) -> None:
         self.calls[method] += 1
@@ -652,10 +683,4 @@ def simulate(scenario: str = "healthy", seed: int = 0, *, clusters: int = 2, **k
     >>> (mesh.knobs.firewall, mesh.knobs.retries, sorted(mesh.clusters))
     (True, 0, ['cluster1', 'cluster2'])
     """
-    if scenario not in SCENARIOS:
-        raise ConfigError(f"unknown scenario {scenario!r}; choose one of {sorted(SCENARIOS)}")
-    settings = Knobs().replace(**SCENARIOS[scenario]).replace(**knobs)
-    mesh = SimMesh(settings, seed=seed, clusters=clusters)
-    mesh.scenario = scenario if not knobs else f"{scenario} (+{', '.join(sorted(knobs))})"
-    log.debug("simulated mesh %s, seed %d: %s", mesh.scenario, seed, settings)
-    return mesh
+    return SimMesh(Knobs(), seed=seed, clusters=clusters).use(scenario, **knobs)

@@ -82,6 +82,8 @@ class LoadBalancingPanel(widgets.VBox):
                 self.tabs,
             ]
         )
+        self.add_class("meshnb-panel")
+        self.add_class("meshnb-load-balancing")
 
     def _on_progress(self, cluster: str, done: int, total: int) -> None:
         bar = self.progress[cluster]
