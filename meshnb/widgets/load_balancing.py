@@ -63,6 +63,7 @@ class LoadBalancingPanel(widgets.VBox):
         )
         self.run_button.on_click(lambda _button: self.run())
         self.status = widgets.HTML(value="<i>Not run yet.</i>", description="Status", style=style)
+        self.status.add_class("meshnb-status-line")
         self.progress = {
             name: widgets.IntProgress(value=0, min=0, max=requests, description=name, style=style)
             for name in mesh.clusters

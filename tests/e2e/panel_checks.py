@@ -1,0 +1,63 @@
+"""What a person checks on each meshnb panel, in the browser. One function per panel CSS class.
+
+A new panel joins by adding ``"meshnb-<name>": check_<name>`` to PANEL_CHECKS: the browser suite then
+runs that check on every instance of the panel in every notebook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from playwright.sync_api import Locator, Page, expect
+
+TIMEOUT_MS = 60_000
+
+
+def _show_tab(panel: Locator, title: str) -> None:
+    panel.locator(".lm-TabBar-tab", has_text=title).first.click()
+
+
+def _run_and_expect(panel: Locator, status: str) -> None:
+    button = panel.locator("button", has_text="Run").first
+    expect(button).to_be_enabled(timeout=TIMEOUT_MS)
+    button.click()
+    expect(panel.locator(".meshnb-status-line").first).to_contain_text(status, timeout=TIMEOUT_MS)
+    expect(button).to_be_enabled(timeout=TIMEOUT_MS)
+
+
+def check_load_balancing(panel: Locator, page: Page) -> None:
+    """Run, see PASS, the split chart (a bar trace per version), the samples table; then break the mesh."""
+    for label in ("Service", "Namespace", "Port", "Path", "Requests per cluster"):
+        expect(panel.locator(".widget-label", has_text=label).first).to_be_visible()
+    _run_and_expect(panel, "PASS")
+    expect(panel.locator(".meshnb-status-line").first).to_contain_text("cross-cluster load balancing works")
+
+    _show_tab(panel, "Split")
+    chart = panel.locator(".js-plotly-plot").first
+    expect(chart.locator(".main-svg").first).to_be_visible(timeout=TIMEOUT_MS)
+    expect(chart.locator(".barlayer .trace")).to_have_count(2)
+    legend = chart.locator(".legendtext").evaluate_all("texts => texts.map(t => t.textContent)")
+    assert "v1 (cluster1)" in legend and "v2 (cluster2)" in legend, legend
+
+    _show_tab(panel, "Samples")
+    table = panel.locator("table.dataframe >> visible=true").first
+    expect(table).to_be_visible()
+    expect(table.locator("th", has_text="source_cluster").first).to_be_visible()
+    expect(table).to_contain_text("helloworld-v")
+
+    _show_tab(panel, "Split")  # leave the chart in view for the screenshot
+
+
+def break_with_firewall(panel: Locator, page: Page) -> None:
+    """Switch the simulated scenario to firewall, run again, and see the panel report the failure."""
+    picker = page.locator(".meshnb-scenario-picker select").first
+    picker.select_option("firewall")
+    _run_and_expect(panel, "FAIL")
+    expect(panel.locator(".meshnb-status-line").first).to_contain_text("only v1 answered")
+    picker.select_option("healthy")
+    _run_and_expect(panel, "PASS")
+
+
+PANEL_CHECKS: dict[str, Callable[[Locator, Page], None]] = {
+    "meshnb-load-balancing": check_load_balancing,
+}
