@@ -127,7 +127,7 @@ def split_figure(
     >>> samples = frame("samples", [dict(row, version=v, dest_cluster=c)
     ...                             for v, c in [("v1", "cluster1"), ("v2", "cluster2")]])
     >>> [trace.name for trace in split_figure(split_table(samples)).data]
-    ['v1 (cluster1)', 'v2 (cluster2)', 'expected split']
+    ['v1 (cluster1)', 'v2 (cluster2)', 'observed split (95% interval)', 'expected split']
     """
     import plotly.graph_objects as go
 

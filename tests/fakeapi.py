@@ -8,9 +8,9 @@ hand-written RFC 6455 server side. meshnb errors raised by the wrapped cluster b
 (``"request"``: never answer; ``"exec"``: answer the exec handshake, then send nothing).
 
 Example:
-    >>> with FakeApiServer(StubCluster("cluster1"), token="t0ken") as server:  # doctest: +SKIP
-    ...     path = write_kubeconfig(tmp_path / "kubeconfig", {"cluster1": server})
-    ...     mesh = meshnb.connect(["cluster1"], path)
+    with FakeApiServer(StubCluster("cluster1"), token="t0ken") as server:
+        path = write_kubeconfig(tmp_path / "kubeconfig", {"cluster1": server})
+        mesh = meshnb.connect(["cluster1"], path)
 """
 
 from __future__ import annotations
@@ -241,9 +241,9 @@ class _Server(ThreadingHTTPServer):
 class FakeApiServer:
     """Serve ``cluster`` as a Kubernetes API on 127.0.0.1; use as a context manager.
 
-    >>> with FakeApiServer(cluster, token="t0ken") as server:  # doctest: +SKIP
-    ...     server.url
-    'http://127.0.0.1:41234'
+    with FakeApiServer(cluster, token="t0ken") as server:
+        server.url
+    # -> 'http://127.0.0.1:41234'
     """
 
     def __init__(self, cluster: Cluster, *, token: str | None = None, git_version: str = "v1.30.0-fake"):

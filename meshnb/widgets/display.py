@@ -6,7 +6,7 @@ saved notebooks small (no embedded plotly.js).
 
 >>> import ipywidgets, plotly.graph_objects as go
 >>> out = ipywidgets.Output()
->>> show(out, figure_bundle(go.Figure()))
+>>> show(out, FigureBundle(go.Figure()))
 >>> "application/vnd.plotly.v1+json" in out.outputs[0]["data"]
 True
 """
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import ipywidgets
     import plotly.graph_objects as go
 
-__all__ = ["FigureBundle", "figure_bundle", "show"]
+__all__ = ["FigureBundle", "show"]
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 
@@ -36,10 +36,6 @@ class FigureBundle:
         bundle = pio.renderers["plotly_mimetype"].to_mimebundle(self.figure.to_dict())
         title = self.figure.layout.title.text or "plotly figure"
         return {**bundle, "text/plain": f"<Figure: {title}>"}
-
-
-def figure_bundle(figure: go.Figure) -> FigureBundle:
-    return FigureBundle(figure)
 
 
 def show(output: ipywidgets.Output, obj: Any) -> None:

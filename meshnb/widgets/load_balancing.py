@@ -22,7 +22,7 @@ import ipywidgets as widgets
 from meshnb.backends.base import Mesh
 from meshnb.diagnostics.finding import Finding
 from meshnb.diagnostics.load_balancing import check_load_balancing
-from meshnb.widgets.display import figure_bundle, show
+from meshnb.widgets.display import FigureBundle, show
 
 __all__ = ["LoadBalancingPanel"]
 
@@ -138,5 +138,5 @@ class LoadBalancingPanel(widgets.VBox):
         self.status.value = f"{finding.status_html()} {html.escape(finding.summary)}"
         show(self.outputs["Summary"], finding)
         show(self.outputs["Samples"], finding.evidence["samples"])
-        show(self.outputs["Split"], figure_bundle(plots.split_figure(finding.evidence["split"], sources)))
-        show(self.outputs["Sequence"], figure_bundle(plots.sequence_figure(finding.evidence["samples"])))
+        show(self.outputs["Split"], FigureBundle(plots.split_figure(finding.evidence["split"], sources)))
+        show(self.outputs["Sequence"], FigureBundle(plots.sequence_figure(finding.evidence["samples"])))
