@@ -61,6 +61,63 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "status": "string",
         "detail": "string",
     },
+    # One row per endpoint a proxy holds for a service (Envoy /clusters, istioctl proxy-config endpoint).
+    "endpoints": {
+        "source_cluster": "string",
+        "source_pod": "string",
+        "envoy_cluster": "string",
+        "service": "string",
+        "port": "Int64",
+        "address": "string",
+        "endpoint_port": "Int64",
+        "health": "string",
+        "outlier_check": "string",
+        "weight": "Int64",
+        "priority": "Int64",
+        "region": "string",
+        "zone": "string",
+        "subzone": "string",
+        "dest_cluster": "string",
+        "network": "string",
+        "via_gateway": "boolean",
+    },
+    # One row per certificate in a cacerts secret or pasted PEM (never a private key).
+    "certs": {
+        "cluster": "string",
+        "secret": "string",
+        "key": "string",
+        "subject": "string",
+        "issuer": "string",
+        "serial": "string",
+        "sha256": "string",
+        "not_before": "datetime64[ns, UTC]",
+        "not_after": "datetime64[ns, UTC]",
+        "is_ca": "boolean",
+    },
+    # One row per remote secret (never a token).
+    "remote_secrets": {
+        "cluster": "string",
+        "secret": "string",
+        "data_key": "string",
+        "annotation_cluster": "string",
+        "server": "string",
+        "context": "string",
+        "auth": "string",
+        "token_expiry": "datetime64[ns, UTC]",
+        "problems": "string",
+    },
+    # One row per istiod log line about remote clusters.
+    "istiod_events": {
+        "cluster": "string",
+        "pod": "string",
+        "ts": "datetime64[ns, UTC]",
+        "level": "string",
+        "event": "string",
+        "secret": "string",
+        "remote_cluster": "string",
+        "error": "string",
+        "line": "string",
+    },
 }
 
 
@@ -89,7 +146,7 @@ def validate(name: str, df: pd.DataFrame) -> pd.DataFrame:
     for column, dtype in columns.items():
         series = df[column]
         if dtype.startswith("datetime64"):
-            out[column] = pd.to_datetime(series, utc=True)
+            out[column] = pd.to_datetime(series, utc=True).astype(dtype)
         else:
             out[column] = series.astype(dtype)
     return pd.DataFrame(out, index=df.index)

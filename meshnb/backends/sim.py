@@ -60,6 +60,8 @@ class Knobs:
     """Traffic between the clusters' networks is dropped (east-west gateways and pod IPs)."""
     trust_mismatch: bool = False
     """The last cluster's ``cacerts`` are signed by a different root than the others'."""
+    missing_cacerts: tuple[str, ...] = ()
+    """Clusters with no ``cacerts`` secret (their istiod then signs with its own self-signed root)."""
     missing_remote_secret: tuple[str, ...] = ()
     """Clusters whose istio-system lacks the remote secrets for the other clusters."""
     remote_secret_wrong_key: tuple[str, ...] = ()
@@ -264,6 +266,9 @@ class SimMesh:
         return self._states[cluster]
 
     def root_of(self, cluster: str) -> str:
+        """Which root signs ``cluster``'s workload certificates (a name; equal names trust each other)."""
+        if cluster in self.knobs.missing_cacerts:
+            return f"self-signed-{cluster}"
         last = list(self._states)[-1]
         return "alt" if self.knobs.trust_mismatch and cluster == last else "root"
 
@@ -439,12 +444,10 @@ class SimCluster:
     def _secrets(self, namespace: str) -> list[Secret]:
         if namespace != "istio-system":
             return []
-        root = self.mesh.root_of(self.name)
-        secrets = [
-            Secret(
-                name="cacerts", namespace=namespace, data=SecretData(self.mesh.pki.cacerts(self.name, root))
-            )
-        ]
+        secrets = []
+        if self.name not in self.mesh.knobs.missing_cacerts:
+            data = self.mesh.pki.cacerts(self.name, self.mesh.root_of(self.name))
+            secrets.append(Secret(name="cacerts", namespace=namespace, data=SecretData(data)))
         for remote in self.mesh.clusters:
             secret = self.mesh.remote_secret(self.name, remote)
             if secret is not None:
