@@ -27,6 +27,7 @@ _EXPORTS = {
     "simulate": "meshnb.backends.sim",
     "SCENARIOS": "meshnb.backends.sim",
     "check_load_balancing": "meshnb.diagnostics.load_balancing",
+    "check_remote_secrets": "meshnb.diagnostics.remote_secrets",
     "Finding": "meshnb.diagnostics.finding",
     "MeshnbError": "meshnb.errors",
     "ConfigError": "meshnb.errors",
@@ -45,6 +46,7 @@ __all__ = [
     "ParseError",
     "__version__",
     "check_load_balancing",
+    "check_remote_secrets",
     "connect",
     "simulate",
 ]
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
     from meshnb.backends.sim import SCENARIOS, simulate
     from meshnb.diagnostics.finding import Finding
     from meshnb.diagnostics.load_balancing import check_load_balancing
+    from meshnb.diagnostics.remote_secrets import check_remote_secrets
     from meshnb.errors import ClusterError, ConfigError, InvalidName, MeshnbError, ParseError
 
 

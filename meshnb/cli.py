@@ -4,22 +4,73 @@ Exit codes: 0 pass or warn, 1 fail, 2 error (including bad arguments or an unrea
 
     meshnb check load-balancing --simulate firewall
     meshnb check load-balancing --context kind-cluster1 --context kind-cluster2 --requests 200 --json
+    meshnb check remote-secrets --simulate remote-secret-wrong-key
     meshnb lab [-- --no-browser --port 8899]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from meshnb.errors import MeshnbError
 
 EXIT_ERROR = 2
 FIRST_NOTEBOOK = "notebooks/01-cross-cluster-load-balancing.ipynb"
+
+
+@dataclass(frozen=True)
+class _Check:
+    """A check as the command line offers it: its function, its own options, what its table shows."""
+
+    function: str  # "module:function"
+    help: str
+    options: tuple[tuple[str, dict[str, Any]], ...] = ()
+    tables: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (evidence name, columns), printed in order
+
+
+CHECKS: dict[str, _Check] = {
+    "load-balancing": _Check(
+        "meshnb.diagnostics.load_balancing:check_load_balancing",
+        "curl the service from every cluster's curl pod and check that every version answers",
+        options=(
+            ("--namespace", {"default": "sample"}),
+            ("--service", {"default": "helloworld"}),
+            ("--port", {"type": int, "default": 5000}),
+            ("--path", {"default": "/hello"}),
+            (
+                "--requests",
+                {"type": int, "default": 100, "help": "requests per cluster (default: %(default)s)"},
+            ),
+        ),
+        tables=(
+            (
+                "sources",
+                ("source_cluster", "source_pod", "requests", "ok", "errors", "versions", "status", "detail"),
+            ),
+        ),
+    ),
+    "remote-secrets": _Check(
+        "meshnb.diagnostics.remote_secrets:check_remote_secrets",
+        "check the remote secrets (one per other cluster, data key = its name) and istiod's logs",
+        options=(("--namespace", {"default": "istio-system"}),),
+        tables=(
+            ("clusters", ("cluster", "status", "secrets", "detail")),
+            (
+                "remote_secrets",
+                ("cluster", "secret", "data_key", "server", "auth", "token_expiry", "problems"),
+            ),
+            ("istiod_events", ("cluster", "ts", "level", "event", "remote_cluster", "error")),
+        ),
+    ),
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,30 +81,30 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="run one check of Istio's multicluster troubleshooting guide")
     checks = check.add_subparsers(dest="check", required=True)
-    lb = checks.add_parser(
-        "load-balancing",
-        help="curl the service from every cluster's curl pod and check that every version answers",
-    )
-    target = lb.add_mutually_exclusive_group(required=True)
-    target.add_argument(
-        "--simulate",
-        metavar="SCENARIO",
-        choices=sorted(SCENARIOS),
-        help="use the simulated mesh: %(choices)s",
-    )
-    target.add_argument(
-        "--context", action="append", metavar="CONTEXT", help="a kubeconfig context (repeat for each cluster)"
-    )
-    lb.add_argument(
-        "--kubeconfig", metavar="FILE", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"
-    )
-    lb.add_argument("--seed", type=int, default=0, help="seed of the simulated mesh (default: %(default)s)")
-    lb.add_argument("--namespace", default="sample", help="default: %(default)s")
-    lb.add_argument("--service", default="helloworld", help="default: %(default)s")
-    lb.add_argument("--port", type=int, default=5000, help="default: %(default)s")
-    lb.add_argument("--path", default="/hello", help="default: %(default)s")
-    lb.add_argument("--requests", type=int, default=100, help="requests per cluster (default: %(default)s)")
-    lb.add_argument("--json", action="store_true", help="print the finding as JSON")
+    for name, spec in CHECKS.items():
+        sub = checks.add_parser(name, help=spec.help, description=spec.help)
+        target = sub.add_mutually_exclusive_group(required=True)
+        target.add_argument(
+            "--simulate",
+            metavar="SCENARIO",
+            choices=sorted(SCENARIOS),
+            help="use the simulated mesh: %(choices)s",
+        )
+        target.add_argument(
+            "--context",
+            action="append",
+            metavar="CONTEXT",
+            help="a kubeconfig context (repeat for each cluster)",
+        )
+        sub.add_argument(
+            "--kubeconfig", metavar="FILE", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"
+        )
+        sub.add_argument(
+            "--seed", type=int, default=0, help="seed of the simulated mesh (default: %(default)s)"
+        )
+        for flag, kwargs in spec.options:
+            sub.add_argument(flag, **{"help": "default: %(default)s", **kwargs})
+        sub.add_argument("--json", action="store_true", help="print the finding as JSON")
     commands.add_parser("scenarios", help="list the simulated mesh's scenarios")
     lab = commands.add_parser(
         "lab", help="open JupyterLab on meshnb's notebooks (they run on the simulated mesh by default)"
@@ -92,38 +143,45 @@ def _mesh(args: argparse.Namespace):
     return connect(args.context, kubeconfig=args.kubeconfig)
 
 
-def _table(finding) -> str:
-    """A readable plain-text report of a load-balancing finding."""
-    lines = [f"{finding.status.upper()}: {finding.summary}", ""]
-    sources = finding.evidence["sources"]
-    lines.append(
-        sources[["source_cluster", "source_pod", "requests", "ok", "errors", "versions", "status", "detail"]]
-        .fillna("")
-        .to_string(index=False)
+def _split_table(finding) -> list[str]:
+    split = finding.evidence.get("split")
+    if split is None or not len(split):
+        return []
+    shown = split.assign(
+        share=(split["share"] * 100).round(1),
+        ci=[
+            f"{lo * 100:.1f}-{hi * 100:.1f}" for lo, hi in zip(split["ci_low"], split["ci_high"], strict=True)
+        ],
+        expected=(split["expected_share"] * 100).round(1),
     )
-    split = finding.evidence["split"]
-    if len(split):
-        shown = split.assign(
-            share=(split["share"] * 100).round(1),
-            ci=[
-                f"{lo * 100:.1f}-{hi * 100:.1f}"
-                for lo, hi in zip(split["ci_low"], split["ci_high"], strict=True)
-            ],
-            expected=(split["expected_share"] * 100).round(1),
-        )
-        lines += ["", "Split of successful responses (%, 95% Wilson interval):"]
-        lines.append(
-            shown[["source_cluster", "version", "dest_cluster", "count", "share", "ci", "expected"]]
-            .fillna("")
-            .to_string(index=False)
-        )
+    columns = ["source_cluster", "version", "dest_cluster", "count", "share", "ci", "expected"]
+    return [
+        "",
+        "Split of successful responses (%, 95% Wilson interval):",
+        shown[columns].fillna("").to_string(index=False),
+    ]
+
+
+def _clip(text: str, width: int = 70) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _table(finding, spec: _Check) -> str:
+    """A readable plain-text report of a finding: verdict, the check's tables, next steps."""
+    lines = [f"{finding.status.upper()}: {finding.summary}"]
+    for name, columns in spec.tables:
+        table = finding.evidence.get(name)
+        if table is not None and len(table):
+            shown = table[list(columns)].fillna("").astype(str).map(_clip)
+            lines += ["", f"{name}:", shown.to_string(index=False)]
+    lines += _split_table(finding)
     if finding.next_steps:
         lines += ["", "Next steps:"] + [f"  {i}. {step}" for i, step in enumerate(finding.next_steps, 1)]
     return "\n".join(lines)
 
 
 def _progress(cluster: str, done: int, total: int) -> None:
-    print(f"\r{cluster}: {done}/{total} requests", end="\n" if done == total else "", file=sys.stderr)
+    print(f"\r{cluster}: {done}/{total}", end="\n" if done == total else "", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,23 +197,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "lab":
         return _lab(args.notebook, args.jupyter_args)
-    from meshnb.diagnostics.load_balancing import check_load_balancing
-
+    spec = CHECKS[args.check]
+    module, function = spec.function.split(":")
+    check_function = getattr(importlib.import_module(module), function)
+    options = {
+        flag.lstrip("-").replace("-", "_"): getattr(args, flag.lstrip("-").replace("-", "_"))
+        for flag, _ in spec.options
+    }
     try:
         mesh = _mesh(args)
-        finding = check_load_balancing(
-            mesh,
-            namespace=args.namespace,
-            service=args.service,
-            port=args.port,
-            path=args.path,
-            requests=args.requests,
-            progress=_progress if sys.stderr.isatty() and not args.json else None,
+        finding = check_function(
+            mesh, **options, progress=_progress if sys.stderr.isatty() and not args.json else None
         )
     except (MeshnbError, ValueError) as exc:
         print(f"meshnb: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    print(finding.to_json(indent=2) if args.json else _table(finding))
+    print(finding.to_json(indent=2) if args.json else _table(finding, spec))
     return finding.exit_code
 
 

@@ -1,9 +1,10 @@
 """The notebook panels, one per check of Istio's multicluster troubleshooting guide.
 
->>> from meshnb.panels import LoadBalancingPanel, ScenarioPicker
+>>> from meshnb.panels import LoadBalancingPanel, RemoteSecretsPanel, ScenarioPicker
 """
 
 from meshnb.widgets.load_balancing import LoadBalancingPanel
+from meshnb.widgets.remote_secrets import RemoteSecretsPanel
 from meshnb.widgets.simulator import ScenarioPicker
 
-__all__ = ["LoadBalancingPanel", "ScenarioPicker"]
+__all__ = ["LoadBalancingPanel", "RemoteSecretsPanel", "ScenarioPicker"]

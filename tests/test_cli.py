@@ -111,3 +111,12 @@ def test_lab_serves_the_notebooks_with_the_widget_and_plotly_extensions(tmp_path
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_remote_secrets_check_from_the_command_line():
+    result = meshnb("check", "remote-secrets", "--simulate", "missing-remote-secret")
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.startswith("FAIL: cluster1: no remote secret for cluster2")
+    assert "create-remote-secret" in result.stdout
+    ok = meshnb("check", "remote-secrets", "--simulate", "healthy", "--json")
+    assert ok.returncode == 0 and json.loads(ok.stdout)["check"] == "remote-secrets"

@@ -19,6 +19,7 @@ def test_public_api():
         "ParseError",
         "__version__",
         "check_load_balancing",
+        "check_remote_secrets",
         "connect",
         "simulate",
     ]

@@ -26,7 +26,7 @@ def test_click_runs_the_check_and_fills_every_tab():
         assert any(n.startswith("v1") for n in names) and any(n.startswith("v2") for n in names)
     assert [bar.value for bar in panel.progress.values()] == [40, 40]
     assert not panel.run_button.disabled
-    assert panel.tabs.titles == ("Summary", "Samples", "Split", "Sequence")
+    assert panel.tab.titles == ("Summary", "Samples", "Split", "Sequence")
 
 
 def test_controls_reach_the_check_and_failures_show():

@@ -58,6 +58,21 @@ def break_with_firewall(panel: Locator, page: Page) -> None:
     _run_and_expect(panel, "PASS")
 
 
+def check_remote_secrets(panel: Locator, page: Page) -> None:
+    """Run on the notebook's scenario (a wrong data key): FAIL naming it, the secrets and istiod tables."""
+    expect(panel.locator(".widget-label", has_text="Istio namespace").first).to_be_visible()
+    _run_and_expect(panel, "FAIL")
+    expect(panel.locator(".meshnb-status-line").first).to_contain_text("data key 'kubeconfig'")
+    _show_tab(panel, "Remote secrets")
+    table = panel.locator("table.dataframe >> visible=true").first
+    expect(table.locator("th", has_text="data_key").first).to_be_visible()
+    expect(table).to_contain_text("istio-remote-secret-cluster2")
+    _show_tab(panel, "istiod events")
+    expect(panel.locator("table.dataframe >> visible=true").first).to_contain_text("add_failed")
+    _show_tab(panel, "Clusters")
+
+
 PANEL_CHECKS: dict[str, Callable[[Locator, Page], None]] = {
     "meshnb-load-balancing": check_load_balancing,
+    "meshnb-remote-secrets": check_remote_secrets,
 }

@@ -1,0 +1,279 @@
+"""Remote secrets and istiod's logs: can every control plane read every other cluster?
+
+The guide: each cluster needs, in istio-system, a secret labelled ``istio/multiCluster=true`` for every
+other cluster, holding a kubeconfig under a data key equal to that cluster's name; istiod's logs say
+whether it could add the remote cluster. This check reads both in every cluster at once. Tokens are
+decoded only for their expiry and never kept.
+
+>>> import meshnb
+>>> finding = check_remote_secrets(meshnb.simulate("remote-secret-wrong-key"))
+>>> finding.status, finding.evidence["clusters"]["status"].tolist()
+('fail', ['fail', 'pass'])
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import ipaddress
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from meshnb.backends.base import Cluster, Mesh, Secret
+from meshnb.diagnostics.fanout import Progress, Report, per_cluster
+from meshnb.diagnostics.finding import Finding, worst
+from meshnb.errors import ClusterError, MeshnbError
+from meshnb.istiod_logs import parse_istiod_log
+from meshnb.names import validate_name
+
+__all__ = ["check_remote_secrets", "describe_remote_secret"]
+
+log = logging.getLogger("meshnb")
+
+CHECK = "remote-secrets"
+LABEL = "istio/multiCluster=true"
+ANNOTATION = "networking.istio.io/cluster"
+STEP_CREATE = (
+    "Create the missing remote secret with istioctl, named after the remote cluster: "
+    "`istioctl create-remote-secret --context=<remote ctx> --name=<remote cluster> | "
+    "kubectl apply -f - --context=<this ctx>` (guide: 'Step-by-step diagnosis', remote secrets)."
+)
+STEP_KEY = (
+    "The data key of a remote secret must be the remote cluster's name (the clusterName it was installed "
+    "with); recreate the secret with `istioctl create-remote-secret --name=<remote cluster>`."
+)
+STEP_LOGS = (
+    "Read istiod's logs for 'Add cluster' / 'Failed to add remote cluster' lines after fixing a secret."
+)
+
+
+def _token_expiry(token: str) -> dt.datetime | None:
+    """The ``exp`` claim of a JWT, decoded without verifying it; None if it is not a JWT."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        return dt.datetime.fromtimestamp(int(payload["exp"]), tz=dt.UTC)
+    except (ValueError, KeyError, TypeError, binascii.Error, OverflowError):
+        return None
+
+
+def _is_loopback(server: str) -> bool:
+    host = urlsplit(server).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _auth(user: Mapping[str, Any]) -> tuple[str, dt.datetime | None]:
+    if user.get("token"):
+        return "token", _token_expiry(str(user["token"]))
+    if user.get("tokenFile"):
+        return "token-file", None
+    if user.get("client-certificate-data") or user.get("client-certificate"):
+        return "client-certificate", None
+    if user.get("exec"):
+        return "exec", None
+    if user.get("auth-provider"):
+        return "auth-provider", None
+    return "none", None
+
+
+def describe_remote_secret(
+    secret: Secret, owner: str, clusters: list[str], now: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """Rows of the ``remote_secrets`` schema (one per data key) with the problems found in each."""
+    import yaml
+
+    now = now or dt.datetime.now(dt.UTC)
+    annotation = secret.annotations.get(ANNOTATION)
+    rows = []
+    for key in secret.data or [None]:
+        problems: list[str] = []
+        row = {
+            "cluster": owner,
+            "secret": f"{secret.namespace}/{secret.name}",
+            "data_key": key,
+            "annotation_cluster": annotation,
+            "server": None,
+            "context": None,
+            "auth": None,
+            "token_expiry": None,
+        }
+        if key is None:
+            problems.append("the secret has no data")
+        else:
+            try:
+                config = yaml.safe_load(secret.data[key])
+            except yaml.YAMLError:
+                config = None
+            if not isinstance(config, dict):
+                problems.append(f"data key {key!r} does not hold a kubeconfig")
+                config = {}
+            contexts = {c.get("name"): c.get("context", {}) for c in config.get("contexts") or [] if c}
+            current = config.get("current-context")
+            context = contexts.get(current) or {}
+            server_of = {
+                c.get("name"): (c.get("cluster") or {}).get("server") for c in config.get("clusters") or []
+            }
+            user_of = {u.get("name"): u.get("user") or {} for u in config.get("users") or []}
+            row["context"] = current
+            row["server"] = server_of.get(context.get("cluster"))
+            row["auth"], row["token_expiry"] = _auth(user_of.get(context.get("user"), {}))
+            if annotation and key != annotation:
+                problems.append(f"data key {key!r} is not the cluster name {annotation!r} of the annotation")
+            if clusters and key not in clusters:
+                problems.append(f"data key {key!r} names no cluster of this mesh ({', '.join(clusters)})")
+            if key == owner:
+                problems.append("the secret points at its own cluster")
+            if config and current != key:
+                problems.append(f"the kubeconfig's current context {current!r} is not {key!r}")
+            if config and not row["server"]:
+                problems.append("the kubeconfig has no server for its current context")
+            elif row["server"] and _is_loopback(row["server"]):
+                problems.append(
+                    f"server {row['server']} is a loopback address, unreachable from the other cluster"
+                )
+            if config and row["auth"] == "none":
+                problems.append("the kubeconfig carries no credentials")
+            if row["token_expiry"] is not None and row["token_expiry"] <= now:
+                problems.append(f"the token expired on {row['token_expiry']:%Y-%m-%d}")
+        if annotation is None:
+            problems.append(f"no {ANNOTATION} annotation")
+        row["problems"] = "; ".join(problems)
+        rows.append(row)
+    return rows
+
+
+@dataclass
+class _Read:
+    secrets: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    log_error: str | None = None
+
+
+def _read_cluster(
+    name: str, cluster: Cluster, report: Report, *, namespace: str, clusters: list[str], tail_lines: int, now
+) -> _Read:
+    report(0, 2)
+    read = _Read()
+    for secret in cluster.list_secrets(namespace, LABEL):
+        read.secrets += describe_remote_secret(secret, name, clusters, now)
+    report(1, 2)
+    try:
+        for pod in cluster.list_pods(namespace, "app=istiod"):
+            text = cluster.logs(namespace, pod.name, tail_lines=tail_lines)
+            read.events += parse_istiod_log(text, cluster=name, pod=pod.name)
+    except ClusterError as exc:  # the secrets still tell most of the story
+        read.log_error = f"{exc.reason}: {exc.detail}"
+    report(2, 2)
+    return read
+
+
+def _verdict(name: str, read: _Read, clusters: list[str]) -> tuple[str, str]:
+    problems, warnings = [], []
+    keys = {row["data_key"] for row in read.secrets}
+    meant = keys | {row["annotation_cluster"] for row in read.secrets}
+    for other in (c for c in clusters if c != name):
+        if other not in meant:
+            problems.append(f"no remote secret for {other}")
+    for row in read.secrets:
+        if row["problems"]:
+            problems.append(f"{row['secret']}: {row['problems']}")
+    failed = [e for e in read.events if e["event"] == "add_failed"]
+    for event in failed:
+        problems.append(f"istiod could not add cluster {event['remote_cluster']}: {event['error']}")
+    if read.log_error:
+        warnings.append(f"istiod's logs could not be read ({read.log_error})")
+    if problems:
+        return "fail", "; ".join(problems + warnings)
+    if warnings:
+        return "warn", "; ".join(warnings)
+    return "pass", f"remote secrets for {', '.join(sorted(keys)) or 'no other cluster'}; istiod added them"
+
+
+def check_remote_secrets(
+    mesh: Mesh,
+    namespace: str = "istio-system",
+    *,
+    tail_lines: int = 2000,
+    now: dt.datetime | None = None,
+    progress: Progress | None = None,
+) -> Finding:
+    """Check every cluster's remote secrets (one per other cluster, data key = its name) and istiod's logs.
+
+    Evidence: ``clusters`` (a verdict per cluster), ``remote_secrets`` and ``istiod_events``.
+
+    >>> import meshnb
+    >>> check_remote_secrets(meshnb.simulate()).status
+    'pass'
+    """
+    import pandas as pd
+
+    from meshnb.schemas import frame
+
+    validate_name(namespace, "namespace")
+    clusters = list(mesh.clusters)
+    outcomes = per_cluster(
+        mesh,
+        lambda name, cluster, report: _read_cluster(
+            name, cluster, report, namespace=namespace, clusters=clusters, tail_lines=tail_lines, now=now
+        ),
+        progress,
+    )
+    summary_rows, secrets, events = [], [], []
+    for name, outcome in outcomes.items():
+        if isinstance(outcome, MeshnbError):
+            detail = (
+                f"{outcome.reason}: {outcome.detail}" if isinstance(outcome, ClusterError) else str(outcome)
+            )
+            summary_rows.append({"cluster": name, "status": "error", "secrets": 0, "detail": detail})
+            continue
+        status, detail = _verdict(name, outcome, clusters)
+        summary_rows.append(
+            {"cluster": name, "status": status, "secrets": len(outcome.secrets), "detail": detail}
+        )
+        secrets += outcome.secrets
+        events += outcome.events
+    summary = pd.DataFrame(summary_rows, columns=["cluster", "status", "secrets", "detail"])
+    status = worst(summary["status"].tolist())
+    steps = []
+    if status != "pass":
+        details = " ".join(summary["detail"])
+        if "no remote secret" in details:
+            steps.append(STEP_CREATE)
+        if "data key" in details or "annotation" in details:
+            steps.append(STEP_KEY)
+        if status == "error":
+            steps.append(
+                "A cluster could not be read: check the context, the API server and RBAC "
+                "(get/list secrets and pods, get pods/log in istio-system)."
+            )
+        steps.append(STEP_LOGS)
+    failing = summary[summary["status"] == status]
+    summary_text = (
+        "every cluster has a remote secret for every other cluster, and istiod added them"
+        if status == "pass"
+        else "; ".join(f"{r.cluster}: {r.detail}" for r in failing.itertuples())
+    )
+    return Finding(
+        check=CHECK,
+        status=status,
+        summary=summary_text,
+        evidence={
+            "clusters": summary,
+            "remote_secrets": frame("remote_secrets", secrets),
+            "istiod_events": frame("istiod_events", events),
+        },
+        next_steps=steps,
+        details={"namespace": namespace, "label": LABEL},
+    )

@@ -1,0 +1,124 @@
+"""What every panel shares: controls, a Run button, progress per cluster, a status line and tabs.
+
+A panel subclass says which controls it has, how to call its check with their values, and which
+tabs show what; running, disabling Run while busy, progress, errors shown in the panel and
+``.result`` are handled here.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+
+from meshnb.backends.base import Mesh
+from meshnb.diagnostics.fanout import Progress
+from meshnb.diagnostics.finding import Finding
+from meshnb.widgets.display import show
+
+__all__ = ["STYLE", "CheckPanel"]
+
+log = logging.getLogger("meshnb")
+
+STYLE = {"description_width": "initial"}
+
+
+class CheckPanel(widgets.VBox):
+    """Base of the panels. Subclasses set ``title``, ``css`` and ``tabs`` and implement ``call``.
+
+    ``tabs`` holds ``(title, view)`` pairs, ``view`` a function ``Finding -> displayable`` (a
+    DataFrame, a figure ...); a Summary tab with the Finding itself comes first.
+    """
+
+    title = "check"
+    intro = ""
+    css = "meshnb-check"
+    tabs: tuple[tuple[str, Callable[[Finding], Any]], ...] = ()
+
+    def __init__(self, mesh: Mesh, controls: list[widgets.Widget], tooltip: str = "Run the check"):
+        self.mesh = mesh
+        self.result: Finding | None = None
+        self.error: BaseException | None = None
+        self.run_button = widgets.Button(
+            description="Run", button_style="primary", icon="play", tooltip=tooltip
+        )
+        self.run_button.on_click(lambda _button: self.run())
+        self.status = widgets.HTML(value="<i>Not run yet.</i>", description="Status", style=STYLE)
+        self.status.add_class("meshnb-status-line")
+        self.progress = {
+            name: widgets.IntProgress(value=0, min=0, max=1, description=name, style=STYLE)
+            for name in mesh.clusters
+        }
+        titles = ("Summary", *(title for title, _view in self.tabs))
+        self.outputs = {name: widgets.Output() for name in titles}
+        self.tab = widgets.Tab(children=[self.outputs[name] for name in titles], titles=titles)
+        header = f"<b>{html.escape(self.title)}</b>" + (f": {html.escape(self.intro)}" if self.intro else "")
+        super().__init__(
+            [
+                widgets.HTML(header),
+                widgets.HBox([*controls, self.run_button], layout={"flex_flow": "row wrap"}),
+                widgets.VBox(list(self.progress.values())),
+                self.status,
+                self.tab,
+            ]
+        )
+        self.add_class("meshnb-panel")
+        self.add_class(self.css)
+
+    def call(self, progress: Progress) -> Finding:
+        """Run the panel's check with its controls' values."""
+        raise NotImplementedError
+
+    def _on_progress(self, cluster: str, done: int, total: int) -> None:
+        bar = self.progress[cluster]
+        bar.max = max(total, 1)
+        bar.value = done
+        bar.bar_style = "success" if done >= total else "info"
+
+    def run(self) -> Finding | None:
+        """Run the check; show and return the Finding (None, with the error shown, if it raised)."""
+        self.run_button.disabled = True
+        self.run_button.description = "Running…"
+        for bar in self.progress.values():
+            bar.value, bar.bar_style = 0, ""
+        self.status.value = "<i>Running…</i>"
+        try:
+            finding = self.call(self._on_progress)
+        except Exception as exc:  # shown in the panel, never lost in a callback
+            log.exception("%s panel run failed", self.title)
+            self.error = exc
+            self.status.value = (
+                '<span role="alert" style="color:#cf222e"><b>✖ ERROR</b></span> '
+                f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}"
+            )
+            for output in self.outputs.values():
+                output.outputs = ()
+            return None
+        finally:
+            self.run_button.disabled = False
+            self.run_button.description = "Run"
+        self.error = None
+        self.result = finding
+        self._render(finding)
+        return finding
+
+    def _cluster_statuses(self, finding: Finding) -> dict[str, str]:
+        for name in ("sources", "clusters"):
+            table = finding.evidence.get(name)
+            if table is not None and len(table):
+                key = "source_cluster" if name == "sources" else "cluster"
+                return dict(zip(table[key], table["status"], strict=True))
+        return {}
+
+    def _render(self, finding: Finding) -> None:
+        statuses = self._cluster_statuses(finding)
+        for cluster, bar in self.progress.items():
+            if statuses.get(cluster) in ("error", "fail"):
+                bar.bar_style = "danger"
+        self.status.value = f"{finding.status_html()} {html.escape(finding.summary)}"
+        show(self.outputs["Summary"], finding)
+        for title, view in self.tabs:
+            show(self.outputs[title], view(finding))
