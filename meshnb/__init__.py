@@ -26,8 +26,12 @@ _EXPORTS = {
     "connect": "meshnb.backends.kube",
     "simulate": "meshnb.backends.sim",
     "SCENARIOS": "meshnb.backends.sim",
+    "check_endpoints": "meshnb.diagnostics.endpoints",
     "check_load_balancing": "meshnb.diagnostics.load_balancing",
+    "read_endpoints": "meshnb.endpoints",
     "check_remote_secrets": "meshnb.diagnostics.remote_secrets",
+    "check_trust": "meshnb.diagnostics.trust",
+    "read_certs": "meshnb.certs",
     "Finding": "meshnb.diagnostics.finding",
     "MeshnbError": "meshnb.errors",
     "ConfigError": "meshnb.errors",
@@ -45,18 +49,26 @@ __all__ = [
     "MeshnbError",
     "ParseError",
     "__version__",
+    "check_endpoints",
     "check_load_balancing",
     "check_remote_secrets",
+    "check_trust",
     "connect",
+    "read_certs",
+    "read_endpoints",
     "simulate",
 ]
 
 if TYPE_CHECKING:
     from meshnb.backends.kube import connect
     from meshnb.backends.sim import SCENARIOS, simulate
+    from meshnb.certs import read_certs
+    from meshnb.diagnostics.endpoints import check_endpoints
     from meshnb.diagnostics.finding import Finding
     from meshnb.diagnostics.load_balancing import check_load_balancing
     from meshnb.diagnostics.remote_secrets import check_remote_secrets
+    from meshnb.diagnostics.trust import check_trust
+    from meshnb.endpoints import read_endpoints
     from meshnb.errors import ClusterError, ConfigError, InvalidName, MeshnbError, ParseError
 
 

@@ -57,6 +57,42 @@ CHECKS: dict[str, _Check] = {
             ),
         ),
     ),
+    "endpoints": _Check(
+        "meshnb.diagnostics.endpoints:check_endpoints",
+        "read the endpoints each cluster's curl-pod proxy holds for the service, attributed to clusters",
+        options=(
+            ("--namespace", {"default": "sample"}),
+            ("--service", {"default": "helloworld"}),
+            ("--port", {"type": int, "default": 5000}),
+        ),
+        tables=(
+            ("clusters", ("cluster", "status", "pod", "endpoints", "clusters_seen", "detail")),
+            (
+                "endpoints",
+                (
+                    "source_cluster",
+                    "address",
+                    "endpoint_port",
+                    "health",
+                    "priority",
+                    "dest_cluster",
+                    "via_gateway",
+                ),
+            ),
+        ),
+    ),
+    "trust": _Check(
+        "meshnb.diagnostics.trust:check_trust",
+        "compare the cacerts secrets' roots across clusters and verify each intermediate chains to them",
+        options=(("--namespace", {"default": "istio-system"}), ("--secret", {"default": "cacerts"})),
+        tables=(
+            (
+                "clusters",
+                ("cluster", "status", "root_sha256", "intermediate", "not_after", "private_key", "detail"),
+            ),
+            ("trust", ()),
+        ),
+    ),
     "remote-secrets": _Check(
         "meshnb.diagnostics.remote_secrets:check_remote_secrets",
         "check the remote secrets (one per other cluster, data key = its name) and istiod's logs",
@@ -172,7 +208,7 @@ def _table(finding, spec: _Check) -> str:
     for name, columns in spec.tables:
         table = finding.evidence.get(name)
         if table is not None and len(table):
-            shown = table[list(columns)].fillna("").astype(str).map(_clip)
+            shown = table[list(columns or table.columns)].fillna("").astype(str).map(_clip)
             lines += ["", f"{name}:", shown.to_string(index=False)]
     lines += _split_table(finding)
     if finding.next_steps:

@@ -3,8 +3,10 @@
 >>> from meshnb.panels import LoadBalancingPanel, RemoteSecretsPanel, ScenarioPicker
 """
 
+from meshnb.widgets.endpoints import EndpointsPanel
 from meshnb.widgets.load_balancing import LoadBalancingPanel
 from meshnb.widgets.remote_secrets import RemoteSecretsPanel
 from meshnb.widgets.simulator import ScenarioPicker
+from meshnb.widgets.trust import TrustPanel
 
-__all__ = ["LoadBalancingPanel", "RemoteSecretsPanel", "ScenarioPicker"]
+__all__ = ["EndpointsPanel", "LoadBalancingPanel", "RemoteSecretsPanel", "ScenarioPicker", "TrustPanel"]

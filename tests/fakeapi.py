@@ -48,6 +48,7 @@ _ROUTES = [  # (pattern, resource for RBAC, verb, handler method name)
     (re.compile(_NS + r"/pods/(?P<name>[^/]+)/log$"), "pods/log", "get", "_log"),
     (re.compile(_NS + r"/pods/(?P<name>[^/]+)/exec$"), "pods/exec", "create", "_exec"),
     (re.compile(_NS + r"/secrets$"), "secrets", "list", "_secrets"),
+    (re.compile(_NS + r"/services$"), "services", "list", "_services"),
     (re.compile(_NS + r"/secrets/(?P<name>[^/]+)$"), "secrets", "get", "_secret"),
 ]
 _STATUS_REASON = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 500: "InternalError"}
@@ -168,6 +169,21 @@ class _Handler(BaseHTTPRequestHandler):
     def _pods(self, cluster: Cluster, ns: str) -> None:
         items = [_pod_json(p) for p in cluster.list_pods(ns, self._one("labelSelector"))]
         self._send_json(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items})
+
+    def _services(self, cluster: Cluster, ns: str) -> None:
+        items = [
+            {
+                "metadata": {"name": svc.name, "namespace": svc.namespace, "labels": dict(svc.labels)},
+                "spec": {
+                    "type": svc.type,
+                    "clusterIP": svc.cluster_ip,
+                    "ports": [{"port": p} for p in svc.ports],
+                },
+                "status": {"loadBalancer": {"ingress": [{"ip": a} for a in svc.external_addresses]}},
+            }
+            for svc in cluster.list_services(ns, self._one("labelSelector"))
+        ]
+        self._send_json(200, {"kind": "ServiceList", "apiVersion": "v1", "metadata": {}, "items": items})
 
     def _secrets(self, cluster: Cluster, ns: str) -> None:
         items = [_secret_json(s) for s in cluster.list_secrets(ns, self._one("labelSelector"))]

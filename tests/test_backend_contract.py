@@ -111,3 +111,21 @@ def test_an_unreachable_cluster_is_an_error_row_and_the_other_still_reports(make
     assert sources.loc["cluster2", "status"] == "error"
     assert "unreachable" in sources.loc["cluster2", "detail"]
     assert sources.loc["cluster1", "requests"] == 20
+
+
+def test_services(make_mesh):
+    c1 = make_mesh().clusters["cluster1"]
+    (gateway,) = c1.list_services("istio-system", "istio=eastwestgateway")
+    assert gateway.type == "LoadBalancer" and gateway.external_addresses and 15443 in gateway.ports
+    assert gateway.labels["topology.istio.io/network"] == "network1"
+    (hello,) = c1.list_services("sample", "app=helloworld")
+    assert hello.ports == (5000,) and hello.cluster_ip
+    assert c1.list_services("no-such-namespace") == []
+
+
+@pytest.mark.parametrize("scenario", ["healthy", "missing-remote-secret", "trust-mismatch"])
+def test_endpoints_remote_secrets_and_trust_agree_across_backends(make_mesh, scenario):
+    for check in (meshnb.check_endpoints, meshnb.check_remote_secrets, meshnb.check_trust):
+        finding, reference = check(make_mesh(scenario)), check(meshnb.simulate(scenario))
+        assert finding.status == reference.status
+        pd.testing.assert_frame_equal(finding.evidence["clusters"], reference.evidence["clusters"])

@@ -120,3 +120,13 @@ def test_remote_secrets_check_from_the_command_line():
     assert "create-remote-secret" in result.stdout
     ok = meshnb("check", "remote-secrets", "--simulate", "healthy", "--json")
     assert ok.returncode == 0 and json.loads(ok.stdout)["check"] == "remote-secrets"
+
+
+def test_trust_check_from_the_command_line():
+    result = meshnb("check", "trust", "--simulate", "trust-mismatch")
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.startswith("FAIL:") and "different roots" in result.stdout
+    assert "PRIVATE" not in result.stdout
+    ok = meshnb("check", "trust", "--simulate", "healthy", "--json")
+    assert ok.returncode == 0 and json.loads(ok.stdout)["check"] == "trust"
+    assert "PRIVATE" not in ok.stdout

@@ -18,9 +18,13 @@ def test_public_api():
         "MeshnbError",
         "ParseError",
         "__version__",
+        "check_endpoints",
         "check_load_balancing",
         "check_remote_secrets",
+        "check_trust",
         "connect",
+        "read_certs",
+        "read_endpoints",
         "simulate",
     ]
     for name in meshnb.__all__:

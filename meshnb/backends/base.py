@@ -31,6 +31,7 @@ __all__ = [
     "Pod",
     "Secret",
     "SecretData",
+    "Service",
 ]
 
 #: Seconds any single backend call may take unless the caller says otherwise.
@@ -69,6 +70,19 @@ class Pod:
     phase: str = "Unknown"
     ready: bool = False
     containers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Service:
+    """A Service: its cluster IP, load-balancer addresses (IPs or host names) and port numbers."""
+
+    name: str
+    namespace: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    type: str = "ClusterIP"
+    cluster_ip: str | None = None
+    external_addresses: tuple[str, ...] = ()
+    ports: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,6 +164,8 @@ class Cluster(Protocol):
     ) -> str: ...
 
     def list_nodes(self) -> list[Node]: ...
+
+    def list_services(self, namespace: str, label_selector: str | None = None) -> list[Service]: ...
 
 
 @runtime_checkable

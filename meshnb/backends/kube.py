@@ -43,7 +43,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from meshnb.backends.base import DEFAULT_TIMEOUT, ExecResult, Node, Pod, Secret, SecretData
+from meshnb.backends.base import DEFAULT_TIMEOUT, ExecResult, Node, Pod, Secret, SecretData, Service
 from meshnb.errors import (
     ClusterError,
     ClusterTimeout,
@@ -293,6 +293,17 @@ class KubeCluster:
         with self._errors("nodes"):
             items = self.core.list_node(_request_timeout=self.timeout).items
         return [Node(name=n.metadata.name, labels=dict(n.metadata.labels or {})) for n in items or []]
+
+    def list_services(self, namespace: str, label_selector: str | None = None) -> list[Service]:
+        """Services in ``namespace``, e.g. ``list_services("istio-system", "istio=eastwestgateway")``."""
+        validate_name(namespace, "namespace")
+        validate_selector(label_selector)
+        log.debug("%s: list services in %s (selector %r)", self.name, namespace, label_selector)
+        with self._errors(f"services in namespace {namespace}"):
+            items = self.core.list_namespaced_service(
+                namespace, label_selector=label_selector or None, _request_timeout=self.timeout
+            ).items
+        return [_service(item) for item in items or []]
 
     def version(self) -> str:
         """The API server's git version, e.g. ``'v1.30.2'``."""
@@ -567,6 +578,20 @@ def _status_message(body: str | bytes | None) -> str:
     except ValueError:
         return ""
     return str(doc.get("message") or "") if isinstance(doc, dict) else ""
+
+
+def _service(item: Any) -> Service:
+    spec, status = item.spec, item.status
+    ingress = (status.load_balancer.ingress if status and status.load_balancer else None) or []
+    return Service(
+        name=item.metadata.name,
+        namespace=item.metadata.namespace,
+        labels=dict(item.metadata.labels or {}),
+        type=(spec.type if spec else None) or "ClusterIP",
+        cluster_ip=spec.cluster_ip if spec else None,
+        external_addresses=tuple(a for i in ingress for a in (i.ip, i.hostname) if a),
+        ports=tuple(p.port for p in (spec.ports if spec else None) or []),
+    )
 
 
 def _pod(p: Any) -> Pod:

@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from meshnb.backends.base import DEFAULT_TIMEOUT, ExecResult, Node, Pod, Secret, SecretData
+from meshnb.backends.base import DEFAULT_TIMEOUT, ExecResult, Node, Pod, Secret, SecretData, Service
 from meshnb.backends.sim_pki import SimPKI
 from meshnb.errors import ConfigError, ExecError, InvalidName, NotFound, Unreachable
 from meshnb.names import match_selector, validate_name, validate_selector
@@ -440,6 +440,54 @@ class SimCluster:
     def list_nodes(self) -> list[Node]:
         self._call("list_nodes")
         return list(self.mesh.state(self.name).nodes)
+
+    def list_services(self, namespace: str, label_selector: str | None = None) -> list[Service]:
+        validate_name(namespace, "namespace")
+        validate_selector(label_selector)
+        self._call("list_services")
+        state = self.mesh.state(self.name)
+        services = []
+        if namespace == "istio-system":
+            labels = {
+                "app": "istio-eastwestgateway",
+                "istio": "eastwestgateway",
+                "topology.istio.io/network": state.network,
+            }
+            services.append(
+                Service(
+                    "istio-eastwestgateway",
+                    namespace,
+                    labels,
+                    "LoadBalancer",
+                    f"10.{state.index}.96.20",
+                    (state.gateway_ip,),
+                    (15021, 15443, 15012, 15017),
+                )
+            )
+            services.append(
+                Service(
+                    "istiod",
+                    namespace,
+                    {"app": "istiod"},
+                    "ClusterIP",
+                    f"10.{state.index}.96.10",
+                    (),
+                    (15010, 15012, 443),
+                )
+            )
+        if any(self.mesh.pods_of(cluster, namespace, "helloworld") for cluster in self.mesh.clusters):
+            services.append(
+                Service(
+                    "helloworld",
+                    namespace,
+                    {"app": "helloworld", "service": "helloworld"},
+                    "ClusterIP",
+                    f"10.{state.index}.96.30",
+                    (),
+                    (5000,),
+                )
+            )
+        return [svc for svc in services if match_selector(label_selector, svc.labels)]
 
     def _secrets(self, namespace: str) -> list[Secret]:
         if namespace != "istio-system":

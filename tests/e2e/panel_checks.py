@@ -72,7 +72,37 @@ def check_remote_secrets(panel: Locator, page: Page) -> None:
     _show_tab(panel, "Clusters")
 
 
+def check_endpoints(panel: Locator, page: Page) -> None:
+    """Run on the notebook's scenario (no remote secret): FAIL with the guide's conclusion, the endpoints."""
+    expect(panel.locator(".widget-label", has_text="Service").first).to_be_visible()
+    _run_and_expect(panel, "FAIL")
+    expect(panel.locator(".meshnb-status-line").first).to_contain_text("cannot read the remote cluster")
+    _show_tab(panel, "Endpoints")
+    table = panel.locator("table.dataframe >> visible=true").first
+    expect(table.locator("th", has_text="dest_cluster").first).to_be_visible()
+    expect(table).to_contain_text("15443")
+    _show_tab(panel, "Clusters")
+
+
+def check_trust(panel: Locator, page: Page) -> None:
+    """Run on the notebook's scenario (different roots): FAIL saying so, the matrix and the certificates."""
+    expect(panel.locator(".widget-label", has_text="Secret").first).to_be_visible()
+    _run_and_expect(panel, "FAIL")
+    expect(panel.locator(".meshnb-status-line").first).to_contain_text("different roots")
+    _show_tab(panel, "Trust matrix")
+    expect(
+        panel.locator("table.dataframe >> visible=true").first.locator("th", has_text="presented_by").first
+    ).to_be_visible()
+    _show_tab(panel, "Certificates")
+    table = panel.locator("table.dataframe >> visible=true").first
+    expect(table).to_contain_text("Root CA")
+    assert "PRIVATE" not in table.inner_text()
+    _show_tab(panel, "Clusters")
+
+
 PANEL_CHECKS: dict[str, Callable[[Locator, Page], None]] = {
+    "meshnb-trust": check_trust,
+    "meshnb-endpoints": check_endpoints,
     "meshnb-load-balancing": check_load_balancing,
     "meshnb-remote-secrets": check_remote_secrets,
 }

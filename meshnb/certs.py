@@ -1,0 +1,345 @@
+"""X.509 certificates from PEM text: rows of the ``certs`` schema, and the chain checks trust needs.
+
+Only ``CERTIFICATE`` blocks are parsed. A private key block (``PRIVATE KEY``, ``RSA PRIVATE KEY``,
+``EC PRIVATE KEY``, ``ENCRYPTED PRIVATE KEY``...) is skipped unread: its body is never decoded,
+stored, logged or quoted in an error. Other blocks (``CERTIFICATE REQUEST``, ``X509 CRL``...) are
+skipped too. Text outside blocks is ignored; text with no block at all is an error.
+
+Fingerprints and serials are upper-case hex, as ``openssl x509 -noout -fingerprint -sha256 -serial``
+prints them, so they can be compared with what a user runs by hand.
+
+>>> from meshnb.backends.sim_pki import SimPKI
+>>> data = SimPKI(seed=0).cacerts("cluster1", root="root")
+>>> df = read_certs(data["cert-chain.pem"], cluster="cluster1", key="cert-chain.pem")
+>>> df["subject"].tolist()
+['L=cluster1,CN=Intermediate CA,O=Istio', 'CN=Root CA,O=Istio']
+>>> df["issuer"].tolist(), df["is_ca"].tolist()
+(['CN=Root CA,O=Istio', 'CN=Root CA,O=Istio'], [True, True])
+>>> len(read_certs(data["ca-key.pem"]))      # a private key gives no row (and is never decoded)
+0
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from meshnb.errors import ParseError
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    import pandas as pd
+    from cryptography.x509 import Certificate
+
+__all__ = [
+    "ParsedPem",
+    "cert_record",
+    "certs_frame",
+    "chain_roots",
+    "chains_to",
+    "fingerprint",
+    "is_issued_by",
+    "is_self_signed",
+    "load_certificates",
+    "parse_pem",
+    "read_certs",
+]
+
+log = logging.getLogger("meshnb")
+
+_BEGIN = re.compile(r"^-----BEGIN ([A-Z0-9 ]+)-----\s*$")
+_END = re.compile(r"^-----END ([A-Z0-9 ]+)-----\s*$")
+_BASE64_LINE = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+_LONG_BASE64 = re.compile(r"[A-Za-z0-9+/=]{16,}")
+_REDACTED = "[not shown: may be key material]"
+
+
+def _is_private(label: str) -> bool:
+    return "PRIVATE" in label.upper()
+
+
+def _safe(line: str) -> str:
+    """``line`` for an error message, unless it could be part of a private key (then a placeholder)."""
+    if "PRIVATE" in line.upper() or _LONG_BASE64.search(line):
+        return _REDACTED
+    return line
+
+
+@dataclass
+class ParsedPem:
+    """What :func:`parse_pem` found: certificates with the line each began on, and what was skipped."""
+
+    certificates: list[tuple[Certificate, int]] = field(default_factory=list)
+    private_keys: int = 0
+    """Private key blocks skipped unread."""
+    skipped: list[str] = field(default_factory=list)
+    """Labels of other non-certificate blocks skipped (``CERTIFICATE REQUEST``...)."""
+
+
+def _to_text(pem_text: str | bytes) -> str:
+    if isinstance(pem_text, bytes | bytearray | memoryview):
+        try:
+            return bytes(pem_text).decode("ascii")
+        except UnicodeDecodeError as exc:
+            # PEM is ASCII; binary input (DER, a compressed file) is not PEM. Show no bytes of it.
+            text = bytes(pem_text)[: exc.start].decode("ascii")
+            lineno = text.count("\n") + 1
+            raise ParseError(
+                f"not PEM text: non-ASCII byte at offset {exc.start} (DER or binary data?)",
+                line=_REDACTED,
+                lineno=lineno,
+            ) from None
+    if not isinstance(pem_text, str):
+        raise TypeError(f"pem_text must be str or bytes, not {type(pem_text).__name__}")
+    return pem_text
+
+
+def parse_pem(pem_text: str | bytes) -> ParsedPem:
+    """Every ``CERTIFICATE`` block of ``pem_text`` as a cryptography certificate; keys skipped unread.
+
+    Raises :class:`ParseError` (with the failing line and its number) for a block that is not closed,
+    a body line that is not base64, a body that is not a DER certificate, or text with no PEM block.
+
+    >>> try:
+    ...     parse_pem("-----BEGIN CERTIFICATE-----\\nMIIB\\n")
+    ... except ParseError as err:
+    ...     err.lineno, err.line
+    (1, '-----BEGIN CERTIFICATE-----')
+    """
+    from cryptography import x509
+
+    text = _to_text(pem_text)
+    parsed = ParsedPem()
+    label: str | None = None
+    begin_line, begin_no = "", 0
+    body: list[tuple[str, int]] = []
+    blocks = 0
+    first_text: tuple[str, int] | None = None
+    lines = text.splitlines()
+    for lineno, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        begin, end = _BEGIN.match(line), _END.match(line)
+        if label is None:
+            if begin:
+                label, begin_line, begin_no, body = begin.group(1), line, lineno, []
+                blocks += 1
+            elif end:
+                raise ParseError("PEM END line without a BEGIN line", line=_safe(line), lineno=lineno)
+            elif line and first_text is None:
+                first_text = (line, lineno)
+            continue
+        private = _is_private(label)
+        if begin:
+            opened = "a private key block" if private else f"block {label!r}"
+            raise ParseError(
+                f"PEM BEGIN line inside {opened} opened on line {begin_no} (missing END line?)",
+                line=_safe(line),
+                lineno=lineno,
+            )
+        if end:
+            if end.group(1) != label:
+                raise ParseError(
+                    f"PEM END line does not match the BEGIN line on line {begin_no}",
+                    line=_safe(line),
+                    lineno=lineno,
+                )
+            if private:
+                parsed.private_keys += 1
+                log.debug("skipped a private key block at line %d (not read)", begin_no)
+            elif label == "CERTIFICATE":
+                parsed.certificates.append((_load_der(body, begin_line, begin_no, x509), begin_no))
+            else:
+                parsed.skipped.append(label)
+            label, body = None, []
+            continue
+        if private:
+            continue  # never look at a key's body
+        if label == "CERTIFICATE":
+            if line.startswith("-----END "):
+                raise ParseError(
+                    "text after a PEM END line (files concatenated without a newline?)",
+                    line=_safe(line),
+                    lineno=lineno,
+                )
+            if ":" in line and not body:
+                raise ParseError("encrypted or annotated certificate block", line=_safe(line), lineno=lineno)
+            if not _BASE64_LINE.match(line):
+                raise ParseError("not base64 inside a CERTIFICATE block", line=_safe(line), lineno=lineno)
+            body.append((line, lineno))
+    if label is not None:
+        what = "private key block (not shown)" if _is_private(label) else f"PEM block {label!r}"
+        raise ParseError(
+            f"unterminated {what} (no END line)",
+            line=_safe(begin_line),
+            lineno=begin_no,
+        )
+    if blocks == 0 and first_text is not None:
+        line, lineno = first_text
+        raise ParseError(
+            "no PEM block found (expected -----BEGIN CERTIFICATE-----)", line=_safe(line), lineno=lineno
+        )
+    return parsed
+
+
+def _load_der(body: list[tuple[str, int]], begin_line: str, begin_no: int, x509: Any) -> Certificate:
+    joined = "".join(line for line, _ in body)
+    try:
+        der = base64.b64decode(joined, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        last, last_no = body[-1] if body else (begin_line, begin_no)
+        raise ParseError(
+            f"bad base64 in CERTIFICATE block ({exc})", line=_safe(last), lineno=last_no
+        ) from None
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        cert.subject.rfc4514_string()
+        cert.issuer.rfc4514_string()
+    except (ValueError, TypeError) as exc:
+        raise ParseError(
+            f"CERTIFICATE block is not a valid X.509 certificate ({exc})", line=begin_line, lineno=begin_no
+        ) from None
+    return cert
+
+
+def load_certificates(pem_text: str | bytes) -> list[Certificate]:
+    """The certificates in ``pem_text``, in order (private keys skipped unread)."""
+    return [cert for cert, _ in parse_pem(pem_text).certificates]
+
+
+def fingerprint(cert: Certificate) -> str:
+    """SHA-256 of the DER bytes, upper-case colon-separated hex (as ``openssl x509 -fingerprint``)."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    digest = hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest().upper()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
+def _is_ca(cert: Certificate) -> bool:
+    from cryptography import x509
+
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def cert_record(cert: Certificate, *, cluster: str = "", secret: str = "", key: str = "") -> dict[str, Any]:
+    """One ``certs`` row for ``cert``."""
+    try:
+        is_ca = _is_ca(cert)
+    except ValueError as exc:  # a malformed or duplicated extension
+        raise ParseError(f"certificate extensions could not be read ({exc})") from None
+    return {
+        "cluster": cluster,
+        "secret": secret,
+        "key": key,
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
+        "serial": format(cert.serial_number, "X"),
+        "sha256": fingerprint(cert),
+        "not_before": cert.not_valid_before_utc,
+        "not_after": cert.not_valid_after_utc,
+        "is_ca": is_ca,
+    }
+
+
+def certs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """A ``certs`` DataFrame from :func:`cert_record` rows."""
+    from meshnb.schemas import frame
+
+    return frame("certs", records)
+
+
+def read_certs(pem_text: str | bytes, *, cluster: str = "", secret: str = "", key: str = "") -> pd.DataFrame:
+    """Every certificate in ``pem_text`` as a ``certs`` DataFrame (one row each, in order).
+
+    Private key blocks give no row; ``df.attrs["private_keys_skipped"]`` counts them. Garbage or
+    truncated PEM raises :class:`meshnb.errors.ParseError` naming the line.
+    """
+    parsed = parse_pem(pem_text)
+    df = certs_frame(
+        cert_record(cert, cluster=cluster, secret=secret, key=key) for cert, _ in parsed.certificates
+    )
+    df.attrs["private_keys_skipped"] = parsed.private_keys
+    return df
+
+
+def is_issued_by(cert: Certificate, issuer: Certificate) -> bool:
+    """True if ``issuer``'s name matches ``cert``'s issuer and its key verifies ``cert``'s signature.
+
+    Works for RSA (PKCS#1 v1.5 and PSS), ECDSA, Ed25519 and Ed448 issuers; any failure is False.
+
+    >>> from meshnb.backends.sim_pki import SimPKI
+    >>> pki = SimPKI(seed=0)
+    >>> ca, root = load_certificates(pki.cacerts("cluster1", "root")["cert-chain.pem"])
+    >>> other_root = load_certificates(pki.cacerts("cluster1", "alt")["root-cert.pem"])[0]
+    >>> is_issued_by(ca, root), is_issued_by(ca, other_root)   # same subject, different key
+    (True, False)
+    """
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def is_self_signed(cert: Certificate) -> bool:
+    """True for a certificate that signs itself (a root)."""
+    return is_issued_by(cert, cert)
+
+
+def chains_to(
+    cert: Certificate, anchors: Sequence[Certificate], intermediates: Sequence[Certificate] = ()
+) -> bool:
+    """True if ``cert`` chains, through any of ``intermediates``, to one of the trust ``anchors``.
+
+    A path ends at an anchor that is the certificate itself (same SHA-256) or that signed it. Only
+    names and signatures are checked (not validity dates: expiry is reported on its own).
+    """
+    anchor_fps = {fingerprint(a) for a in anchors}
+    frontier, seen = [cert], set()
+    while frontier:
+        current = frontier.pop()
+        fp = fingerprint(current)
+        if fp in seen:
+            continue
+        seen.add(fp)
+        if fp in anchor_fps or any(is_issued_by(current, anchor) for anchor in anchors):
+            return True
+        frontier += [c for c in intermediates if fingerprint(c) not in seen and is_issued_by(current, c)]
+    return False
+
+
+def chain_roots(cert: Certificate, pool: Sequence[Certificate]) -> list[Certificate]:
+    """The self-signed certificates in ``pool`` that ``cert``'s chain (built from ``pool``) ends in.
+
+    ``cert`` itself counts when it is self-signed. Several roots come back when the chain forks
+    (a cross-signed intermediate); none when it ends at a certificate whose issuer is not in ``pool``.
+    """
+    roots: dict[str, Certificate] = {}
+    frontier, seen = [cert], set()
+    while frontier:
+        current = frontier.pop()
+        fp = fingerprint(current)
+        if fp in seen:
+            continue
+        seen.add(fp)
+        if is_self_signed(current):
+            roots[fp] = current
+            continue
+        frontier += [c for c in pool if fingerprint(c) not in seen and is_issued_by(current, c)]
+    return list(roots.values())
+
+
+def not_after_min(certs: Iterable[Certificate]) -> dt.datetime | None:
+    """The earliest expiry among ``certs`` (None if there are none)."""
+    return min((c.not_valid_after_utc for c in certs), default=None)
