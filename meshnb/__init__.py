@@ -28,6 +28,7 @@ _EXPORTS = {
     "SCENARIOS": "meshnb.backends.sim",
     "check_endpoints": "meshnb.diagnostics.endpoints",
     "check_load_balancing": "meshnb.diagnostics.load_balancing",
+    "check_locality": "meshnb.diagnostics.locality",
     "read_endpoints": "meshnb.endpoints",
     "check_remote_secrets": "meshnb.diagnostics.remote_secrets",
     "check_trust": "meshnb.diagnostics.trust",
@@ -51,6 +52,7 @@ __all__ = [
     "__version__",
     "check_endpoints",
     "check_load_balancing",
+    "check_locality",
     "check_remote_secrets",
     "check_trust",
     "connect",
@@ -66,6 +68,7 @@ if TYPE_CHECKING:
     from meshnb.diagnostics.endpoints import check_endpoints
     from meshnb.diagnostics.finding import Finding
     from meshnb.diagnostics.load_balancing import check_load_balancing
+    from meshnb.diagnostics.locality import check_locality
     from meshnb.diagnostics.remote_secrets import check_remote_secrets
     from meshnb.diagnostics.trust import check_trust
     from meshnb.endpoints import read_endpoints

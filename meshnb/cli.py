@@ -81,6 +81,15 @@ CHECKS: dict[str, _Check] = {
             ),
         ),
     ),
+    "locality": _Check(
+        "meshnb.diagnostics.locality:check_locality",
+        "explain whether locality load balancing keeps the service's traffic local, and why",
+        options=(("--namespace", {"default": "sample"}), ("--service", {"default": "helloworld"})),
+        tables=(
+            ("clusters", ("cluster", "status", "locality", "in_effect", "detail")),
+            ("settings", ("cluster", "source", "host", "locality_enabled", "outlier_detection")),
+        ),
+    ),
     "trust": _Check(
         "meshnb.diagnostics.trust:check_trust",
         "compare the cacerts secrets' roots across clusters and verify each intermediate chains to them",

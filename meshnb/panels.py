@@ -5,8 +5,16 @@
 
 from meshnb.widgets.endpoints import EndpointsPanel
 from meshnb.widgets.load_balancing import LoadBalancingPanel
+from meshnb.widgets.locality import LocalityPanel
 from meshnb.widgets.remote_secrets import RemoteSecretsPanel
 from meshnb.widgets.simulator import ScenarioPicker
 from meshnb.widgets.trust import TrustPanel
 
-__all__ = ["EndpointsPanel", "LoadBalancingPanel", "RemoteSecretsPanel", "ScenarioPicker", "TrustPanel"]
+__all__ = [
+    "EndpointsPanel",
+    "LoadBalancingPanel",
+    "LocalityPanel",
+    "RemoteSecretsPanel",
+    "ScenarioPicker",
+    "TrustPanel",
+]

@@ -49,6 +49,13 @@ _ROUTES = [  # (pattern, resource for RBAC, verb, handler method name)
     (re.compile(_NS + r"/pods/(?P<name>[^/]+)/exec$"), "pods/exec", "create", "_exec"),
     (re.compile(_NS + r"/secrets$"), "secrets", "list", "_secrets"),
     (re.compile(_NS + r"/services$"), "services", "list", "_services"),
+    (re.compile(_NS + r"/configmaps/(?P<name>[^/]+)$"), "configmaps", "get", "_config_map"),
+    (
+        re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)$"),
+        "customresources",
+        "list",
+        "_custom_objects",
+    ),
     (re.compile(_NS + r"/secrets/(?P<name>[^/]+)$"), "secrets", "get", "_secret"),
 ]
 _STATUS_REASON = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 500: "InternalError"}
@@ -188,6 +195,24 @@ class _Handler(BaseHTTPRequestHandler):
     def _secrets(self, cluster: Cluster, ns: str) -> None:
         items = [_secret_json(s) for s in cluster.list_secrets(ns, self._one("labelSelector"))]
         self._send_json(200, {"kind": "SecretList", "apiVersion": "v1", "metadata": {}, "items": items})
+
+    def _config_map(self, cluster: Cluster, ns: str, name: str) -> None:
+        data = cluster.read_config_map(ns, name)
+        self._send_json(
+            200,
+            {
+                "kind": "ConfigMap",
+                "apiVersion": "v1",
+                "metadata": {"name": name, "namespace": ns},
+                "data": data,
+            },
+        )
+
+    def _custom_objects(self, cluster: Cluster, group: str, version: str, ns: str, plural: str) -> None:
+        items = cluster.list_custom_objects(group, version, ns, plural)
+        self._send_json(
+            200, {"apiVersion": f"{group}/{version}", "kind": "List", "metadata": {}, "items": items}
+        )
 
     def _secret(self, cluster: Cluster, ns: str, name: str) -> None:
         data = cluster.read_secret(ns, name)

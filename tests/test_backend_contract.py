@@ -113,6 +113,15 @@ def test_an_unreachable_cluster_is_an_error_row_and_the_other_still_reports(make
     assert sources.loc["cluster1", "requests"] == 20
 
 
+def test_config_maps_and_custom_objects(make_mesh):
+    c1 = make_mesh("locality-prefer-local").clusters["cluster1"]
+    assert "localityLbSetting" in c1.read_config_map("istio-system", "istio")["mesh"]
+    with pytest.raises(NotFound):
+        c1.read_config_map("istio-system", "no-such-map")
+    (rule,) = c1.list_custom_objects("networking.istio.io", "v1", "sample", "destinationrules")
+    assert rule["kind"] == "DestinationRule" and rule["spec"]["trafficPolicy"]["outlierDetection"]
+
+
 def test_services(make_mesh):
     c1 = make_mesh().clusters["cluster1"]
     (gateway,) = c1.list_services("istio-system", "istio=eastwestgateway")
@@ -123,9 +132,12 @@ def test_services(make_mesh):
     assert c1.list_services("no-such-namespace") == []
 
 
-@pytest.mark.parametrize("scenario", ["healthy", "missing-remote-secret", "trust-mismatch"])
-def test_endpoints_remote_secrets_and_trust_agree_across_backends(make_mesh, scenario):
-    for check in (meshnb.check_endpoints, meshnb.check_remote_secrets, meshnb.check_trust):
+@pytest.mark.parametrize(
+    "scenario", ["healthy", "missing-remote-secret", "trust-mismatch", "locality-prefer-local"]
+)
+def test_every_check_agrees_across_backends(make_mesh, scenario):
+    checks = (meshnb.check_endpoints, meshnb.check_remote_secrets, meshnb.check_trust, meshnb.check_locality)
+    for check in checks:
         finding, reference = check(make_mesh(scenario)), check(meshnb.simulate(scenario))
         assert finding.status == reference.status
         pd.testing.assert_frame_equal(finding.evidence["clusters"], reference.evidence["clusters"])

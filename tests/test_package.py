@@ -20,6 +20,7 @@ def test_public_api():
         "__version__",
         "check_endpoints",
         "check_load_balancing",
+        "check_locality",
         "check_remote_secrets",
         "check_trust",
         "connect",

@@ -167,6 +167,10 @@ class Cluster(Protocol):
 
     def list_services(self, namespace: str, label_selector: str | None = None) -> list[Service]: ...
 
+    def read_config_map(self, namespace: str, name: str) -> dict[str, str]: ...
+
+    def list_custom_objects(self, group: str, version: str, namespace: str, plural: str) -> list[dict]: ...
+
 
 @runtime_checkable
 class Mesh(Protocol):

@@ -305,6 +305,30 @@ class KubeCluster:
             ).items
         return [_service(item) for item in items or []]
 
+    def read_config_map(self, namespace: str, name: str) -> dict[str, str]:
+        """A ConfigMap's data, e.g. ``read_config_map("istio-system", "istio")["mesh"]``."""
+        validate_name(namespace, "namespace")
+        validate_name(name, "config map name", subdomain=True)
+        log.debug("%s: read config map %s/%s", self.name, namespace, name)
+        with self._errors(f"configmap {namespace}/{name}"):
+            item = self.core.read_namespaced_config_map(name, namespace, _request_timeout=self.timeout)
+        return dict(item.data or {})
+
+    def list_custom_objects(self, group: str, version: str, namespace: str, plural: str) -> list[dict]:
+        """Custom resources as plain dicts, e.g. DestinationRules (networking.istio.io, v1)."""
+        from kubernetes import client
+
+        validate_name(namespace, "namespace")
+        validate_name(group, "API group", subdomain=True)
+        validate_name(version, "API version")
+        validate_name(plural, "resource")
+        log.debug("%s: list %s.%s/%s in %s", self.name, plural, group, version, namespace)
+        with self._errors(f"{plural}.{group} in namespace {namespace}"):
+            listing = client.CustomObjectsApi(self.api_client).list_namespaced_custom_object(
+                group, version, namespace, plural, _request_timeout=self.timeout
+            )
+        return list(listing.get("items") or [])
+
     def version(self) -> str:
         """The API server's git version, e.g. ``'v1.30.2'``."""
         from kubernetes import client

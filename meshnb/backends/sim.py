@@ -67,9 +67,11 @@ class Knobs:
     remote_secret_wrong_key: tuple[str, ...] = ()
     """Clusters whose remote secrets hold the kubeconfig under a data key that is not the cluster name."""
     locality_lb: bool = False
-    """A DestinationRule turns on locality load balancing for the service."""
+    """Locality load balancing is on in the mesh config (``localityLbSetting.enabled``)."""
     outlier_detection: bool = False
-    """The DestinationRule has outlier detection (without it, locality settings have no effect)."""
+    """A helloworld DestinationRule has outlier detection (without it, locality settings do nothing)."""
+    same_locality: bool = False
+    """Every cluster's nodes are in the first cluster's region and zone."""
     dead_versions: tuple[str, ...] = ()
     """helloworld versions whose process is down (their pods refuse connections)."""
     retries: int = 2
@@ -333,7 +335,7 @@ class SimMesh:
         return [p for p in self._states[cluster].pods if p.pod.namespace == namespace and p.app == app]
 
     def locality_of(self, cluster: str) -> tuple[str, str]:
-        state = self._states[cluster]
+        state = self._states[next(iter(self._states))] if self.knobs.same_locality else self._states[cluster]
         return state.region, state.zone
 
     def endpoints(self, source: str, namespace: str, service: str, port: int) -> list[dict]:
@@ -348,19 +350,18 @@ class SimMesh:
             pods = [p for p in self.pods_of(dest, namespace, service) if p.pod.ready]
             if not pods:
                 continue
+            region, zone = self.locality_of(dest)
             priority = 0
             if prefer_local:
                 priority = (
-                    0
-                    if (state.region, state.zone) == (src_region, src_zone)
-                    else (1 if state.region == src_region else 2)
+                    0 if (region, zone) == (src_region, src_zone) else (1 if region == src_region else 2)
                 )
             common = {
                 "namespace": namespace,
                 "dest_cluster": dest,
                 "network": state.network,
-                "region": state.region,
-                "zone": state.zone,
+                "region": region,
+                "zone": zone,
                 "priority": priority,
             }
             if dest == source:
@@ -439,7 +440,9 @@ class SimCluster:
 
     def list_nodes(self) -> list[Node]:
         self._call("list_nodes")
-        return list(self.mesh.state(self.name).nodes)
+        region, zone = self.mesh.locality_of(self.name)
+        topology = {"topology.kubernetes.io/region": region, "topology.kubernetes.io/zone": zone}
+        return [Node(node.name, {**node.labels, **topology}) for node in self.mesh.state(self.name).nodes]
 
     def list_services(self, namespace: str, label_selector: str | None = None) -> list[Service]:
         validate_name(namespace, "namespace")
@@ -488,6 +491,36 @@ class SimCluster:
                 )
             )
         return [svc for svc in services if match_selector(label_selector, svc.labels)]
+
+    def read_config_map(self, namespace: str, name: str) -> dict[str, str]:
+        validate_name(namespace, "namespace")
+        validate_name(name, "config map name", subdomain=True)
+        self._call("read_config_map")
+        if (namespace, name) != ("istio-system", "istio"):
+            raise NotFound(self.name, f'configmaps "{name}" not found in namespace {namespace}')
+        enabled = "true" if self.mesh.knobs.locality_lb else "false"
+        mesh = f"accessLogFile: /dev/stdout\nlocalityLbSetting:\n  enabled: {enabled}\n"
+        return {"mesh": mesh, "meshNetworks": "networks: {}"}
+
+    def list_custom_objects(self, group: str, version: str, namespace: str, plural: str) -> list[dict]:
+        validate_name(namespace, "namespace")
+        self._call("list_custom_objects")
+        knobs = self.mesh.knobs
+        if (group, plural) != ("networking.istio.io", "destinationrules") or not knobs.outlier_detection:
+            return []
+        if not any(self.mesh.pods_of(c, namespace, "helloworld") for c in self.mesh.clusters):
+            return []
+        policy = {
+            "outlierDetection": {"consecutive5xxErrors": 3, "interval": "1s", "baseEjectionTime": "30s"},
+        }
+        return [
+            {
+                "apiVersion": f"{group}/{version}",
+                "kind": "DestinationRule",
+                "metadata": {"name": "helloworld", "namespace": namespace},
+                "spec": {"host": f"helloworld.{namespace}.svc.cluster.local", "trafficPolicy": policy},
+            }
+        ]
 
     def _secrets(self, namespace: str) -> list[Secret]:
         if namespace != "istio-system":

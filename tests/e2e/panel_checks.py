@@ -100,7 +100,22 @@ def check_trust(panel: Locator, page: Page) -> None:
     _show_tab(panel, "Clusters")
 
 
+def check_locality(panel: Locator, page: Page) -> None:
+    """Run on the notebook's scenario (prefer local): WARN, by design; the settings and priorities."""
+    expect(panel.locator(".widget-label", has_text="Namespace").first).to_be_visible()
+    _run_and_expect(panel, "WARN")
+    expect(panel.locator(".meshnb-status-line").first).to_contain_text("preferred by design")
+    _show_tab(panel, "Settings")
+    expect(panel.locator("table.dataframe >> visible=true").first).to_contain_text("DestinationRule")
+    _show_tab(panel, "Priorities")
+    expect(
+        panel.locator("table.dataframe >> visible=true").first.locator("th", has_text="priority").first
+    ).to_be_visible()
+    _show_tab(panel, "Clusters")
+
+
 PANEL_CHECKS: dict[str, Callable[[Locator, Page], None]] = {
+    "meshnb-locality": check_locality,
     "meshnb-trust": check_trust,
     "meshnb-endpoints": check_endpoints,
     "meshnb-load-balancing": check_load_balancing,
