@@ -26,6 +26,7 @@ _EXPORTS = {
     "connect": "meshnb.backends.kube",
     "simulate": "meshnb.backends.sim",
     "SCENARIOS": "meshnb.backends.sim",
+    "check_connectivity": "meshnb.diagnostics.connectivity",
     "check_endpoints": "meshnb.diagnostics.endpoints",
     "check_load_balancing": "meshnb.diagnostics.load_balancing",
     "check_locality": "meshnb.diagnostics.locality",
@@ -50,6 +51,7 @@ __all__ = [
     "MeshnbError",
     "ParseError",
     "__version__",
+    "check_connectivity",
     "check_endpoints",
     "check_load_balancing",
     "check_locality",
@@ -65,6 +67,7 @@ if TYPE_CHECKING:
     from meshnb.backends.kube import connect
     from meshnb.backends.sim import SCENARIOS, simulate
     from meshnb.certs import read_certs
+    from meshnb.diagnostics.connectivity import check_connectivity
     from meshnb.diagnostics.endpoints import check_endpoints
     from meshnb.diagnostics.finding import Finding
     from meshnb.diagnostics.load_balancing import check_load_balancing

@@ -57,6 +57,26 @@ CHECKS: dict[str, _Check] = {
             ),
         ),
     ),
+    "connectivity": _Check(
+        "meshnb.diagnostics.connectivity:check_connectivity",
+        "curl each remote helloworld pod IP from a pod without a sidecar (prints the plan unless --apply)",
+        options=(
+            ("--namespace", {"default": "uninjected-sample"}),
+            (
+                "--apply",
+                {"action": "store_true", "help": "create the probe objects, probe, then delete them"},
+            ),
+            ("--keep", {"action": "store_true", "help": "with --apply: keep the probe objects afterwards"}),
+        ),
+        tables=(
+            (
+                "probes",
+                ("source_cluster", "dest_cluster", "pod_ip", "outcome", "http_status", "latency_ms", "error"),
+            ),
+            ("plan", ("cluster", "kind", "namespace", "name", "image")),
+            ("cleanup", ("cluster", "cleanup")),
+        ),
+    ),
     "endpoints": _Check(
         "meshnb.diagnostics.endpoints:check_endpoints",
         "read the endpoints each cluster's curl-pod proxy holds for the service, attributed to clusters",

@@ -3,6 +3,7 @@
 >>> from meshnb.panels import LoadBalancingPanel, RemoteSecretsPanel, ScenarioPicker
 """
 
+from meshnb.widgets.connectivity import ConnectivityPanel
 from meshnb.widgets.endpoints import EndpointsPanel
 from meshnb.widgets.load_balancing import LoadBalancingPanel
 from meshnb.widgets.locality import LocalityPanel
@@ -11,6 +12,7 @@ from meshnb.widgets.simulator import ScenarioPicker
 from meshnb.widgets.trust import TrustPanel
 
 __all__ = [
+    "ConnectivityPanel",
     "EndpointsPanel",
     "LoadBalancingPanel",
     "LocalityPanel",

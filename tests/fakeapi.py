@@ -58,7 +58,24 @@ _ROUTES = [  # (pattern, resource for RBAC, verb, handler method name)
     ),
     (re.compile(_NS + r"/secrets/(?P<name>[^/]+)$"), "secrets", "get", "_secret"),
 ]
-_STATUS_REASON = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 500: "InternalError"}
+_WRITE_ROUTES = {
+    "POST": [
+        (re.compile(r"^/api/v1/namespaces$"), "namespaces", "create", "_create"),
+        (re.compile(_NS + r"/(?:pods|services)$"), "pods", "create", "_create"),
+    ],
+    "DELETE": [
+        (re.compile(r"^/api/v1/namespaces/(?P<name>[^/]+)$"), "namespaces", "delete", "_delete_namespace"),
+        (re.compile(_NS + r"/(?P<plural>pods|services)/(?P<name>[^/]+)$"), "pods", "delete", "_delete"),
+    ],
+}
+_KINDS = {"pods": "Pod", "services": "Service"}
+_STATUS_REASON = {
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    409: "AlreadyExists",
+    500: "InternalError",
+}
 
 
 def _status(code: int, message: str, **extra: Any) -> dict[str, Any]:
@@ -110,6 +127,19 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("fakeapi %s: " + format, self.server.fake.name, *args)
 
     def do_GET(self) -> None:
+        self._dispatch(_ROUTES)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.body = json.loads(self.rfile.read(length) or b"{}")
+        self._dispatch(_WRITE_ROUTES["POST"])
+
+    def do_DELETE(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        self._dispatch(_WRITE_ROUTES["DELETE"])
+
+    def _dispatch(self, routes: list) -> None:
         fake = self.server.fake
         url = urlsplit(self.path)
         self.query = {k: v for k, v in parse_qs(url.query).items()}
@@ -119,7 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fake.token is not None and self.headers.get("Authorization") != f"Bearer {fake.token}":
             return self._send_json(401, _status(401, "Unauthorized"))
-        for pattern, resource, verb, method in _ROUTES:
+        for pattern, resource, verb, method in routes:
             match = pattern.match(url.path)
             if not match:
                 continue
@@ -132,7 +162,8 @@ class _Handler(BaseHTTPRequestHandler):
                 code = {NotFound: 404, Forbidden: 403, Unauthorized: 401}[type(err)]
                 return self._send_json(code, _status(code, err.detail))
             except ClusterError as err:
-                return self._send_json(500, _status(500, err.detail))
+                code = err.status if err.status in _STATUS_REASON else 500
+                return self._send_json(code, _status(code, err.detail))
         self._send_json(404, _status(404, f"the server could not find the requested resource ({url.path})"))
 
     # -- responses ------------------------------------------------------------------------------------
@@ -195,6 +226,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _secrets(self, cluster: Cluster, ns: str) -> None:
         items = [_secret_json(s) for s in cluster.list_secrets(ns, self._one("labelSelector"))]
         self._send_json(200, {"kind": "SecretList", "apiVersion": "v1", "metadata": {}, "items": items})
+
+    def _create(self, cluster: Cluster, ns: str | None = None) -> None:
+        cluster.create(self.body)
+        self._send_json(201, self.body)
+
+    def _delete_namespace(self, cluster: Cluster, name: str) -> None:
+        cluster.delete("Namespace", None, name)
+        self._send_json(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
+
+    def _delete(self, cluster: Cluster, ns: str, plural: str, name: str) -> None:
+        cluster.delete(_KINDS[plural], ns, name)
+        self._send_json(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
 
     def _config_map(self, cluster: Cluster, ns: str, name: str) -> None:
         data = cluster.read_config_map(ns, name)

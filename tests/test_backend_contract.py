@@ -141,3 +141,14 @@ def test_every_check_agrees_across_backends(make_mesh, scenario):
         finding, reference = check(make_mesh(scenario)), check(meshnb.simulate(scenario))
         assert finding.status == reference.status
         pd.testing.assert_frame_equal(finding.evidence["clusters"], reference.evidence["clusters"])
+
+
+def test_connectivity_probe_creates_and_deletes_through_the_api(make_mesh):
+    mesh = make_mesh("firewall")
+    finding = meshnb.check_connectivity(mesh, apply=True)
+    assert finding.status == "fail"
+    assert set(finding.evidence["probes"]["outcome"]) == {"timeout"}
+    assert finding.evidence["cleanup"]["cleanup"].eq("deleted").all()
+    assert mesh.clusters["cluster1"].list_pods("uninjected-sample") == []
+    with pytest.raises(NotFound):
+        mesh.clusters["cluster1"].delete("Namespace", None, "uninjected-sample")

@@ -18,6 +18,7 @@ def test_public_api():
         "MeshnbError",
         "ParseError",
         "__version__",
+        "check_connectivity",
         "check_endpoints",
         "check_load_balancing",
         "check_locality",

@@ -171,6 +171,15 @@ class Cluster(Protocol):
 
     def list_custom_objects(self, group: str, version: str, namespace: str, plural: str) -> list[dict]: ...
 
+    # Writes: only for checks the user explicitly allows to change the cluster (and that clean up).
+    def create(self, manifest: dict) -> None:
+        """Create a Namespace, Service or Pod from its manifest (a dict as in YAML)."""
+        ...
+
+    def delete(self, kind: str, namespace: str | None, name: str) -> None:
+        """Delete a Namespace, Service or Pod; NotFound if it is not there."""
+        ...
+
 
 @runtime_checkable
 class Mesh(Protocol):

@@ -329,6 +329,48 @@ class KubeCluster:
             )
         return list(listing.get("items") or [])
 
+    def create(self, manifest: dict) -> None:
+        """Create a Namespace, Service or Pod (the only writes meshnb makes, when the user allows them)."""
+        kind = manifest.get("kind")
+        meta = manifest.get("metadata") or {}
+        name, namespace = meta.get("name", ""), meta.get("namespace")
+        validate_name(name, f"{kind} name", subdomain=True)
+        log.info("%s: create %s %s/%s", self.name, kind, namespace or "-", name)
+        with self._errors(f"{kind} {namespace + '/' if namespace else ''}{name}"):
+            if kind == "Namespace":
+                self.core.create_namespace(manifest, _request_timeout=self.timeout)
+            elif kind in ("Service", "Pod"):
+                validate_name(namespace, "namespace")
+                create = (
+                    self.core.create_namespaced_service
+                    if kind == "Service"
+                    else self.core.create_namespaced_pod
+                )
+                create(namespace, manifest, _request_timeout=self.timeout)
+            else:
+                raise InvalidName(f"meshnb creates only Namespace, Service and Pod objects, not {kind!r}")
+
+    def delete(self, kind: str, namespace: str | None, name: str) -> None:
+        """Delete a Namespace, Service or Pod."""
+        validate_name(name, f"{kind} name", subdomain=True)
+        log.info("%s: delete %s %s/%s", self.name, kind, namespace or "-", name)
+        with self._errors(f"{kind} {namespace + '/' if namespace else ''}{name}"):
+            if kind == "Namespace":
+                self.core.delete_namespace(name, _request_timeout=self.timeout)
+            elif kind == "Service":
+                self.core.delete_namespaced_service(
+                    name, validate_name(namespace, "namespace"), _request_timeout=self.timeout
+                )
+            elif kind == "Pod":
+                self.core.delete_namespaced_pod(
+                    name,
+                    validate_name(namespace, "namespace"),
+                    grace_period_seconds=0,
+                    _request_timeout=self.timeout,
+                )
+            else:
+                raise InvalidName(f"meshnb deletes only Namespace, Service and Pod objects, not {kind!r}")
+
     def version(self) -> str:
         """The API server's git version, e.g. ``'v1.30.2'``."""
         from kubernetes import client

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from meshnb.backends.base import DEFAULT_TIMEOUT, ExecResult, Node, Pod, Secret, SecretData, Service
 from meshnb.backends.sim_pki import SimPKI
-from meshnb.errors import ConfigError, ExecError, InvalidName, NotFound, Unreachable
+from meshnb.errors import ClusterError, ConfigError, ExecError, InvalidName, NotFound, Unreachable
 from meshnb.names import match_selector, validate_name, validate_selector
 
 __all__ = ["SCENARIOS", "SCENARIO_DESCRIPTIONS", "Knobs", "SimCluster", "SimMesh", "simulate"]
@@ -145,6 +145,9 @@ class _ClusterState:
     api_server: str
     nodes: list[Node] = field(default_factory=list)
     pods: list[_SimPod] = field(default_factory=list)
+    namespaces: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> labels
+    services: list[Service] = field(default_factory=list)  # created through create()
+    created_ips: int = 0
 
 
 def _suffix(rng: random.Random, length: int) -> str:
@@ -193,6 +196,12 @@ class SimMesh:
                 }
                 state.nodes.append(Node(name=f"{name}-node-{n}", labels=labels))
             self._add_pods(state, rng, versions.get(name))
+            state.namespaces = {
+                "default": {},
+                "kube-system": {},
+                "istio-system": {"topology.istio.io/network": state.network},
+                "sample": {"istio-injection": "enabled"},
+            }
             self._states[name] = state
         self.clusters: dict[str, SimCluster] = {name: SimCluster(self, name) for name in names}
 
@@ -330,6 +339,14 @@ class SimMesh:
         line(5.0, "info", "kube", f"Number of remote clusters: {added}")
         line(5.1, "info", "ads", "All caches have been synced up in 5.1s, marking server ready")
         return "\n".join(lines) + "\n"
+
+    def pod_by_ip(self, ip: str) -> tuple[str, _SimPod] | None:
+        """(cluster, pod) of the pod with this IP, in any cluster."""
+        for name, state in self._states.items():
+            for sim_pod in state.pods:
+                if sim_pod.pod.ip == ip:
+                    return name, sim_pod
+        return None
 
     def pods_of(self, cluster: str, namespace: str, app: str) -> list[_SimPod]:
         return [p for p in self._states[cluster].pods if p.pod.namespace == namespace and p.app == app]
@@ -490,6 +507,7 @@ class SimCluster:
                     (5000,),
                 )
             )
+        services += [svc for svc in state.services if svc.namespace == namespace]
         return [svc for svc in services if match_selector(label_selector, svc.labels)]
 
     def read_config_map(self, namespace: str, name: str) -> dict[str, str]:
@@ -521,6 +539,66 @@ class SimCluster:
                 "spec": {"host": f"helloworld.{namespace}.svc.cluster.local", "trafficPolicy": policy},
             }
         ]
+
+    def create(self, manifest: dict) -> None:
+        kind = manifest.get("kind")
+        meta = manifest.get("metadata") or {}
+        name, namespace = meta.get("name", ""), meta.get("namespace")
+        validate_name(name, f"{kind} name", subdomain=True)
+        self._call("create")
+        state = self.mesh.state(self.name)
+        if kind == "Namespace":
+            if name in state.namespaces:
+                raise ClusterError(self.name, f'namespaces "{name}" already exists', status=409)
+            state.namespaces[name] = dict(meta.get("labels") or {})
+            return
+        if namespace not in state.namespaces:
+            raise NotFound(self.name, f'namespaces "{namespace}" not found')
+        if kind == "Service":
+            ports = tuple(p.get("port") for p in (manifest.get("spec") or {}).get("ports") or [])
+            state.services.append(
+                Service(name, namespace, dict(meta.get("labels") or {}), "ClusterIP", None, (), ports)
+            )
+        elif kind == "Pod":
+            if any(p.pod.namespace == namespace and p.pod.name == name for p in state.pods):
+                raise ClusterError(self.name, f'pods "{name}" already exists', status=409)
+            labels = dict(meta.get("labels") or {})
+            containers = tuple(c["name"] for c in (manifest.get("spec") or {}).get("containers") or [])
+            if state.namespaces[namespace].get("istio-injection") == "enabled":
+                containers += ("istio-proxy",)
+            state.created_ips += 1
+            pod = Pod(
+                name=name,
+                namespace=namespace,
+                labels=labels,
+                node=state.nodes[state.created_ips % len(state.nodes)].name,
+                ip=f"10.{state.index}.1.{state.created_ips % 250 + 1}",
+                phase="Running",
+                ready=True,
+                containers=containers,
+            )
+            state.pods.append(_SimPod(pod=pod, app=labels.get("app", ""), version=labels.get("version")))
+        else:
+            raise InvalidName(
+                f"the simulated mesh creates only Namespace, Service and Pod objects, not {kind!r}"
+            )
+
+    def delete(self, kind: str, namespace: str | None, name: str) -> None:
+        self._call("delete")
+        state = self.mesh.state(self.name)
+        if kind == "Namespace":
+            if state.namespaces.pop(name, None) is None:
+                raise NotFound(self.name, f'namespaces "{name}" not found')
+            state.pods = [p for p in state.pods if p.pod.namespace != name]
+            state.services = [s for s in state.services if s.namespace != name]
+            return
+        before = (len(state.pods), len(state.services))
+        if kind == "Pod":
+            state.pods = [p for p in state.pods if not (p.pod.namespace == namespace and p.pod.name == name)]
+        elif kind == "Service":
+            state.services = [s for s in state.services if not (s.namespace == namespace and s.name == name)]
+        if (len(state.pods), len(state.services)) == before:
+            raise NotFound(self.name, f'{kind.lower()}s "{name}" not found in namespace {namespace}')
 
     def _secrets(self, namespace: str) -> list[Secret]:
         if namespace != "istio-system":
@@ -682,6 +760,18 @@ class SimCluster:
         if url not in resolved:
             resolved[url] = self._resolve(sim_pod, url)
         host, port, path, endpoints = resolved[url]
+        if _is_ip(host):
+            status, body, ms, code, message = self._direct(host, port, path)
+            if code == 28 or ms > max_time * 1000:
+                waited = int(max_time * 1000) + 1
+                return (
+                    0,
+                    "",
+                    waited,
+                    28,
+                    f"Failed to connect to {host} port {port} after {waited} ms: Timeout was reached",
+                )
+            return status, body, ms, code, message
         if endpoints is None:
             return 0, "", 2.0, 6, f"Could not resolve host: {host}"
         if not endpoints:
@@ -698,6 +788,29 @@ class SimCluster:
             waited = int(max_time * 1000) + 1
             return 0, "", waited, 28, f"Operation timed out after {waited} milliseconds with 0 bytes received"
         return status, body, ms, 0, ""
+
+    def _direct(self, ip: str, port: int, path: str) -> tuple[int, str, float, int, str]:
+        """A request to a pod IP, not through a sidecar: the network decides (the uninjected probe)."""
+        found = self.mesh.pod_by_ip(ip)
+        if found is None:
+            return 0, "", CONNECT_TIMEOUT_MS, 28, ""
+        cluster, target = found
+        if cluster != self.name and self.mesh.knobs.firewall:
+            return 0, "", CONNECT_TIMEOUT_MS, 28, ""
+        ms = self._lognormal(self.mesh.knobs.latency_ms) + (
+            self._lognormal(self.mesh.knobs.cross_cluster_ms) if cluster != self.name else 0.0
+        )
+        if target.app != "helloworld" or port != 5000 or target.version in self.mesh.knobs.dead_versions:
+            return (
+                0,
+                "",
+                ms,
+                7,
+                f"Failed to connect to {ip} port {port} after {ms:.0f} ms: Couldn't connect to server",
+            )
+        if "/" + path != "/hello":
+            return 404, "<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n", ms, 0, ""
+        return 200, f"Hello version: {target.version}, instance: {target.pod.name}\n", ms, 0, ""
 
     def _lognormal(self, median: float) -> float:
         return median * math.exp(self._rng.gauss(0.0, 0.35))
@@ -758,6 +871,11 @@ class SimCluster:
         if path != "/hello":
             return True, 404, "<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n", ms
         return True, 200, f"Hello version: {sim_pod.version}, instance: {sim_pod.pod.name}\n", ms
+
+
+def _is_ip(host: str) -> bool:
+    parts = host.split(".")
+    return len(parts) == 4 and all(part.isdigit() for part in parts)
 
 
 def simulate(scenario: str = "healthy", seed: int = 0, *, clusters: int = 2, **knobs: object) -> SimMesh:

@@ -114,7 +114,25 @@ def check_locality(panel: Locator, page: Page) -> None:
     _show_tab(panel, "Clusters")
 
 
+def check_connectivity(panel: Locator, page: Page) -> None:
+    """The plan until changes are allowed; then, with the firewall scenario, FAIL: outside Istio."""
+    allow = panel.get_by_label("Allow changes (create, probe, delete)")
+    expect(allow).not_to_be_checked()
+    _run_and_expect(panel, "SKIPPED")
+    _show_tab(panel, "Plan")
+    expect(panel.locator("table.dataframe >> visible=true").first).to_contain_text("uninjected-sample")
+    allow.check()
+    _run_and_expect(panel, "FAIL")
+    expect(panel.locator(".meshnb-status-line").first).to_contain_text("outside Istio")
+    _show_tab(panel, "Probes")
+    expect(panel.locator("table.dataframe >> visible=true").first).to_contain_text("timeout")
+    _show_tab(panel, "Cleanup")
+    expect(panel.locator("table.dataframe >> visible=true").first).to_contain_text("deleted")
+    _show_tab(panel, "Probes")
+
+
 PANEL_CHECKS: dict[str, Callable[[Locator, Page], None]] = {
+    "meshnb-connectivity": check_connectivity,
     "meshnb-locality": check_locality,
     "meshnb-trust": check_trust,
     "meshnb-endpoints": check_endpoints,

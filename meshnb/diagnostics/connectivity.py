@@ -1,0 +1,335 @@
+"""Connectivity between the clusters' pod networks, without Istio in the way (the guide's firewall step).
+
+The guide rules out firewalls by deploying helloworld and curl in a namespace without sidecar injection
+and curling the remote helloworld pod's IP directly, in both directions. This check does that in every
+cluster at once, and only when asked: with ``apply=False`` (the default) it returns the plan and
+changes nothing; with ``apply=True`` it creates the objects, waits for them, probes every ordered pair
+of clusters, and deletes everything it created afterwards (also after an error or an interruption)
+unless ``keep=True``.
+
+>>> import meshnb
+>>> check_connectivity(meshnb.simulate()).status          # the plan only
+'skipped'
+>>> check_connectivity(meshnb.simulate("firewall"), apply=True).status
+'fail'
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from meshnb.backends.base import Mesh, Pod
+from meshnb.diagnostics.fanout import Progress, per_cluster
+from meshnb.diagnostics.finding import Finding
+from meshnb.errors import ClusterTimeout, MeshnbError, NotFound
+from meshnb.names import validate_name
+from meshnb.parse import CURL_WRITE_OUT, classify_error, parse_curl_batch
+
+__all__ = ["check_connectivity", "manifests"]
+
+log = logging.getLogger("meshnb")
+
+CHECK = "connectivity"
+HELLOWORLD_IMAGE = "docker.io/istio/examples-helloworld-{version}:1.0"
+CURL_IMAGE = "docker.io/curlimages/curl:8.16.0"
+PROBE_TIMEOUT_S = 5
+OUTCOMES = {  # curl's or Envoy's error kind -> the probe outcome the guide talks about
+    None: "ok",
+    "timeout": "timeout",
+    "connect_timeout": "timeout",
+    "refused": "refused",
+    "connect_failure": "refused",
+    "reset": "reset",
+    "tls": "tls/plaintext mismatch",
+    "dns": "dns",
+}
+STEP_NETWORK = (
+    "The pods cannot reach each other even without Istio, so the cause is likely outside Istio (guide: "
+    "'Verify connectivity'): check firewall rules and security groups between the clusters' pod (or "
+    "node) networks, and the routes between them; in a multi-network mesh, check that each cluster's "
+    "east-west gateway is reachable on port 15443 instead."
+)
+
+
+def manifests(cluster_index: int, namespace: str) -> list[dict[str, Any]]:
+    """The objects the probe creates in the ``cluster_index``-th cluster (0-based), in creation order.
+
+    The namespace has sidecar injection off; helloworld answers like Istio's sample (same labels,
+    port 5000, ``/hello``), v1 in the first cluster, v2 in the second, and so on.
+
+    >>> [m["kind"] for m in manifests(0, "uninjected-sample")]
+    ['Namespace', 'Service', 'Pod', 'Pod']
+    """
+    version = f"v{cluster_index + 1}"
+    labels = {"app.kubernetes.io/managed-by": "meshnb"}
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": namespace, "labels": {**labels, "istio-injection": "disabled"}},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": "helloworld",
+                "namespace": namespace,
+                "labels": {**labels, "app": "helloworld"},
+            },
+            "spec": {"ports": [{"port": 5000, "name": "http"}], "selector": {"app": "helloworld"}},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": f"helloworld-{version}",
+                "namespace": namespace,
+                "labels": {**labels, "app": "helloworld", "version": version},
+            },
+            "spec": {
+                "containers": [
+                    {
+                        "name": "helloworld",
+                        "image": HELLOWORLD_IMAGE.format(version=version),
+                        "env": [{"name": "SERVICE_VERSION", "value": version}],
+                        "ports": [{"containerPort": 5000}],
+                        "readinessProbe": {"httpGet": {"path": "/hello", "port": 5000}},
+                    }
+                ]
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "curl", "namespace": namespace, "labels": {**labels, "app": "curl"}},
+            "spec": {
+                "containers": [{"name": "curl", "image": CURL_IMAGE, "command": ["/bin/sleep", "infinity"]}],
+                "terminationGracePeriodSeconds": 0,
+            },
+        },
+    ]
+
+
+def _plan(mesh: Mesh, namespace: str):
+    import pandas as pd
+
+    rows = [
+        {
+            "cluster": name,
+            "kind": m["kind"],
+            "namespace": m["metadata"].get("namespace", ""),
+            "name": m["metadata"]["name"],
+            "image": ", ".join(c["image"] for c in m.get("spec", {}).get("containers", [])),
+        }
+        for index, name in enumerate(mesh.clusters)
+        for m in manifests(index, namespace)
+    ]
+    return pd.DataFrame(rows, columns=["cluster", "kind", "namespace", "name", "image"])
+
+
+def _create(mesh: Mesh, namespace: str, created: dict[str, int], progress: Progress | None) -> dict[str, Any]:
+    """Create the probe objects in every cluster; ``created`` counts, as it goes, what each cluster got."""
+    index = {name: i for i, name in enumerate(mesh.clusters)}
+
+    def work(name, cluster, report):
+        objects = manifests(index[name], namespace)
+        for manifest in objects:
+            cluster.create(manifest)
+            created[name] = created.get(name, 0) + 1
+            report(created[name], len(objects))
+        return True
+
+    return per_cluster(mesh, work, progress)
+
+
+def _wait_ready(
+    mesh: Mesh, namespace: str, names: list[str], timeout: float, progress: Progress | None, sleep: Callable
+) -> dict[str, list[Pod] | MeshnbError]:
+    deadline = time.monotonic() + timeout
+    result: dict[str, list[Pod] | MeshnbError] = {}
+    pending = list(names)
+    while pending:
+        for name in list(pending):
+            try:
+                pods = mesh.clusters[name].list_pods(namespace)
+            except MeshnbError as exc:
+                result[name] = exc
+                pending.remove(name)
+                continue
+            ready = [p for p in pods if p.ready and p.ip]
+            if progress:
+                progress(name, len(ready), 2)
+            if len(ready) >= 2:
+                result[name] = ready
+                pending.remove(name)
+        if pending and time.monotonic() > deadline:
+            for name in pending:
+                result[name] = ClusterTimeout(name, f"pods in {namespace} not ready after {timeout:.0f} s")
+            break
+        if pending:
+            sleep(1.0)
+    return result
+
+
+def _probe(mesh: Mesh, namespace: str, ready: dict[str, list[Pod]]) -> list[dict[str, Any]]:
+    rows = []
+    for source, pods in ready.items():
+        curl = next(p for p in pods if p.labels.get("app") == "curl")
+        for dest, dest_pods in ready.items():
+            if dest == source:
+                continue
+            target = next(p for p in dest_pods if p.labels.get("app") == "helloworld")
+            url = f"http://{target.ip}:5000/hello"
+            argv = ["curl", "-s", "--max-time", str(PROBE_TIMEOUT_S), "--write-out", CURL_WRITE_OUT, url]
+            row = {
+                "source_cluster": source,
+                "source_pod": curl.name,
+                "dest_cluster": dest,
+                "pod_ip": target.ip,
+            }
+            try:
+                result = mesh.clusters[source].exec(namespace, curl.name, argv, timeout=PROBE_TIMEOUT_S + 30)
+                (transfer,) = parse_curl_batch(result.stdout) or [None]
+            except (MeshnbError, ValueError) as exc:
+                rows.append(
+                    {**row, "outcome": "error", "http_status": None, "latency_ms": None, "error": str(exc)}
+                )
+                continue
+            if transfer is None:
+                error = (result.stderr or "curl printed nothing")[:300]
+                rows.append(
+                    {**row, "outcome": "error", "http_status": None, "latency_ms": None, "error": error}
+                )
+                continue
+            kind = classify_error(
+                transfer.http_status, transfer.body, transfer.curl_exit, transfer.curl_error
+            )
+            rows.append(
+                {
+                    **row,
+                    "outcome": OUTCOMES.get(kind, kind or "ok"),
+                    "http_status": transfer.http_status,
+                    "latency_ms": None if transfer.seconds is None else transfer.seconds * 1000,
+                    "error": (transfer.curl_error or (transfer.body if kind else "") or None),
+                }
+            )
+    return rows
+
+
+def _cleanup(mesh: Mesh, namespace: str, created: list[str]) -> dict[str, str]:
+    """Delete what was created (the namespace takes its pods and service with it)."""
+    outcome = {}
+    for name in created:
+        try:
+            mesh.clusters[name].delete("Namespace", None, namespace)
+            outcome[name] = "deleted"
+        except NotFound:
+            outcome[name] = "already gone"
+        except MeshnbError as exc:
+            log.error("%s: could not delete namespace %s: %s", name, namespace, exc)
+            outcome[name] = f"NOT deleted: {exc}"
+    return outcome
+
+
+def check_connectivity(
+    mesh: Mesh,
+    namespace: str = "uninjected-sample",
+    *,
+    apply: bool = False,
+    keep: bool = False,
+    timeout: float = 180.0,
+    progress: Progress | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Finding:
+    """Probe pod-to-pod connectivity between clusters without sidecars (creates objects only if ``apply``).
+
+    Evidence: ``plan`` (what is created where), ``probes`` (source, destination, pod IP, outcome, HTTP
+    status, latency, error) and ``cleanup``.
+    """
+    import pandas as pd
+
+    validate_name(namespace, "namespace")
+    if namespace in ("default", "kube-system", "istio-system", "sample"):
+        raise ValueError(
+            f"refusing to use namespace {namespace!r}: the probe creates and deletes its namespace"
+        )
+    plan = _plan(mesh, namespace)
+    details = {"namespace": namespace, "apply": apply, "keep": keep}
+    if not apply:
+        return Finding(
+            check=CHECK,
+            status="skipped",
+            summary=(
+                f"would create namespace {namespace} (no sidecar injection) with helloworld and curl in "
+                f"{len(mesh.clusters)} clusters, curl each remote helloworld pod IP, then delete it all; "
+                "run with apply=True to do it"
+            ),
+            evidence={"plan": plan},
+            next_steps=["Review the plan, then run check_connectivity(mesh, apply=True)."],
+            details=details,
+        )
+    created: dict[str, int] = {}  # objects created per cluster, updated as they are created
+    probes: list[dict[str, Any]] = []
+    cleanup: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    try:
+        outcomes = _create(mesh, namespace, created, progress)
+        for name, outcome in outcomes.items():
+            if isinstance(outcome, MeshnbError):
+                errors[name] = f"could not create the probe objects: {outcome}"
+        ready_names = [n for n, o in outcomes.items() if o is True]
+        ready = _wait_ready(mesh, namespace, ready_names, timeout, progress, sleep)
+        for name, outcome in ready.items():
+            if isinstance(outcome, MeshnbError):
+                errors[name] = str(outcome)
+        probes = _probe(mesh, namespace, {n: o for n, o in ready.items() if isinstance(o, list)})
+    finally:  # also on errors and KeyboardInterrupt: remove what this run created, nothing else
+        touched = [name for name in mesh.clusters if created.get(name)]
+        cleanup = {n: "kept (keep=True)" for n in touched} if keep else _cleanup(mesh, namespace, touched)
+    probe_df = pd.DataFrame(
+        probes,
+        columns=[
+            "source_cluster",
+            "source_pod",
+            "dest_cluster",
+            "pod_ip",
+            "outcome",
+            "http_status",
+            "latency_ms",
+            "error",
+        ],
+    )
+    cleanup_df = pd.DataFrame(list(cleanup.items()), columns=["cluster", "cleanup"])
+    failed = probe_df[probe_df["outcome"] != "ok"]
+    steps = []
+    if len(failed):
+        status = "fail"
+        summary = "; ".join(
+            f"{r.source_cluster} -> {r.dest_cluster} ({r.pod_ip}): {r.outcome}" for r in failed.itertuples()
+        )
+        summary += ": the pods cannot reach each other without Istio, the cause is likely outside Istio"
+        steps.append(STEP_NETWORK)
+    elif errors:
+        status, summary = "error", "; ".join(f"{name}: {text}" for name, text in errors.items())
+    elif probe_df.empty:
+        status, summary = "error", "no probe could run (fewer than two clusters were ready)"
+    else:
+        status = "pass"
+        summary = f"every cluster reaches every other cluster's pods directly ({len(probe_df)} probes)"
+    if errors and status == "fail":
+        summary += "; also: " + "; ".join(f"{name}: {text}" for name, text in errors.items())
+    if any(not text.startswith(("deleted", "already", "kept")) for text in cleanup.values()):
+        steps.append(
+            f"Delete the probe namespace where cleanup failed: `kubectl delete namespace {namespace}`."
+        )
+    return Finding(
+        check=CHECK,
+        status=status,
+        summary=summary,
+        evidence={"probes": probe_df, "plan": plan, "cleanup": cleanup_df},
+        next_steps=steps,
+        details=details,
+    )

@@ -1,0 +1,56 @@
+"""The connectivity panel: plan the uninjected probe, and run it only when changes are allowed.
+
+>>> import meshnb
+>>> panel = ConnectivityPanel(meshnb.simulate("firewall"))
+>>> panel.run().status                     # changes not allowed: the plan
+'skipped'
+>>> panel.allow_changes.value = True
+>>> panel.run().status
+'fail'
+"""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+
+from meshnb.backends.base import Mesh
+from meshnb.diagnostics.connectivity import check_connectivity
+from meshnb.diagnostics.fanout import Progress
+from meshnb.diagnostics.finding import Finding
+from meshnb.widgets.check_panel import STYLE, CheckPanel
+
+__all__ = ["ConnectivityPanel"]
+
+
+class ConnectivityPanel(CheckPanel):
+    """The guide's firewall step: curl the remote helloworld pod IP from a pod without a sidecar."""
+
+    title = "Connectivity without Istio"
+    intro = "a namespace without sidecars in every cluster, curl to each remote pod IP, then cleanup"
+    css = "meshnb-connectivity"
+    tabs = (
+        ("Probes", lambda finding: finding.evidence.get("probes", finding.evidence["plan"])),
+        ("Plan", lambda finding: finding.evidence["plan"]),
+        ("Cleanup", lambda finding: finding.evidence.get("cleanup", "nothing was created")),
+    )
+
+    def __init__(self, mesh: Mesh, *, namespace: str = "uninjected-sample"):
+        self.namespace = widgets.Text(value=namespace, description="Probe namespace", style=STYLE)
+        self.allow_changes = widgets.Checkbox(
+            value=False, description="Allow changes (create, probe, delete)", style=STYLE, indent=False
+        )
+        self.keep = widgets.Checkbox(
+            value=False, description="Keep the probe objects", style=STYLE, indent=False
+        )
+        super().__init__(
+            mesh, [self.namespace, self.allow_changes, self.keep], tooltip="Show the plan, or run the probe"
+        )
+
+    def call(self, progress: Progress) -> Finding:
+        return check_connectivity(
+            self.mesh,
+            namespace=self.namespace.value.strip(),
+            apply=self.allow_changes.value,
+            keep=self.keep.value,
+            progress=progress,
+        )

@@ -1,0 +1,129 @@
+"""The connectivity probe: plan without changes, probe with them, always clean up."""
+
+from __future__ import annotations
+
+import pytest
+
+import meshnb
+from meshnb.diagnostics.connectivity import check_connectivity, manifests
+from meshnb.panels import ConnectivityPanel
+
+NS = "uninjected-sample"
+
+
+def _namespaces(mesh) -> list[set[str]]:
+    return [set(mesh.state(name).namespaces) for name in mesh.clusters]
+
+
+def test_plan_changes_nothing():
+    mesh = meshnb.simulate()
+    before = _namespaces(mesh)
+    finding = check_connectivity(mesh)
+    assert finding.status == "skipped" and "apply=True" in finding.summary
+    plan = finding.evidence["plan"]
+    assert (
+        plan.groupby("cluster")["kind"].apply(list).tolist() == [["Namespace", "Service", "Pod", "Pod"]] * 2
+    )
+    assert _namespaces(mesh) == before
+    assert sum(c.calls["create"] + c.calls["delete"] for c in mesh.clusters.values()) == 0
+
+
+def test_manifests_match_the_sample_without_injection():
+    namespace, service, hello, curl = manifests(1, NS)
+    assert namespace["metadata"]["labels"]["istio-injection"] == "disabled"
+    assert "istio.io/rev" not in namespace["metadata"]["labels"]
+    assert service["spec"]["ports"] == [{"port": 5000, "name": "http"}]
+    assert hello["metadata"]["labels"] == {
+        "app.kubernetes.io/managed-by": "meshnb",
+        "app": "helloworld",
+        "version": "v2",
+    }
+    assert hello["spec"]["containers"][0]["ports"] == [{"containerPort": 5000}]
+    assert curl["spec"]["containers"][0]["command"] == ["/bin/sleep", "infinity"]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "status", "outcome"),
+    [("healthy", "pass", "ok"), ("firewall", "fail", "timeout"), ("trust-mismatch", "pass", "ok")],
+)
+def test_probes_every_direction_and_cleans_up(scenario, status, outcome):
+    mesh = meshnb.simulate(scenario)
+    before = _namespaces(mesh)
+    finding = check_connectivity(mesh, apply=True)
+    assert finding.status == status
+    probes = finding.evidence["probes"]
+    assert sorted(zip(probes["source_cluster"], probes["dest_cluster"], strict=True)) == [
+        ("cluster1", "cluster2"),
+        ("cluster2", "cluster1"),
+    ]
+    assert set(probes["outcome"]) == {outcome}
+    assert probes["pod_ip"].str.match(r"10\.\d\.1\.\d+").all()
+    assert _namespaces(mesh) == before
+    assert finding.evidence["cleanup"]["cleanup"].eq("deleted").all()
+    if status == "fail":
+        assert "outside Istio" in finding.summary and any("firewall" in s for s in finding.next_steps)
+
+
+def test_refused_when_the_remote_backend_is_down():
+    finding = check_connectivity(meshnb.simulate(dead_versions=("v2",)), apply=True)
+    probes = finding.evidence["probes"].set_index("source_cluster")
+    assert finding.status == "fail" and probes.loc["cluster1", "outcome"] == "refused"
+    assert probes.loc["cluster2", "outcome"] == "ok"
+
+
+def test_keep_leaves_the_objects():
+    mesh = meshnb.simulate()
+    finding = check_connectivity(mesh, apply=True, keep=True)
+    assert finding.evidence["cleanup"]["cleanup"].str.startswith("kept").all()
+    assert all(NS in ns for ns in _namespaces(mesh))
+
+
+def test_cleanup_after_an_interruption():
+    mesh = meshnb.simulate()
+    before = _namespaces(mesh)
+    cluster1 = mesh.clusters["cluster1"]
+
+    class Interrupting:
+        name = "cluster1"
+
+        def __getattr__(self, attr):
+            return getattr(cluster1, attr)
+
+        def exec(self, *args, **kwargs):
+            raise KeyboardInterrupt
+
+    mesh.clusters["cluster1"] = Interrupting()
+    with pytest.raises(KeyboardInterrupt):
+        check_connectivity(mesh, apply=True)
+    assert _namespaces(mesh) == before
+
+
+def test_a_namespace_that_exists_is_not_touched():
+    mesh = meshnb.simulate()
+    mesh.clusters["cluster2"].create({"kind": "Namespace", "metadata": {"name": NS}})
+    finding = check_connectivity(mesh, apply=True)
+    assert finding.status == "error" and "already exists" in finding.summary
+    assert NS in mesh.state("cluster2").namespaces and NS not in mesh.state("cluster1").namespaces
+
+
+def test_unreachable_cluster_creates_nothing_there_and_cleans_the_other():
+    mesh = meshnb.simulate(unreachable="cluster2")
+    finding = check_connectivity(mesh, apply=True)
+    assert finding.status == "error" and "unreachable" in finding.summary
+    assert finding.evidence["cleanup"].to_dict("records") == [{"cluster": "cluster1", "cleanup": "deleted"}]
+    assert NS not in mesh.state("cluster1").namespaces
+
+
+def test_refuses_system_namespaces():
+    for namespace in ("istio-system", "sample", "kube-system", "default"):
+        with pytest.raises(ValueError, match="refusing"):
+            check_connectivity(meshnb.simulate(), namespace=namespace, apply=True)
+
+
+def test_panel_shows_the_plan_until_changes_are_allowed():
+    mesh = meshnb.simulate("firewall")
+    panel = ConnectivityPanel(mesh)
+    assert panel.allow_changes.description and panel.keep.description and not panel.allow_changes.value
+    assert panel.run().status == "skipped"
+    panel.allow_changes.value = True
+    assert panel.run().status == "fail" and "FAIL" in panel.status.value
