@@ -201,7 +201,7 @@ def _load_der(body: list[tuple[str, int]], begin_line: str, begin_no: int, x509:
         cert = x509.load_der_x509_certificate(der)
         cert.subject.rfc4514_string()
         cert.issuer.rfc4514_string()
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, x509.InvalidVersion) as exc:
         raise ParseError(
             f"CERTIFICATE block is not a valid X.509 certificate ({exc})", line=begin_line, lineno=begin_no
         ) from None

@@ -20,6 +20,7 @@ Other lines are ignored; nothing here raises on odd input.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -68,12 +69,21 @@ def _event(message: str, labels: dict[str, str]) -> dict[str, Any] | None:
     return None
 
 
+def _timestamp(text: str) -> str | None:
+    """The timestamp if it is a real date and time (the line pattern alone lets '9999-99-99T1:' in)."""
+    try:
+        dt.datetime.fromisoformat(text.rstrip("Z"))
+    except ValueError:
+        return None
+    return text
+
+
 def parse_istiod_log(text: str, *, cluster: str = "", pod: str = "") -> list[dict[str, Any]]:
     """Rows of the ``istiod_events`` schema for the remote-cluster lines of an istiod log."""
     rows = []
     for line in text.splitlines():
         match = _LINE.match(line.strip())
-        if not match:
+        if not match or _timestamp(match["ts"]) is None:
             continue
         message, labels = _labels(match["rest"])
         event = _event(message, labels)

@@ -68,7 +68,7 @@ def parse_hello(body: str) -> tuple[str, str] | None:
 
 
 def _to_int(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def parse_curl_batch(stdout: str) -> list[Transfer]:
@@ -88,7 +88,7 @@ def parse_curl_batch(stdout: str) -> list[Transfer]:
         if len(fields) < 3:
             raise ParseError("curl write-out marker with missing fields", line, lineno)
         code, seconds, exitcode = fields[0], fields[1], fields[2]
-        if not (len(code) == 3 and code.isdigit()):
+        if not (len(code) == 3 and code.isascii() and code.isdigit()):
             raise ParseError("curl write-out marker with a bad HTTP status", line, lineno)
         try:
             elapsed = float(seconds.replace(",", "."))

@@ -74,6 +74,17 @@ def _is_loopback(server: str) -> bool:
         return False
 
 
+def _named(entries: Any, field: str) -> dict[str, dict]:
+    """``{name: entry[field]}`` for the well-formed entries of a kubeconfig list; others are skipped."""
+    if not isinstance(entries, list):
+        return {}
+    return {
+        str(entry.get("name")): entry[field]
+        for entry in entries
+        if isinstance(entry, dict) and isinstance(entry.get(field), dict)
+    }
+
+
 def _auth(user: Mapping[str, Any]) -> tuple[str, dt.datetime | None]:
     if user.get("token"):
         return "token", _token_expiry(str(user["token"]))
@@ -114,21 +125,18 @@ def describe_remote_secret(
         else:
             try:
                 config = yaml.safe_load(secret.data[key])
-            except yaml.YAMLError:
+            except (yaml.YAMLError, ValueError):  # PyYAML raises ValueError on impossible dates
                 config = None
             if not isinstance(config, dict):
                 problems.append(f"data key {key!r} does not hold a kubeconfig")
                 config = {}
-            contexts = {c.get("name"): c.get("context", {}) for c in config.get("contexts") or [] if c}
             current = config.get("current-context")
-            context = contexts.get(current) or {}
-            server_of = {
-                c.get("name"): (c.get("cluster") or {}).get("server") for c in config.get("clusters") or []
-            }
-            user_of = {u.get("name"): u.get("user") or {} for u in config.get("users") or []}
-            row["context"] = current
-            row["server"] = server_of.get(context.get("cluster"))
-            row["auth"], row["token_expiry"] = _auth(user_of.get(context.get("user"), {}))
+            context = _named(config.get("contexts"), "context").get(str(current)) or {}
+            cluster = _named(config.get("clusters"), "cluster").get(str(context.get("cluster"))) or {}
+            user = _named(config.get("users"), "user").get(str(context.get("user"))) or {}
+            row["context"] = None if current is None else str(current)
+            row["server"] = None if cluster.get("server") is None else str(cluster["server"])
+            row["auth"], row["token_expiry"] = _auth(user)
             if annotation and key != annotation:
                 problems.append(f"data key {key!r} is not the cluster name {annotation!r} of the annotation")
             if clusters and key not in clusters:
