@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from meshnb.backends.base import Cluster, Mesh
-from meshnb.diagnostics.fanout import Progress, Report, per_cluster
+from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster
 from meshnb.diagnostics.finding import Finding, worst
 from meshnb.errors import ClusterError, MeshnbError, NotFound
 from meshnb.names import validate_name, validate_port, validate_selector
@@ -135,9 +135,7 @@ def check_endpoints(
     rows = []
     for name, outcome in outcomes.items():
         if isinstance(outcome, MeshnbError):
-            detail = (
-                f"{outcome.reason}: {outcome.detail}" if isinstance(outcome, ClusterError) else str(outcome)
-            )
+            detail = describe(outcome)
             rows.append(
                 {
                     "cluster": name,

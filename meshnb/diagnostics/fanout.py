@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from meshnb.backends.base import Cluster, Mesh
-from meshnb.errors import MeshnbError
+from meshnb.errors import ClusterError, MeshnbError
 
-__all__ = ["Progress", "per_cluster"]
+__all__ = ["Progress", "describe", "per_cluster"]
 
 log = logging.getLogger("meshnb")
 
@@ -71,3 +71,13 @@ def per_cluster(
             if progress:
                 progress(name, done, total)
     return {name: results[name] for name in names}
+
+
+def describe(error: MeshnbError) -> str:
+    """An error without its cluster name, for a table row that already names the cluster.
+
+    >>> from meshnb.errors import Forbidden
+    >>> describe(Forbidden("cluster1", "cannot list secrets"))
+    'forbidden: cannot list secrets'
+    """
+    return f"{error.reason}: {error.detail}" if isinstance(error, ClusterError) else str(error)

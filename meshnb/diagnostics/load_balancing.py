@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from meshnb.backends.base import Cluster, Mesh, Pod
-from meshnb.diagnostics.fanout import Progress, Report, per_cluster
+from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster
 from meshnb.diagnostics.finding import Finding, worst
-from meshnb.errors import ClusterError, ExecError, MeshnbError, NotFound
+from meshnb.errors import ExecError, MeshnbError, NotFound
 from meshnb.names import validate_name, validate_path, validate_port, validate_selector
 from meshnb.parse import CURL_WRITE_OUT, ERROR_KINDS, classify_error, parse_curl_batch, parse_hello
 
@@ -181,11 +181,6 @@ def _samples_frame(sampled: Mapping[str, _Sampled], members: Mapping[str, tuple[
     return df
 
 
-def _describe(error: MeshnbError) -> str:
-    """The error without the cluster name (the table row already names it)."""
-    return f"{error.reason}: {error.detail}" if isinstance(error, ClusterError) else str(error)
-
-
 def _verdicts(
     sources: pd.DataFrame,
     sampled: Mapping[str, _Sampled | MeshnbError],
@@ -212,7 +207,7 @@ def _verdicts(
                     "errors": 0,
                     "versions": "",
                     "status": "error",
-                    "detail": _describe(error) if error else "no requests were sent",
+                    "detail": describe(error) if error else "no requests were sent",
                 }
             )
             continue
@@ -221,7 +216,7 @@ def _verdicts(
         remote_versions = sorted(v for v, c in version_clusters.items() if c != name)
         reached = [v for v in str(row["versions"]).split(",") if v]
         if error is not None:
-            row["status"], row["detail"] = "error", f"{_describe(error)} (after {row['requests']} requests)"
+            row["status"], row["detail"] = "error", f"{describe(error)} (after {row['requests']} requests)"
         elif row["ok"] == 0:
             row["status"], row["detail"] = "fail", f"all {row['requests']} requests failed"
         elif remote_versions and not set(reached) & set(remote_versions):

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshnb.backends.base import Cluster, Mesh
-from meshnb.diagnostics.fanout import Progress, Report, per_cluster
+from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster
 from meshnb.diagnostics.finding import Finding, worst
-from meshnb.errors import ClusterError, MeshnbError, NotFound
+from meshnb.errors import MeshnbError, NotFound
 from meshnb.names import validate_name
 
 __all__ = ["check_locality", "locality_of"]
@@ -205,9 +205,7 @@ def check_locality(
     rows = []
     for name, outcome in outcomes.items():
         if isinstance(outcome, MeshnbError):
-            detail = (
-                f"{outcome.reason}: {outcome.detail}" if isinstance(outcome, ClusterError) else str(outcome)
-            )
+            detail = describe(outcome)
             rows.append(
                 {"cluster": name, "status": "error", "locality": "", "in_effect": pd.NA, "detail": detail}
             )

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from meshnb.backends.base import Cluster, Mesh, Secret
-from meshnb.diagnostics.fanout import Progress, Report, per_cluster
+from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster
 from meshnb.diagnostics.finding import Finding, worst
 from meshnb.errors import ClusterError, MeshnbError
 from meshnb.istiod_logs import parse_istiod_log
@@ -182,7 +182,7 @@ def _read_cluster(
             text = cluster.logs(namespace, pod.name, tail_lines=tail_lines)
             read.events += parse_istiod_log(text, cluster=name, pod=pod.name)
     except ClusterError as exc:  # the secrets still tell most of the story
-        read.log_error = f"{exc.reason}: {exc.detail}"
+        read.log_error = describe(exc)
     report(2, 2)
     return read
 
@@ -241,9 +241,7 @@ def check_remote_secrets(
     summary_rows, secrets, events = [], [], []
     for name, outcome in outcomes.items():
         if isinstance(outcome, MeshnbError):
-            detail = (
-                f"{outcome.reason}: {outcome.detail}" if isinstance(outcome, ClusterError) else str(outcome)
-            )
+            detail = describe(outcome)
             summary_rows.append({"cluster": name, "status": "error", "secrets": 0, "detail": detail})
             continue
         status, detail = _verdict(name, outcome, clusters)

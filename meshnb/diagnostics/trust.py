@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from meshnb.backends.base import Cluster, Mesh
-from meshnb.diagnostics.fanout import Progress, Report, per_cluster
+from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster
 from meshnb.diagnostics.finding import STATUSES, Finding, worst
-from meshnb.errors import ClusterError, MeshnbError, NotFound, ParseError
+from meshnb.errors import MeshnbError, NotFound, ParseError
 from meshnb.names import validate_name
 
 if TYPE_CHECKING:
@@ -273,10 +273,6 @@ def _bundle_message(name: str, reads: Mapping[str, Any]) -> str:
     )
 
 
-def _describe(error: MeshnbError) -> str:
-    return f"{error.reason}: {error.detail}" if isinstance(error, ClusterError) else str(error)
-
-
 def _rows(
     reads: Mapping[str, _Read | MeshnbError],
     matrix: Mapping[str, Mapping[str, bool | None]],
@@ -293,7 +289,7 @@ def _rows(
         row: dict[str, Any] = dict.fromkeys(_CLUSTER_COLUMNS)
         row["cluster"] = name
         if isinstance(read, MeshnbError):
-            row.update(status="error", detail=_describe(read))
+            row.update(status="error", detail=describe(read))
             kinds["error"].add(name)
             rows.append(row)
             continue
