@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from meshnb.backends.base import Cluster, Mesh
 from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster
-from meshnb.diagnostics.finding import Finding, worst
+from meshnb.diagnostics.finding import Finding, verdict
 from meshnb.errors import ClusterError, MeshnbError, NotFound
 from meshnb.names import validate_name, validate_port, validate_selector
 
@@ -180,13 +180,9 @@ def check_endpoints(
     clusters = pd.DataFrame(
         rows, columns=["cluster", "status", "pod", "endpoints", "clusters_seen", "detail"]
     )
-    status = worst(clusters["status"].tolist())
-    failing = clusters[clusters["status"] == status]
-    summary = (
-        "every proxy holds endpoints of every cluster that runs the service"
-        if status == "pass"
-        else "; ".join(f"{r.cluster}: {r.detail}" for r in failing.itertuples())
-    )
+    status, summary = verdict(clusters)
+    if status == "pass":
+        summary = "every proxy holds endpoints of every cluster that runs the service"
     steps = []
     if "only local endpoints" in summary or "no endpoints of" in summary:
         steps.append(STEP_SECRETS)

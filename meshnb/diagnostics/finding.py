@@ -17,7 +17,7 @@ from meshnb.schemas import SCHEMAS, validate
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["STATUSES", "Finding", "worst"]
+__all__ = ["STATUSES", "Finding", "verdict", "worst"]
 
 #: Every status, from the least to the most urgent.
 STATUSES = ("skipped", "pass", "warn", "error", "fail")
@@ -28,6 +28,20 @@ _SYMBOLS = {"pass": "✔", "warn": "⚠", "fail": "✖", "error": "⛔", "skippe
 def worst(statuses: list[str]) -> str:
     """The most urgent of ``statuses`` (fail > error > warn > pass > skipped); 'skipped' if none."""
     return max(statuses, key=STATUSES.index, default="skipped")
+
+
+def verdict(table: pd.DataFrame, key: str = "cluster") -> tuple[str, str]:
+    """The worst status of a per-cluster table, and the details of the rows that have it.
+
+    >>> import pandas as pd
+    >>> verdict(pd.DataFrame({"cluster": ["a", "b"], "status": ["pass", "fail"], "detail": ["ok", "bad"]}))
+    ('fail', 'b: bad')
+    """
+    status = worst(table["status"].tolist())
+    rows = table[table["status"] == status]
+    return status, "; ".join(
+        f"{name}: {detail}" for name, detail in zip(rows[key], rows["detail"], strict=True)
+    )
 
 
 @dataclass

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from meshnb.backends.base import Cluster, Mesh, Pod
 from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster
-from meshnb.diagnostics.finding import Finding, worst
+from meshnb.diagnostics.finding import Finding, verdict
 from meshnb.errors import ExecError, MeshnbError, NotFound
 from meshnb.names import validate_name, validate_path, validate_port, validate_selector
 from meshnb.parse import CURL_WRITE_OUT, ERROR_KINDS, classify_error, parse_curl_batch, parse_hello
@@ -328,14 +328,11 @@ def check_load_balancing(
     split = stats.split_table(samples, expected=expected, version_clusters=version_clusters)
     sources = _verdicts(stats.source_summary(samples, split), outcomes, version_clusters)
 
-    status = worst(sources["status"].tolist())
-    failing = sources[sources["status"] == status]
+    status, summary = verdict(sources, key="source_cluster")
     if status == "pass":
         summary = (
             f"every cluster reaches {', '.join(sorted(version_clusters))}: cross-cluster load balancing works"
         )
-    else:
-        summary = "; ".join(f"{r.source_cluster}: {r.detail}" for r in failing.itertuples())
     return Finding(
         check=CHECK,
         status=status,

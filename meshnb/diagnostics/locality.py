@@ -25,7 +25,7 @@ from typing import Any
 
 from meshnb.backends.base import Cluster, Mesh
 from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster
-from meshnb.diagnostics.finding import Finding, worst
+from meshnb.diagnostics.finding import Finding, verdict
 from meshnb.errors import MeshnbError, NotFound
 from meshnb.names import validate_name
 
@@ -244,15 +244,9 @@ def check_locality(
             }
         )
     clusters = pd.DataFrame(rows, columns=["cluster", "status", "locality", "in_effect", "detail"])
-    status = worst(clusters["status"].tolist())
+    status, summary = verdict(clusters)
     if status == "pass":
-        summary = "locality load balancing does not keep traffic local here: " + "; ".join(
-            f"{r.cluster}: {r.detail}" for r in clusters.itertuples()
-        )
-    else:
-        summary = "; ".join(
-            f"{r.cluster}: {r.detail}" for r in clusters[clusters["status"] == status].itertuples()
-        )
+        summary = "locality load balancing does not keep traffic local here: " + summary
     steps = [STEP_BY_DESIGN] if status == "warn" else []
     if status == "error":
         steps.append(

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from meshnb.backends.base import Cluster, Mesh, Secret
 from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster
-from meshnb.diagnostics.finding import Finding, worst
+from meshnb.diagnostics.finding import Finding, verdict
 from meshnb.errors import ClusterError, MeshnbError
 from meshnb.istiod_logs import parse_istiod_log
 from meshnb.names import validate_name
@@ -251,7 +251,7 @@ def check_remote_secrets(
         secrets += outcome.secrets
         events += outcome.events
     summary = pd.DataFrame(summary_rows, columns=["cluster", "status", "secrets", "detail"])
-    status = worst(summary["status"].tolist())
+    status, summary_text = verdict(summary)
     steps = []
     if status != "pass":
         details = " ".join(summary["detail"])
@@ -265,12 +265,8 @@ def check_remote_secrets(
                 "(get/list secrets and pods, get pods/log in istio-system)."
             )
         steps.append(STEP_LOGS)
-    failing = summary[summary["status"] == status]
-    summary_text = (
-        "every cluster has a remote secret for every other cluster, and istiod added them"
-        if status == "pass"
-        else "; ".join(f"{r.cluster}: {r.detail}" for r in failing.itertuples())
-    )
+    if status == "pass":
+        summary_text = "every cluster has a remote secret for every other cluster, and istiod added them"
     return Finding(
         check=CHECK,
         status=status,

@@ -17,6 +17,11 @@ def _show_tab(panel: Locator, title: str) -> None:
     panel.locator(".lm-TabBar-tab", has_text=title).first.click()
 
 
+def _table(panel: Locator) -> Locator:
+    """The DataFrame table of the tab on show."""
+    return panel.locator("table.dataframe >> visible=true").first
+
+
 def _run_and_expect(panel: Locator, status: str) -> None:
     button = panel.locator("button", has_text="Run").first
     expect(button).to_be_enabled(timeout=TIMEOUT_MS)
@@ -40,7 +45,7 @@ def check_load_balancing(panel: Locator, page: Page) -> None:
     assert "v1 (cluster1)" in legend and "v2 (cluster2)" in legend, legend
 
     _show_tab(panel, "Samples")
-    table = panel.locator("table.dataframe >> visible=true").first
+    table = _table(panel)
     expect(table).to_be_visible()
     expect(table.locator("th", has_text="source_cluster").first).to_be_visible()
     expect(table).to_contain_text("helloworld-v")
@@ -64,11 +69,11 @@ def check_remote_secrets(panel: Locator, page: Page) -> None:
     _run_and_expect(panel, "FAIL")
     expect(panel.locator(".meshnb-status-line").first).to_contain_text("data key 'kubeconfig'")
     _show_tab(panel, "Remote secrets")
-    table = panel.locator("table.dataframe >> visible=true").first
+    table = _table(panel)
     expect(table.locator("th", has_text="data_key").first).to_be_visible()
     expect(table).to_contain_text("istio-remote-secret-cluster2")
     _show_tab(panel, "istiod events")
-    expect(panel.locator("table.dataframe >> visible=true").first).to_contain_text("add_failed")
+    expect(_table(panel)).to_contain_text("add_failed")
     _show_tab(panel, "Clusters")
 
 
@@ -78,7 +83,7 @@ def check_endpoints(panel: Locator, page: Page) -> None:
     _run_and_expect(panel, "FAIL")
     expect(panel.locator(".meshnb-status-line").first).to_contain_text("cannot read the remote cluster")
     _show_tab(panel, "Endpoints")
-    table = panel.locator("table.dataframe >> visible=true").first
+    table = _table(panel)
     expect(table.locator("th", has_text="dest_cluster").first).to_be_visible()
     expect(table).to_contain_text("15443")
     _show_tab(panel, "Clusters")
@@ -90,11 +95,9 @@ def check_trust(panel: Locator, page: Page) -> None:
     _run_and_expect(panel, "FAIL")
     expect(panel.locator(".meshnb-status-line").first).to_contain_text("different roots")
     _show_tab(panel, "Trust matrix")
-    expect(
-        panel.locator("table.dataframe >> visible=true").first.locator("th", has_text="presented_by").first
-    ).to_be_visible()
+    expect(_table(panel).locator("th", has_text="presented_by").first).to_be_visible()
     _show_tab(panel, "Certificates")
-    table = panel.locator("table.dataframe >> visible=true").first
+    table = _table(panel)
     expect(table).to_contain_text("Root CA")
     assert "PRIVATE" not in table.inner_text()
     _show_tab(panel, "Clusters")
@@ -106,11 +109,9 @@ def check_locality(panel: Locator, page: Page) -> None:
     _run_and_expect(panel, "WARN")
     expect(panel.locator(".meshnb-status-line").first).to_contain_text("preferred by design")
     _show_tab(panel, "Settings")
-    expect(panel.locator("table.dataframe >> visible=true").first).to_contain_text("DestinationRule")
+    expect(_table(panel)).to_contain_text("DestinationRule")
     _show_tab(panel, "Priorities")
-    expect(
-        panel.locator("table.dataframe >> visible=true").first.locator("th", has_text="priority").first
-    ).to_be_visible()
+    expect(_table(panel).locator("th", has_text="priority").first).to_be_visible()
     _show_tab(panel, "Clusters")
 
 
@@ -120,14 +121,14 @@ def check_connectivity(panel: Locator, page: Page) -> None:
     expect(allow).not_to_be_checked()
     _run_and_expect(panel, "SKIPPED")
     _show_tab(panel, "Plan")
-    expect(panel.locator("table.dataframe >> visible=true").first).to_contain_text("uninjected-sample")
+    expect(_table(panel)).to_contain_text("uninjected-sample")
     allow.check()
     _run_and_expect(panel, "FAIL")
     expect(panel.locator(".meshnb-status-line").first).to_contain_text("outside Istio")
     _show_tab(panel, "Probes")
-    expect(panel.locator("table.dataframe >> visible=true").first).to_contain_text("timeout")
+    expect(_table(panel)).to_contain_text("timeout")
     _show_tab(panel, "Cleanup")
-    expect(panel.locator("table.dataframe >> visible=true").first).to_contain_text("deleted")
+    expect(_table(panel)).to_contain_text("deleted")
     _show_tab(panel, "Probes")
 
 
