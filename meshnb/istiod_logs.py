@@ -7,6 +7,9 @@ The remote-cluster lines this module knows:
 - 1.10 to 1.15: ``Adding cluster_id=C from secret=S: ERR`` (a failure) and the same without ``: ERR``
 - 1.16 on: ``Add cluster: create remote cluster failed: ERR`` with ``cluster=C`` and ``secret=S`` or
   ``config=S`` labels, and ``Adding cluster`` with the same labels on success
+- ``Deleting cluster_id=C configured by secret=S`` (older) and ``Deleting cluster`` with labels
+- ``processing secret event for secret S``: a secret changed; what follows for S supersedes what came
+  before (see :func:`current_failures`)
 - ``Number of remote clusters: N``
 
 Other lines are ignored; nothing here raises on odd input.
@@ -24,7 +27,7 @@ import datetime as dt
 import re
 from typing import Any
 
-__all__ = ["parse_istiod_log"]
+__all__ = ["current_failures", "parse_istiod_log"]
 
 _LINE = re.compile(
     r"^(?P<ts>\d{4}-\d\d-\d\dT[0-9:.]+Z?)\s+(?P<level>[a-z]+)\s+(?:(?P<scope>[\w.-]+)\t)?(?P<rest>.*)$"
@@ -39,6 +42,8 @@ _MID_ADDING = re.compile(
 )
 _NEW_FAILED = re.compile(r"Add cluster: create remote cluster failed: ?(?P<error>.*)")
 _COUNT = re.compile(r"Number of remote clusters: (?P<count>\d+)")
+_OLD_DELETING = re.compile(r"Deleting cluster_id=(?P<cluster>\S+) configured by secret=(?P<secret>\S+)")
+_SECRET_EVENT = re.compile(r"processing secret event for secret (?P<secret>\S+)")
 
 
 def _labels(text: str) -> tuple[str, dict[str, str]]:
@@ -64,6 +69,12 @@ def _event(message: str, labels: dict[str, str]) -> dict[str, Any] | None:
         }
     if message.startswith("Adding cluster") and labels.get("cluster"):
         return {"event": "added", "cluster": labels["cluster"], "secret": secret, "error": None}
+    if match := _OLD_DELETING.search(message):
+        return {"event": "deleted", **match.groupdict(), "error": None}
+    if message.startswith("Deleting cluster") and labels.get("cluster"):
+        return {"event": "deleted", "cluster": labels["cluster"], "secret": secret, "error": None}
+    if match := _SECRET_EVENT.search(message):
+        return {"event": "secret_event", "cluster": None, "secret": match["secret"], "error": None}
     if match := _COUNT.search(message):
         return {"event": f"remote_clusters={match['count']}", "cluster": None, "secret": None, "error": None}
     return None
@@ -103,3 +114,21 @@ def parse_istiod_log(text: str, *, cluster: str = "", pod: str = "") -> list[dic
             }
         )
     return rows
+
+
+def current_failures(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ``add_failed`` events that still stand: istiod logs history, so a failure followed by a
+    later event for the same secret (it was changed, re-added or deleted) is no longer the state.
+
+    >>> rows = [{"event": "add_failed", "secret": "s", "remote_cluster": "c2"},
+    ...         {"event": "secret_event", "secret": "s", "remote_cluster": None},
+    ...         {"event": "added", "secret": "s", "remote_cluster": "c2"}]
+    >>> current_failures(rows), current_failures(rows[:1])[0]["event"]
+    ([], 'add_failed')
+    """
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for event in events:
+        if event["event"] in ("secret_event", "added", "add_failed", "deleted"):
+            key = (event.get("cluster") or "", event.get("secret") or event.get("remote_cluster") or "")
+            latest[key] = event
+    return [event for event in latest.values() if event["event"] == "add_failed"]

@@ -45,6 +45,7 @@ _ROUTES = [  # (pattern, resource for RBAC, verb, handler method name)
     (re.compile(r"^/version/?$"), None, "get", "_version"),
     (re.compile(r"^/api/v1/nodes$"), "nodes", "list", "_nodes"),
     (re.compile(_NS + r"/pods$"), "pods", "list", "_pods"),
+    (re.compile(_NS + r"/pods/(?P<name>[^/]+)$"), "pods", "get", "_pod"),
     (re.compile(_NS + r"/pods/(?P<name>[^/]+)/log$"), "pods/log", "get", "_log"),
     (re.compile(_NS + r"/pods/(?P<name>[^/]+)/exec$"), "pods/exec", "create", "_exec"),
     (re.compile(_NS + r"/secrets$"), "secrets", "list", "_secrets"),
@@ -208,6 +209,12 @@ class _Handler(BaseHTTPRequestHandler):
         items = [_pod_json(p) for p in cluster.list_pods(ns, self._one("labelSelector"))]
         self._send_json(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items})
 
+    def _pod(self, cluster: Cluster, ns: str, name: str) -> None:
+        found = next((p for p in cluster.list_pods(ns) if p.name == name), None)
+        if found is None:
+            return self._send_json(404, _status(404, f'pods "{name}" not found'))
+        self._send_json(200, {"kind": "Pod", "apiVersion": "v1", **_pod_json(found)})
+
     def _services(self, cluster: Cluster, ns: str) -> None:
         items = [
             {
@@ -275,6 +282,12 @@ class _Handler(BaseHTTPRequestHandler):
             or "v4.channel.k8s.io" not in offered
         ):
             return self._send_json(400, _status(400, "exec needs a websocket upgrade with v4.channel.k8s.io"))
+        pod = next((p for p in cluster.list_pods(ns) if p.name == name), None)
+        if pod and len(pod.containers) > 1 and not self._one("container"):  # as the API server answers
+            message = (
+                f"a container name must be specified for pod {name}, choose one of: {list(pod.containers)}"
+            )
+            return self._send_json(400, _status(400, message))
         frames: list[bytes] = []
         if self.server.fake.hang != "exec":
             argv = self.query.get("command", [])

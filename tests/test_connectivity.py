@@ -6,6 +6,7 @@ import pytest
 
 import meshnb
 from meshnb.diagnostics.connectivity import check_connectivity, manifests
+from meshnb.errors import ClusterError
 from meshnb.panels import ConnectivityPanel
 
 NS = "uninjected-sample"
@@ -104,6 +105,39 @@ def test_a_namespace_that_exists_is_not_touched():
     finding = check_connectivity(mesh, apply=True)
     assert finding.status == "error" and "already exists" in finding.summary
     assert NS in mesh.state("cluster2").namespaces and NS not in mesh.state("cluster1").namespaces
+
+
+class _StillDeleting:
+    """cluster2 as right after a previous probe: its namespace is terminating for ``calls`` attempts."""
+
+    def __init__(self, cluster, calls: int):
+        self.cluster, self.calls = cluster, calls
+
+    def __getattr__(self, attr):
+        return getattr(self.cluster, attr)
+
+    def create(self, manifest):
+        if manifest["kind"] == "Namespace" and self.calls:
+            self.calls -= 1
+            message = f'object is being deleted: namespaces "{NS}" already exists'
+            raise ClusterError("cluster2", message, status=409)
+        return self.cluster.create(manifest)
+
+
+def test_waits_for_a_namespace_still_being_deleted():
+    mesh = meshnb.simulate()
+    mesh.clusters["cluster2"] = _StillDeleting(mesh.clusters["cluster2"], calls=3)
+    waits = []
+    finding = check_connectivity(mesh, apply=True, sleep=waits.append)
+    assert finding.status == "pass" and waits == [1.0, 1.0, 1.0]
+
+
+def test_gives_up_on_a_namespace_that_never_finishes_deleting():
+    mesh = meshnb.simulate()
+    mesh.clusters["cluster2"] = _StillDeleting(mesh.clusters["cluster2"], calls=10**6)
+    finding = check_connectivity(mesh, apply=True, timeout=0.0, sleep=lambda s: None)
+    assert finding.status == "error" and "being deleted" in finding.summary
+    assert NS not in mesh.state("cluster1").namespaces
 
 
 def test_unreachable_cluster_creates_nothing_there_and_cleans_the_other():

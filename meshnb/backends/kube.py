@@ -390,6 +390,15 @@ class KubeCluster:
             raise ClusterError(self.name, "version: the API server's answer has no gitVersion") from exc
 
     # -- exec -----------------------------------------------------------------------------------------
+    def _default_container(self, namespace: str, pod: str) -> str:
+        """The container kubectl would pick: the ``kubectl.kubernetes.io/default-container`` annotation,
+        else the first (the API server refuses an exec without one in a pod of several containers)."""
+        with self._errors(f"pod {namespace}/{pod}"):
+            found = self.core.read_namespaced_pod(pod, namespace, _request_timeout=self.timeout)
+        names = [c.name for c in found.spec.containers or []]
+        chosen = (found.metadata.annotations or {}).get("kubectl.kubernetes.io/default-container")
+        return chosen if chosen in names else names[0]
+
     def exec(
         self,
         namespace: str,
@@ -408,7 +417,9 @@ class KubeCluster:
         if container is not None:
             validate_name(container, "container name")
         command = _check_argv(argv)
-        subject = f"pod {namespace}/{pod}" + (f" container {container}" if container else "")
+        if container is None:
+            container = self._default_container(namespace, pod)
+        subject = f"pod {namespace}/{pod} container {container}"
         log.debug("%s: exec in %s: %r (timeout %ss)", self.name, subject, command, timeout)
         deadline = time.monotonic() + timeout
         with self._errors(subject):

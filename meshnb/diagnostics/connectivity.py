@@ -24,7 +24,7 @@ from typing import Any
 from meshnb.backends.base import Mesh, Pod
 from meshnb.diagnostics.fanout import Progress, per_cluster
 from meshnb.diagnostics.finding import Finding
-from meshnb.errors import ClusterTimeout, MeshnbError, NotFound
+from meshnb.errors import ClusterError, ClusterTimeout, MeshnbError, NotFound
 from meshnb.names import validate_name
 from meshnb.parse import CURL_WRITE_OUT, classify_error, parse_curl_batch
 
@@ -130,19 +130,42 @@ def _plan(mesh: Mesh, namespace: str):
     return pd.DataFrame(rows, columns=["cluster", "kind", "namespace", "name", "image"])
 
 
-def _create(mesh: Mesh, namespace: str, created: dict[str, int], progress: Progress | None) -> dict[str, Any]:
+def _create(
+    mesh: Mesh,
+    namespace: str,
+    created: dict[str, int],
+    progress: Progress | None,
+    deadline: float,
+    sleep: Callable[[float], None],
+) -> dict[str, Any]:
     """Create the probe objects in every cluster; ``created`` counts, as it goes, what each cluster got."""
     index = {name: i for i, name in enumerate(mesh.clusters)}
 
     def work(name, cluster, report):
         objects = manifests(index[name], namespace)
         for manifest in objects:
-            cluster.create(manifest)
+            _create_one(cluster, manifest, deadline, sleep)
             created[name] = created.get(name, 0) + 1
             report(created[name], len(objects))
         return True
 
     return per_cluster(mesh, work, progress)
+
+
+def _create_one(cluster, manifest: dict[str, Any], deadline: float, sleep: Callable[[float], None]) -> None:
+    """Create one object; while a namespace of the same name is still being deleted (a previous probe's,
+    Kubernetes deletes namespaces in the background), wait for it to go, until ``deadline``."""
+    while True:
+        try:
+            cluster.create(manifest)
+            return
+        except ClusterError as exc:
+            if exc.status != 409 or "being deleted" not in exc.detail or time.monotonic() >= deadline:
+                raise
+            log.info(
+                "%s: waiting for namespace %s to finish deleting", exc.cluster, manifest["metadata"]["name"]
+            )
+            sleep(1.0)
 
 
 def _wait_ready(
@@ -276,7 +299,7 @@ def check_connectivity(
     cleanup: dict[str, str] = {}
     errors: dict[str, str] = {}
     try:
-        outcomes = _create(mesh, namespace, created, progress)
+        outcomes = _create(mesh, namespace, created, progress, time.monotonic() + timeout, sleep)
         for name, outcome in outcomes.items():
             if isinstance(outcome, MeshnbError):
                 errors[name] = f"could not create the probe objects: {outcome}"

@@ -28,7 +28,7 @@ from meshnb.backends.base import Cluster, Mesh, Secret
 from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster
 from meshnb.diagnostics.finding import Finding, verdict
 from meshnb.errors import ClusterError, MeshnbError
-from meshnb.istiod_logs import parse_istiod_log
+from meshnb.istiod_logs import current_failures, parse_istiod_log
 from meshnb.names import validate_name
 
 __all__ = ["check_remote_secrets", "describe_remote_secret"]
@@ -197,7 +197,7 @@ def _verdict(name: str, read: _Read, clusters: list[str]) -> tuple[str, str]:
     for row in read.secrets:
         if row["problems"]:
             problems.append(f"{row['secret']}: {row['problems']}")
-    failed = [e for e in read.events if e["event"] == "add_failed"]
+    failed = current_failures(read.events)
     for event in failed:
         problems.append(f"istiod could not add cluster {event['remote_cluster']}: {event['error']}")
     if read.log_error:

@@ -1,0 +1,1 @@
+"""The test bed: two real Kubernetes API servers on this machine (see tests/testbed/README.md)."""
