@@ -15,3 +15,23 @@ def reference() -> Path:
     if not REFERENCE.is_dir():
         pytest.fail(f"reference data not found at {REFERENCE} (it is shared/ beside the project)")
     return REFERENCE
+
+
+@pytest.fixture(scope="session")
+def testbed(tmp_path_factory):
+    """Two real clusters (tests/testbed): built once into the cache, started once per session."""
+    import subprocess
+
+    from testbed.bed import Testbed
+
+    build = subprocess.run(
+        [str(ROOT / "tests" / "testbed" / "build")], capture_output=True, text=True, check=False
+    )
+    if build.returncode != 0:
+        pytest.fail(f"tests/testbed/build failed:\n{build.stderr[-3000:]}")
+    bed = Testbed(tmp_path_factory.mktemp("testbed"))
+    try:
+        bed.up(Path(build.stdout.strip().splitlines()[-1]))
+        yield bed
+    finally:
+        bed.down()

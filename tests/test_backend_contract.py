@@ -1,7 +1,8 @@
 """The backend contract, run over every backend: the simulated mesh directly, and real clusters
 through meshnb.connect (the official kubernetes client over HTTP and websockets) against fake API
-servers that serve the same simulated clusters. The checks must reach the same verdicts, from the
-same samples, on both.
+servers that serve the same simulated clusters, and the real API servers of tests/testbed. The checks
+must reach the same verdicts, from the same samples, on the simulated world served both ways
+(``make_served_sim``); tests/test_testbed.py compares the test bed's verdicts with the simulator's.
 
 A new backend joins by adding a parameter to the ``make_mesh`` fixture.
 """
@@ -13,17 +14,17 @@ from contextlib import ExitStack
 import pandas as pd
 import pytest
 from fakeapi import FakeApiServer, write_kubeconfig
+from testbed.bed import NAMES
 
 import meshnb
 from meshnb.backends.base import ExecResult, Node, Pod, Secret
-from meshnb.errors import InvalidName, NotFound
+from meshnb.errors import ExecError, InvalidName, NotFound
 
 TOKEN = "contract-test-token-0123456789"
 
 
-@pytest.fixture(params=["sim", "kube"])
-def make_mesh(request, tmp_path):
-    """make_mesh(scenario, **knobs) -> a Mesh of the backend under test over a simulated world."""
+def _simulated_world(request, tmp_path):
+    """make(scenario, dead=None, **knobs): a simulated world, directly or served over HTTP."""
     stack = ExitStack()
 
     def make(scenario: str = "healthy", *, dead: str | None = None, **knobs):
@@ -40,6 +41,35 @@ def make_mesh(request, tmp_path):
         path = write_kubeconfig(tmp_path / f"kubeconfig-{scenario}", servers, unreachable=dead)
         return stack.enter_context(meshnb.connect(list(world.clusters), kubeconfig=str(path), timeout=5))
 
+    return stack, make
+
+
+@pytest.fixture(params=["sim", "kube", "testbed"])
+def make_mesh(request, tmp_path):
+    """make_mesh(scenario) -> a Mesh of the backend under test, in the guide's world with that fault:
+    the simulated mesh, the kube backend over a fake API serving it, and the real API servers of
+    tests/testbed (whose faults are changes to real objects)."""
+    if request.param != "testbed":
+        stack, make = _simulated_world(request, tmp_path)
+        with stack:
+            yield make
+        return
+    bed = request.getfixturevalue("testbed")
+    with ExitStack() as stack:
+
+        def make_on_testbed(scenario: str = "healthy"):
+            bed.fault(scenario)
+            return stack.enter_context(meshnb.connect(list(NAMES), kubeconfig=str(bed.kubeconfig), timeout=10))
+
+        yield make_on_testbed
+    bed.fault("healthy")
+
+
+@pytest.fixture(params=["sim", "kube"])
+def make_served_sim(request, tmp_path):
+    """Like make_mesh, for the simulated world only (same seed, so the same samples on both), with
+    ``dead=NAME`` for a cluster whose API server is gone and any scenario or knob."""
+    stack, make = _simulated_world(request, tmp_path)
     with stack:
         yield make
 
@@ -73,8 +103,10 @@ def test_exec(make_mesh):
     result = c1.exec("sample", pod, ["echo", "two  spaces", "'quoted' $HOME;"])
     assert isinstance(result, ExecResult)
     assert (result.stdout, result.returncode) == ("two  spaces 'quoted' $HOME;\n", 0)
-    missing = c1.exec("sample", pod, ["no-such-tool"])
-    assert missing.returncode != 0
+    try:  # a non-zero status (the fake API), or a Failure status from the runtime (kwok, containerd)
+        assert c1.exec("sample", pod, ["no-such-tool"]).returncode != 0
+    except ExecError as exc:
+        assert "no-such-tool" in str(exc)
     with pytest.raises(NotFound):
         c1.exec("sample", "ghost", ["echo"])
     with pytest.raises(InvalidName):
@@ -92,8 +124,8 @@ def test_errors(make_mesh):
 
 
 @pytest.mark.parametrize("scenario", sorted(meshnb.SCENARIOS))
-def test_same_verdicts_from_the_same_samples(make_mesh, scenario):
-    finding = meshnb.check_load_balancing(make_mesh(scenario), requests=60, batch_size=25)
+def test_same_verdicts_from_the_same_samples(make_served_sim, scenario):
+    finding = meshnb.check_load_balancing(make_served_sim(scenario), requests=60, batch_size=25)
     reference = meshnb.check_load_balancing(meshnb.simulate(scenario), requests=60, batch_size=25)
     assert finding.status == reference.status
     pd.testing.assert_frame_equal(
@@ -104,8 +136,8 @@ def test_same_verdicts_from_the_same_samples(make_mesh, scenario):
     )
 
 
-def test_an_unreachable_cluster_is_an_error_row_and_the_other_still_reports(make_mesh):
-    finding = meshnb.check_load_balancing(make_mesh(dead="cluster2"), requests=20)
+def test_an_unreachable_cluster_is_an_error_row_and_the_other_still_reports(make_served_sim):
+    finding = meshnb.check_load_balancing(make_served_sim(dead="cluster2"), requests=20)
     sources = finding.evidence["sources"].set_index("source_cluster")
     assert finding.status == "error"
     assert sources.loc["cluster2", "status"] == "error"
@@ -135,16 +167,16 @@ def test_services(make_mesh):
 @pytest.mark.parametrize(
     "scenario", ["healthy", "missing-remote-secret", "trust-mismatch", "locality-prefer-local"]
 )
-def test_every_check_agrees_across_backends(make_mesh, scenario):
+def test_every_check_agrees_across_backends(make_served_sim, scenario):
     checks = (meshnb.check_endpoints, meshnb.check_remote_secrets, meshnb.check_trust, meshnb.check_locality)
     for check in checks:
-        finding, reference = check(make_mesh(scenario)), check(meshnb.simulate(scenario))
+        finding, reference = check(make_served_sim(scenario)), check(meshnb.simulate(scenario))
         assert finding.status == reference.status
         pd.testing.assert_frame_equal(finding.evidence["clusters"], reference.evidence["clusters"])
 
 
-def test_connectivity_probe_creates_and_deletes_through_the_api(make_mesh):
-    mesh = make_mesh("firewall")
+def test_connectivity_probe_creates_and_deletes_through_the_api(make_served_sim):
+    mesh = make_served_sim("firewall")
     finding = meshnb.check_connectivity(mesh, apply=True)
     assert finding.status == "fail"
     assert set(finding.evidence["probes"]["outcome"]) == {"timeout"}

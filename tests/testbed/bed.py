@@ -106,7 +106,7 @@ class Testbed:
             if not os.access(binary, os.X_OK):
                 raise RuntimeError(f"{binary} is missing: run tests/testbed/build first")
         host = processes.host_ip()
-        self.state = {"host": host, "clusters": {}, "meshd_port": processes.free_port()}
+        self.state = {"host": host, "clusters": {}, "meshd_port": processes.free_port(), "apiserver": str(apiserver)}
         for index, name in enumerate(NAMES, start=1):
             region, zone = _LOCALITIES[name]
             ports = ClusterPorts(
@@ -136,17 +136,14 @@ class Testbed:
 
     def down(self) -> list[str]:
         """Stop every process ``up`` started (meshd and kwok first); returns the names stopped."""
+        rank = ("meshd", "kwok", "kube-apiserver", "etcd")
         order = sorted(
-            processes.recorded(self.root),
-            key=lambda n: ("meshd", "kwok", "kube", "etcd").index(
-                next(p for p in ("meshd", "kwok", "kube", "etcd") if n.startswith(p))
-            ),
+            processes.recorded(self.root), key=lambda n: [i for i, p in enumerate(rank) if n.startswith(p)]
         )
         return [name for name in order if processes.stop(self.root, name)]
 
     def _start_control_plane(self, name: str, etcd: str, apiserver: Path, timeout: float) -> None:
         ports, d = self.cluster(name), self.dir(name)
-        p = d / "pki"
         processes.start(
             self.root,
             f"etcd-{name}",
@@ -169,6 +166,12 @@ class Testbed:
             self.root,
             f"etcd-{name}",
         )
+        self.start_apiserver(name, apiserver, timeout)
+
+    def start_apiserver(self, name: str, apiserver: Path | None = None, timeout: float = 120.0) -> None:
+        """Start (or start again, after a test stopped it) cluster ``name``'s kube-apiserver."""
+        ports, p = self.cluster(name), self.dir(name) / "pki"
+        apiserver = apiserver or Path(self.state["apiserver"])
         processes.start(
             self.root,
             f"kube-apiserver-{name}",

@@ -15,12 +15,14 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 log = logging.getLogger("testbed")
+_PIDS_LOCK = threading.Lock()  # clusters start in parallel threads; pids.json is read-modify-write
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -62,11 +64,12 @@ def start(root: Path, name: str, argv: Sequence[str], env: dict[str, str] | None
             env={**os.environ, **(env or {})},
             start_new_session=True,
         )
-    pids = recorded(root)
-    pids[name] = proc.pid
-    tmp = _pids_file(root).with_suffix(".tmp")
-    tmp.write_text(json.dumps(pids, indent=1))
-    tmp.replace(_pids_file(root))
+    with _PIDS_LOCK:
+        pids = recorded(root)
+        pids[name] = proc.pid
+        tmp = _pids_file(root).with_suffix(".tmp")
+        tmp.write_text(json.dumps(pids, indent=1))
+        tmp.replace(_pids_file(root))
     log.info("started %s (pid %d)", name, proc.pid)
     return proc
 
