@@ -59,7 +59,8 @@ def make_mesh(request, tmp_path):
 
         def make_on_testbed(scenario: str = "healthy"):
             bed.fault(scenario)
-            return stack.enter_context(meshnb.connect(list(NAMES), kubeconfig=str(bed.kubeconfig), timeout=10))
+            mesh = meshnb.connect(list(NAMES), kubeconfig=str(bed.kubeconfig), timeout=10)
+            return stack.enter_context(mesh)
 
         yield make_on_testbed
     bed.fault("healthy")

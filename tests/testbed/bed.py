@@ -106,7 +106,12 @@ class Testbed:
             if not os.access(binary, os.X_OK):
                 raise RuntimeError(f"{binary} is missing: run tests/testbed/build first")
         host = processes.host_ip()
-        self.state = {"host": host, "clusters": {}, "meshd_port": processes.free_port(), "apiserver": str(apiserver)}
+        self.state = {
+            "host": host,
+            "clusters": {},
+            "meshd_port": processes.free_port(),
+            "apiserver": str(apiserver),
+        }
         for index, name in enumerate(NAMES, start=1):
             region, zone = _LOCALITIES[name]
             ports = ClusterPorts(
@@ -197,6 +202,9 @@ class Testbed:
                 "--disable-admission-plugins=ServiceAccount",
                 "--endpoint-reconciler-type=none",
                 "--enable-priority-and-fairness=false",
+                # Debian's etcd 3.4 has no RequestWatchProgress: streaming lists (sendInitialEvents) would
+                # end in an error and kwok would only see pod deletions at its next full relist.
+                "--feature-gates=WatchList=false",
                 "--profiling=false",
                 "--v=1",
             ],
@@ -316,9 +324,6 @@ class Testbed:
             env={
                 "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
                 "http_proxy": f"http://127.0.0.1:{ports.sidecar}",
-                # Debian's etcd 3.4 lacks RequestWatchProgress, without which the API server refuses
-                # client-go's streaming lists and kwok would miss events (pod deletions among them).
-                "KUBE_FEATURE_WatchListClient": "false",
             },
         )
 

@@ -96,6 +96,7 @@ class Remote:
     secret: str
     key: str
     api: object  # an ApiClient built from the secret's kubeconfig
+    endpoints: list[dict] = field(default_factory=list)  # the last read, kept while the remote is away
 
 
 @dataclass
@@ -139,6 +140,7 @@ class Meshd:
             runtime.log("info", "kube", f"Initializing Kubernetes service registry {name!r}")
             self.runtimes[name] = runtime
         self.backends: dict[tuple[str, str, str], http.server.ThreadingHTTPServer] = {}
+        self.backends_lock = threading.Lock()
         self.rng = random.Random()
 
     # ---- the control loop ----
@@ -163,17 +165,7 @@ class Meshd:
         self._schedule(core, rt, nodes)
         self._finish_namespaces(core)
         pods = core.list_pod_for_all_namespaces().items
-        rt.pods_by_ip = {
-            p.status.pod_ip: {
-                "name": p.metadata.name,
-                "namespace": p.metadata.namespace,
-                "labels": p.metadata.labels or {},
-                "node": p.spec.node_name,
-                "cluster": rt.name,
-            }
-            for p in pods
-            if p.status.pod_ip and p.status.phase == "Running" and not p.metadata.deletion_timestamp
-        }
+        rt.pods_by_ip = {p.status.pod_ip: _pod_info(p, rt.name) for p in pods if _running(p)}
         self._run_helloworld(rt)
         cacerts = self._secret_data(core, "cacerts")
         rt.root_pem, rt.ca_pem = cacerts.get("root-cert.pem"), cacerts.get("ca-cert.pem")
@@ -243,18 +235,25 @@ class Meshd:
 
     def _run_helloworld(self, rt: ClusterRuntime) -> None:
         """Start a helloworld server for each Running helloworld pod, stop those whose pod is gone."""
-        wanted = {
-            (rt.name, p["namespace"], p["name"]): p["labels"].get("version", "v1")
-            for p in rt.pods_by_ip.values()
-            if p["labels"].get("app") == SERVICE
-        }
-        for key, version in wanted.items():
-            if key not in self.backends:
-                self.backends[key] = serve_helloworld(version, key[2])
-        for key in [k for k in self.backends if k[0] == rt.name and k not in wanted]:
-            server = self.backends.pop(key)
+        wanted = {_backend_key(p) for p in rt.pods_by_ip.values() if p["labels"].get("app") == SERVICE}
+        for pod in rt.pods_by_ip.values():
+            self._container(pod)
+        with self.backends_lock:
+            gone = [k for k in self.backends if k[0] == rt.name and k not in wanted]
+            servers = [self.backends.pop(key) for key in gone]
+        for server in servers:
             server.shutdown()
             server.server_close()
+
+    def _container(self, pod: dict) -> http.server.ThreadingHTTPServer | None:
+        """The helloworld server of a helloworld pod, started on first need (the pod runs: so does it)."""
+        if pod["labels"].get("app") != SERVICE:
+            return None
+        with self.backends_lock:
+            key = _backend_key(pod)
+            if key not in self.backends:
+                self.backends[key] = serve_helloworld(pod["labels"].get("version", "v1"), pod["name"])
+            return self.backends[key]
 
     def _secret_data(self, core, name: str) -> dict[str, bytes]:
         try:
@@ -342,48 +341,32 @@ class Meshd:
             gateways = core.list_namespaced_service(
                 "istio-system", label_selector=f"topology.istio.io/network={network}"
             ).items
-        except self.k8s.ApiException as exc:
-            log.warning("%s: reading %s with its remote secret failed: %s", rt.name, remote.name, exc.reason)
-            return []
-        ready = [
-            p
-            for p in pods
-            if p.status.phase == "Running" and p.status.pod_ip and not p.metadata.deletion_timestamp
-        ]
-        if not ready:
-            return []
-        where = nodes.get(ready[0].spec.node_name, ("", ""))
-        if network == rt.network:  # one network: the remote pods directly
-            return [
-                {
-                    "address": p.status.pod_ip,
-                    "port": PORT,
-                    "weight": 1,
-                    "cluster": remote.name,
-                    "via_gateway": False,
-                    "locality": nodes.get(p.spec.node_name, ("", "")),
-                }
-                for p in ready
-            ]
+        except Exception as exc:
+            log.warning("%s: reading %s with its remote secret failed: %s", rt.name, remote.name, exc)
+            return remote.endpoints
+        ready = [p for p in pods if _running(p)]
+        where = nodes.get(ready[0].spec.node_name, ("", "")) if ready else ("", "")
         addresses = [
             ingress.ip
             for svc in gateways
             for ingress in ((svc.status.load_balancer and svc.status.load_balancer.ingress) or [])
             if ingress.ip
         ]
-        if not addresses:
-            return []
-        # another network: the remote east-west gateway on 15443, weighted by the pods behind it
-        return [
-            {
-                "address": addresses[0],
-                "port": 15443,
-                "weight": len(ready),
-                "cluster": remote.name,
-                "via_gateway": True,
-                "locality": where,
-            }
-        ]
+        if network == rt.network:  # one network: the remote pods directly
+            found = [
+                {"address": p.status.pod_ip, "port": PORT, "weight": 1, "cluster": remote.name,
+                 "via_gateway": False, "locality": nodes.get(p.spec.node_name, ("", ""))}
+                for p in ready
+            ]  # fmt: skip
+        else:  # another network: the remote east-west gateway on 15443, weighted by the pods behind it
+            found = [
+                {"address": address, "port": 15443, "weight": len(ready), "cluster": remote.name,
+                 "via_gateway": True, "locality": where}
+                for address in addresses[:1]
+                if ready
+            ]  # fmt: skip
+        remote.endpoints = found
+        return found
 
     # ---- the sidecar ----
     def route(self, source: str, host: str, port: int, path: str) -> tuple[int, str]:
@@ -450,11 +433,17 @@ class Meshd:
     def _direct(self, ip: str, port: int, path: str) -> tuple[int, str]:
         """A request to a pod IP: what that pod answers (any cluster: the networks are routable)."""
         target = next((rt.pods_by_ip[ip] for rt in self.runtimes.values() if ip in rt.pods_by_ip), None)
+        if target is None:  # a pod that started since the last pass: ask the API servers now
+            for rt in self.runtimes.values():
+                found = self.k8s.CoreV1Api(rt.api).list_pod_for_all_namespaces(
+                    field_selector=f"status.podIP={ip}"
+                )
+                target = next((_pod_info(p, rt.name) for p in found.items if _running(p)), target)
         answer = self._backend(target, path) if target and port == PORT else None
         return answer if answer else (502, f"nothing listens on {ip}:{port}")
 
     def _backend(self, pod: dict | None, path: str) -> tuple[int, str] | None:
-        server = pod and self.backends.get((pod["cluster"], pod["namespace"], pod["name"]))
+        server = pod and self._container(pod)
         if not server:
             return None
         conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=5)
@@ -483,6 +472,20 @@ class Meshd:
             hosts.append(host)
         name = f"outbound|{PORT}||{SERVICE}.{NAMESPACE}.svc.cluster.local"
         return {"cluster_statuses": [{"name": name, "added_via_api": True, "host_statuses": hosts}]}
+
+
+def _running(pod) -> bool:
+    return bool(pod.status.pod_ip and pod.status.phase == "Running" and not pod.metadata.deletion_timestamp)
+
+
+def _pod_info(pod, cluster: str) -> dict:
+    meta = pod.metadata
+    return {"name": meta.name, "namespace": meta.namespace, "labels": meta.labels or {},
+            "node": pod.spec.node_name, "cluster": cluster}  # fmt: skip
+
+
+def _backend_key(pod: dict) -> tuple[str, str, str]:
+    return pod["cluster"], pod["namespace"], pod["name"]
 
 
 def _locality(node) -> tuple[str, str]:

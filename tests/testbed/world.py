@@ -330,15 +330,18 @@ def _wait_running(api, timeout: float) -> None:
     raise RuntimeError(f"kwok did not run every pod within {timeout:g}s")
 
 
-def token(bed, cluster: str, seconds: int = 7 * 24 * 3600) -> str:
-    """A real token of ``cluster``'s reader service account (TokenRequest), as the remote secret carries."""
+def token(
+    bed, cluster: str, account: str = READER, namespace: str = "istio-system", seconds=7 * 24 * 3600
+) -> str:
+    """A real token of a service account of ``cluster`` (TokenRequest); by default the reader account
+    that a remote secret carries."""
     from kubernetes import client as k8s
 
     request = k8s.AuthenticationV1TokenRequest(
         spec=k8s.V1TokenRequestSpec(audiences=[], expiration_seconds=seconds)
     )
     response = k8s.CoreV1Api(bed.client(cluster)).create_namespaced_service_account_token(
-        READER, "istio-system", request
+        account, namespace, request
     )
     return response.status.token
 
@@ -397,3 +400,32 @@ def apply_fault(bed, fault: str) -> None:
         else:
             delete(api, "networking.istio.io/v1", "DestinationRule", "sample", "helloworld")
     log.info("fault %s applied", fault)
+
+
+def service_account_kubeconfig(bed, account: str, rules: list[dict], path: Path) -> Path:
+    """A kubeconfig at ``path`` for service account ``meshnb/account`` in both clusters, bound to a
+    ClusterRole with ``rules``, authenticating with real tokens: what a user with only that role has."""
+    config = yaml.safe_load(bed.kubeconfig.read_text())
+    config["users"] = []
+    for context in config["contexts"]:
+        name = context["name"]
+        api = bed.client(name)
+        role = f"{account}-role"
+        for manifest in [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "meshnb"}},
+            {"apiVersion": "v1", "kind": "ServiceAccount",
+             "metadata": {"name": account, "namespace": "meshnb"}},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": role},
+             "rules": rules},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+             "metadata": {"name": role},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+             "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": "meshnb"}]},
+        ]:  # fmt: skip
+            create(api, manifest)
+        user = {"token": token(bed, name, account, "meshnb", seconds=3600)}
+        config["users"].append({"name": f"{name}-{account}", "user": user})
+        context["context"]["user"] = f"{name}-{account}"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o600)
+    return path

@@ -1,0 +1,219 @@
+"""meshnb against the real Kubernetes API servers of tests/testbed (kube-apiserver + etcd + kwok).
+
+Every check reaches the simulated mesh's verdict for the same fault (the faults are changes to real
+API objects); exec and logs go through the API server's real protocols; failures are real: an API
+server stopped or hung, a context that does not exist, a service account that may not read secrets,
+and the README's minimal ClusterRole, applied as written.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from testbed import processes
+from testbed.bed import NAMES
+from testbed.world import FAULTS, service_account_kubeconfig
+
+import meshnb
+from meshnb.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Every read-only check, as the CLI and panels run them.
+CHECKS = {
+    "load-balancing": lambda mesh: meshnb.check_load_balancing(mesh, requests=60),
+    "endpoints": meshnb.check_endpoints,
+    "remote-secrets": meshnb.check_remote_secrets,
+    "trust": meshnb.check_trust,
+    "locality": meshnb.check_locality,
+}
+
+
+def _per_cluster(finding) -> dict[str, str]:
+    table = finding.evidence.get("clusters", finding.evidence.get("sources"))
+    key = "cluster" if "cluster" in table else "source_cluster"
+    return dict(zip(table[key], table["status"], strict=True))
+
+
+@pytest.fixture
+def connect(testbed):
+    """connect(kubeconfig=None, contexts=NAMES, timeout=10) -> a Mesh on the test bed; healthy after."""
+    meshes = []
+
+    def make(kubeconfig: Path | None = None, contexts=NAMES, timeout: float = 10.0):
+        mesh = meshnb.connect(
+            list(contexts), kubeconfig=str(kubeconfig or testbed.kubeconfig), timeout=timeout
+        )
+        meshes.append(mesh)
+        return mesh
+
+    yield make
+    for mesh in meshes:
+        mesh.close()
+    testbed.fault("healthy")
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_every_check_reaches_the_simulators_verdict(testbed, connect, fault):
+    testbed.fault(fault)
+    mesh, reference = connect(), meshnb.simulate(fault)
+    for name, check in CHECKS.items():
+        got, want = check(mesh), check(reference)
+        assert (got.status, _per_cluster(got)) == (want.status, _per_cluster(want)), (name, got.summary)
+
+
+def test_curl_gets_answers_from_the_helloworld_processes(connect):
+    mesh = connect()
+    instances = {
+        p.name: p.labels["version"]
+        for c in mesh.clusters.values()
+        for p in c.list_pods("sample", "app=helloworld")
+    }
+    seen = set()
+    for cluster in mesh.clusters.values():
+        curl = cluster.list_pods("sample", "app=curl")[0].name
+        url = "http://helloworld.sample:5000/hello"
+        result = cluster.exec("sample", curl, ["curl", "-s", *[url] * 20], container="curl")
+        for line in result.stdout.splitlines():
+            match = re.fullmatch(r"Hello version: (v\d), instance: (\S+)", line)
+            assert match and instances[match[2]] == match[1], line
+            seen.add(match[2])
+    assert seen == set(instances)  # each cluster's sidecar reached both clusters' helloworld
+
+
+def test_exec_passes_argv_intact_through_the_real_protocol(connect):
+    cluster = connect().clusters["cluster1"]
+    curl = cluster.list_pods("sample", "app=curl")[0].name
+    argv = ["a b", 'it\'s "quoted"', "$(rm -rf /)", "; | & > *", "ünï", ""]
+    result = cluster.exec("sample", curl, ["printf", "%s\\n", *argv])
+    assert result.returncode == 0 and result.stdout.split("\n")[:-1] == argv
+
+
+def test_istiod_logs_through_kwok(connect):
+    cluster = connect().clusters["cluster1"]
+    istiod = cluster.list_pods("istio-system", "app=istiod")[0].name
+    text = cluster.logs("istio-system", istiod)
+    assert "Adding cluster\tcluster=cluster2 secret=istio-system/istio-remote-secret-cluster2" in text
+    assert len(cluster.logs("istio-system", istiod, tail_lines=2).splitlines()) == 2
+
+
+def test_connectivity_probe_creates_probes_and_cleans_up(testbed, connect):
+    mesh = connect()
+    for _ in range(2):  # the second run waits for the first run's namespace to finish deleting
+        finding = meshnb.check_connectivity(mesh, apply=True, timeout=60)
+        assert finding.status == "pass", finding.summary
+        assert set(finding.evidence["probes"]["outcome"]) == {"ok"}
+        assert finding.evidence["cleanup"]["cleanup"].eq("deleted").all()
+    from kubernetes import client as k8s
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        names = [ns.metadata.name for ns in k8s.CoreV1Api(testbed.client("cluster1")).list_namespace().items]
+        if "uninjected-sample" not in names:
+            break
+        time.sleep(0.5)
+    assert "uninjected-sample" not in names
+
+
+def test_an_api_server_that_is_down_is_an_error_for_that_cluster_only(testbed, connect):
+    processes.stop(testbed.root, "kube-apiserver-cluster2")
+    try:
+        mesh = connect(timeout=5)
+        started = time.monotonic()
+        findings = {name: check(mesh) for name, check in CHECKS.items()}
+        elapsed = time.monotonic() - started
+    finally:
+        testbed.start_apiserver("cluster2")
+        testbed.wait_synced()
+    for name, finding in findings.items():
+        per_cluster = _per_cluster(finding)
+        assert finding.status == "error" and per_cluster["cluster2"] == "error", name
+        assert per_cluster["cluster1"] != "error", (name, finding.summary)
+        assert "cluster2: unreachable" in finding.summary, (name, finding.summary)
+    assert elapsed < 60  # refused at once: five checks, nothing waits for a timeout
+
+
+def test_a_hung_api_server_times_out_within_the_timeout(testbed, connect):
+    mesh = connect(timeout=2)
+    processes.pause(testbed.root, "kube-apiserver-cluster2", True)
+    try:
+        started = time.monotonic()
+        finding = meshnb.check_trust(mesh)
+        elapsed = time.monotonic() - started
+    finally:
+        processes.pause(testbed.root, "kube-apiserver-cluster2", False)
+    assert _per_cluster(finding)["cluster2"] == "error" and _per_cluster(finding)["cluster1"] != "error"
+    assert "timed out" in finding.summary or "timeout" in finding.summary, finding.summary
+    assert elapsed < 2 * 2 + 5  # the cluster's first call times out and the check moves on
+
+
+def test_a_context_that_does_not_exist(connect):
+    with pytest.raises(ConfigError, match=r"'cluster3'.*available contexts: cluster1, cluster2"):
+        connect(contexts=["cluster1", "cluster3"])
+
+
+def _readme_role() -> dict:
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- rbac -->\n```yaml\n(.*?)```", text, re.S)
+    assert block, "README.md has no ClusterRole after <!-- rbac -->"
+    role = yaml.safe_load(block[1])
+    assert role["kind"] == "ClusterRole"
+    return role
+
+
+def test_the_readme_role_is_enough_for_every_read_only_check(testbed, connect, tmp_path):
+    path = service_account_kubeconfig(testbed, "reader", _readme_role()["rules"], tmp_path / "reader")
+    admin, reader = connect(), connect(path)
+    for name, check in CHECKS.items():
+        got, want = check(reader), check(admin)
+        assert (got.status, _per_cluster(got)) == (want.status, _per_cluster(want)), (name, got.summary)
+
+
+def test_an_account_that_may_not_read_secrets_gets_forbidden_findings(testbed, connect, tmp_path):
+    rules = _readme_role()["rules"]
+    for rule in rules:
+        rule["resources"] = [r for r in rule["resources"] if r != "secrets"]
+    mesh = connect(service_account_kubeconfig(testbed, "nosecrets", rules, tmp_path / "nosecrets"))
+    findings = {name: check(mesh) for name, check in CHECKS.items()}  # nothing raises
+    for name in ("trust", "remote-secrets"):
+        finding = findings[name]
+        assert finding.status == "error" and set(_per_cluster(finding).values()) == {"error"}, name
+        assert "forbidden" in finding.summary and 'resource "secrets"' in finding.summary, finding.summary
+        assert "system:serviceaccount:meshnb:nosecrets" in finding.summary
+    assert findings["load-balancing"].status == "pass"  # what needs no secret still works
+
+
+def test_up_fault_down_from_the_command_line(testbed, tmp_path):
+    """The scripts a person runs: up prints the kubeconfig, fault changes the verdict, down stops all."""
+    bed_dir = tmp_path / "bed"
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin:" + str(ROOT / ".venv" / "bin")}
+    up = subprocess.run(
+        [ROOT / "tests/testbed/up", bed_dir], capture_output=True, text=True, timeout=600, check=False
+    )
+    try:
+        assert up.returncode == 0, up.stderr[-2000:]
+        assert up.stdout.strip() == f"export KUBECONFIG={bed_dir / 'kubeconfig'}"
+        contexts = [c["name"] for c in yaml.safe_load((bed_dir / "kubeconfig").read_text())["contexts"]]
+        assert contexts == ["cluster1", "cluster2"]
+        fault = subprocess.run(
+            [ROOT / "tests/testbed/fault", bed_dir, "trust-mismatch"], capture_output=True, check=False
+        )
+        assert fault.returncode == 0, fault.stderr
+        check = [
+            ROOT / ".venv/bin/meshnb", "check", "trust", "--context", "cluster1", "--context", "cluster2",
+            "--kubeconfig", bed_dir / "kubeconfig",
+        ]  # fmt: skip
+        assert subprocess.run(check, capture_output=True, env=env, check=False).returncode == 1  # fail
+    finally:
+        down = subprocess.run(
+            [ROOT / "tests/testbed/down", bed_dir], capture_output=True, text=True, check=False
+        )
+    assert down.returncode == 0 and "meshd" in down.stderr
+    assert not any(processes.running(bed_dir).values())
+    left = subprocess.run(["pgrep", "-f", str(bed_dir)], capture_output=True, text=True, check=False)
+    assert left.stdout == ""
