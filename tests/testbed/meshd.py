@@ -92,9 +92,7 @@ def serve_helloworld(version: str, instance: str) -> http.server.ThreadingHTTPSe
 # ---- one cluster's view ------------------------------------------------------------------------------
 @dataclass
 class Remote:
-    name: str
-    secret: str
-    key: str
+    name: str  # the cluster, as the secret's data key names it
     api: object  # an ApiClient built from the secret's kubeconfig
     endpoints: list[dict] = field(default_factory=list)  # the last read, kept while the remote is away
 
@@ -324,7 +322,7 @@ class Meshd:
                         f"Add cluster: create remote cluster failed: {exc}\tcluster={key} secret={ref}",
                     )
                     continue
-                rt.remotes[name] = Remote(key, name, key, api)
+                rt.remotes[name] = Remote(key, api)
                 rt.log("info", "kube", f"Adding cluster\tcluster={key} secret={ref}")
         if changed:
             rt.log("info", "kube", f"Number of remote clusters: {len(rt.remotes)}")
@@ -504,6 +502,7 @@ def _is_ip(host: str) -> bool:
 def _signed_by(cert_pem: bytes | None, root_pem: bytes | None) -> bool:
     """Whether ``cert_pem`` verifies against ``root_pem`` (the check an mTLS handshake makes)."""
     from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
 
     if not cert_pem or not root_pem:
         return False
@@ -511,7 +510,7 @@ def _signed_by(cert_pem: bytes | None, root_pem: bytes | None) -> bool:
         x509.load_pem_x509_certificate(cert_pem).verify_directly_issued_by(
             x509.load_pem_x509_certificate(root_pem)
         )
-    except (ValueError, TypeError, Exception):
+    except (ValueError, TypeError, InvalidSignature):
         return False
     return True
 
