@@ -45,6 +45,28 @@ class StubCluster:
             pod("helloworld-v1-a", app="helloworld", version="v1"),
             pod("helloworld-v2-b", app="helloworld", version="v2"),
             pod("curl-c", app="curl"),
+            Pod(
+                "sidecar-d",
+                "sample",
+                {},
+                {},
+                f"{name}-node",
+                "10.0.0.8",
+                "Running",
+                True,
+                ("curl", "istio-proxy"),
+            ),
+            Pod(
+                "annotated-e",
+                "sample",
+                {},
+                {"kubectl.kubernetes.io/default-container": "istio-proxy"},
+                f"{name}-node",
+                "10.0.0.7",
+                "Running",
+                True,
+                ("curl", "istio-proxy"),
+            ),
         ]
         self.secrets = [
             Secret("cacerts", "istio-system",
@@ -74,6 +96,8 @@ class StubCluster:
             out = json.dumps(argv)
         elif argv[0] == "fail":
             err, code = "boom\n", int(argv[1])
+        elif argv[0] == "container":
+            out = f"{container}\n"
         elif argv[0] == "big":
             out = "é" * 100_000 + "end\n"
         else:
@@ -142,7 +166,7 @@ def test_mapping_names_clusters(kubeconfig: Path) -> None:
 
 
 def test_list_pods_with_selectors(east: KubeCluster) -> None:
-    assert [p.name for p in east.list_pods("sample")] == ["helloworld-v1-a", "helloworld-v2-b", "curl-c"]
+    assert [p.name for p in east.list_pods("sample")][:3] == ["helloworld-v1-a", "helloworld-v2-b", "curl-c"]
     assert len(east.list_pods("sample", "app=helloworld")) == 2
     (pod,) = east.list_pods("sample", "app=helloworld,version=v2")
     assert pod == Pod(
@@ -160,6 +184,16 @@ def test_exec_stdout_stderr_and_exit_codes(east: KubeCluster) -> None:
     assert (bad.stdout, bad.stderr, bad.returncode) == ("", "boom\n", 7)
     with pytest.raises(ExecError, match="exited 7"):
         bad.check_returncode()
+
+
+def test_exec_without_a_container_picks_the_one_kubectl_would(east: KubeCluster) -> None:
+    """The API server refuses an exec without a container in a pod of several; kubectl picks the
+    default-container annotation, else the first container. So does meshnb."""
+    assert east.exec("sample", "sidecar-d", ["container"]).stdout == "curl\n"
+    assert east.exec("sample", "annotated-e", ["container"]).stdout == "istio-proxy\n"
+    assert east.exec("sample", "annotated-e", ["container"], container="curl").stdout == "curl\n"
+    with pytest.raises(NotFound):
+        east.exec("sample", "no-such-pod", ["container"])
 
 
 def test_exec_passes_argv_intact(east: KubeCluster) -> None:

@@ -12,7 +12,7 @@ import yaml
 import meshnb
 from meshnb.backends.base import Secret, SecretData
 from meshnb.diagnostics.remote_secrets import check_remote_secrets, describe_remote_secret
-from meshnb.istiod_logs import parse_istiod_log
+from meshnb.istiod_logs import current_failures, parse_istiod_log
 from meshnb.panels import RemoteSecretsPanel
 
 T = "2026-11-28T09:00:01.100000Z"
@@ -71,6 +71,42 @@ def test_every_known_istiod_line_format(line, event, remote, secret, error):
         error,
     )
     assert row["cluster"] == "c1" and row["ts"] == T and row["line"] == line
+
+
+@pytest.mark.parametrize(
+    ("line", "event", "remote", "secret"),
+    [
+        (f"{T}\tinfo\tkube\tDeleting cluster_id=c2 configured by secret=istio-system/s2", "deleted", "c2",
+         "istio-system/s2"),
+        (f"{T}\tinfo\tkube\tDeleting cluster\tcluster=c2 secret=istio-system/s2", "deleted", "c2",
+         "istio-system/s2"),
+        (f"{T}\tinfo\tkube\tprocessing secret event for secret istio-system/s2", "secret_event", None,
+         "istio-system/s2"),
+    ],
+)  # fmt: skip
+def test_secret_changes_and_deletions(line, event, remote, secret):
+    (row,) = parse_istiod_log(line)
+    assert (row["event"], row["remote_cluster"], row["secret"]) == (event, remote, secret)
+
+
+FAILED = (
+    f"{T}\terror\tkube\tAdd cluster: create remote cluster failed: bad\tcluster=kc secret=istio-system/s2"
+)
+EVENT = f"{T}\tinfo\tkube\tprocessing secret event for secret istio-system/s2"
+ADDED = f"{T}\tinfo\tkube\tAdding cluster\tcluster=c2 secret=istio-system/s2"
+
+
+@pytest.mark.parametrize(
+    ("lines", "standing"),
+    [
+        ([EVENT, FAILED], 1),  # the secret's last word is a failure
+        ([EVENT, FAILED, EVENT, ADDED], 0),  # fixed since: istiod's log keeps the history
+        ([EVENT, FAILED, EVENT], 0),  # the bad secret was deleted
+        ([EVENT, ADDED, EVENT, FAILED], 1),  # broken since
+    ],
+)
+def test_only_failures_that_still_stand_count(lines, standing):
+    assert len(current_failures(parse_istiod_log("\n".join(lines), cluster="c1"))) == standing
 
 
 def test_unrelated_and_garbage_lines_are_ignored():
