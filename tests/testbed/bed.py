@@ -149,7 +149,7 @@ class Testbed:
 
     def _start_control_plane(self, name: str, etcd: str, apiserver: Path, timeout: float) -> None:
         ports, d = self.cluster(name), self.dir(name)
-        processes.start(
+        proc = processes.start(
             self.root,
             f"etcd-{name}",
             [
@@ -170,6 +170,7 @@ class Testbed:
             timeout,
             self.root,
             f"etcd-{name}",
+            proc,
         )
         self.start_apiserver(name, apiserver, timeout)
 
@@ -177,7 +178,7 @@ class Testbed:
         """Start (or start again, after a test stopped it) cluster ``name``'s kube-apiserver."""
         ports, p = self.cluster(name), self.dir(name) / "pki"
         apiserver = apiserver or Path(self.state["apiserver"])
-        processes.start(
+        proc = processes.start(
             self.root,
             f"kube-apiserver-{name}",
             [
@@ -217,6 +218,7 @@ class Testbed:
             timeout,
             self.root,
             f"kube-apiserver-{name}",
+            proc,
         )
 
     def _write_kubeconfig(self) -> None:

@@ -121,8 +121,16 @@ def pause(root: Path, name: str, paused: bool) -> None:
         os.kill(pid, signal.SIGSTOP if paused else signal.SIGCONT)
 
 
-def wait_until(what: str, ready: Callable[[], bool], timeout: float, root: Path, name: str) -> None:
-    """Poll ``ready`` until it holds; fail with the tail of ``name``'s log if it never does or dies."""
+def wait_until(
+    what: str,
+    ready: Callable[[], bool],
+    timeout: float,
+    root: Path,
+    name: str,
+    proc: subprocess.Popen | None = None,
+) -> None:
+    """Poll ``ready`` until it holds; fail with the tail of ``name``'s log if it never does or the
+    process (``proc`` if this process started it, else the one recorded as ``name``) ends."""
     deadline = time.monotonic() + timeout
     last = "not ready"
     while time.monotonic() < deadline:
@@ -131,13 +139,16 @@ def wait_until(what: str, ready: Callable[[], bool], timeout: float, root: Path,
                 return
         except Exception as exc:
             last = f"{type(exc).__name__}: {exc}"
-        if not running(root).get(name, False):
+        if proc is not None and proc.poll() is not None:
+            last += f"; it exited with status {proc.returncode}"
+            break
+        pid = recorded(root).get(name)
+        if proc is None and (pid is None or not _alive(pid)):
+            last += "; it is not running"
             break
         time.sleep(0.2)
     tail = (root / "logs" / f"{name}.log").read_text(errors="replace").splitlines()[-25:]
-    raise RuntimeError(
-        f"{what} did not become ready within {timeout:g}s ({last}); {name}'s log ends:\n" + "\n".join(tail)
-    )
+    raise RuntimeError(f"{what} is not ready ({last}); {name}'s log ends:\n" + "\n".join(tail))
 
 
 def https_ok(url: str, ca: Path, cert: Path, key: Path) -> bool:
