@@ -35,6 +35,8 @@ _EXPORTS = {
     "check_trust": "meshnb.diagnostics.trust",
     "read_certs": "meshnb.certs",
     "Finding": "meshnb.diagnostics.finding",
+    "triage": "meshnb.diagnostics.triage",
+    "Report": "meshnb.diagnostics.triage",
     "MeshnbError": "meshnb.errors",
     "ConfigError": "meshnb.errors",
     "ClusterError": "meshnb.errors",
@@ -50,6 +52,7 @@ __all__ = [
     "InvalidName",
     "MeshnbError",
     "ParseError",
+    "Report",
     "__version__",
     "check_connectivity",
     "check_endpoints",
@@ -61,6 +64,7 @@ __all__ = [
     "read_certs",
     "read_endpoints",
     "simulate",
+    "triage",
 ]
 
 if TYPE_CHECKING:
@@ -73,6 +77,7 @@ if TYPE_CHECKING:
     from meshnb.diagnostics.load_balancing import check_load_balancing
     from meshnb.diagnostics.locality import check_locality
     from meshnb.diagnostics.remote_secrets import check_remote_secrets
+    from meshnb.diagnostics.triage import Report, triage
     from meshnb.diagnostics.trust import check_trust
     from meshnb.endpoints import read_endpoints
     from meshnb.errors import ClusterError, ConfigError, InvalidName, MeshnbError, ParseError

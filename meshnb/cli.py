@@ -5,6 +5,7 @@ Exit codes: 0 pass or warn, 1 fail, 2 error (including bad arguments or an unrea
     meshnb check load-balancing --simulate firewall
     meshnb check load-balancing --context kind-cluster1 --context kind-cluster2 --requests 200 --json
     meshnb check remote-secrets --simulate remote-secret-wrong-key
+    meshnb triage --context kind-cluster1 --context kind-cluster2 [--allow-changes] [--json]
     meshnb lab [-- --no-browser --port 8899]
 """
 
@@ -148,28 +149,25 @@ def _parser() -> argparse.ArgumentParser:
     checks = check.add_subparsers(dest="check", required=True)
     for name, spec in CHECKS.items():
         sub = checks.add_parser(name, help=spec.help, description=spec.help)
-        target = sub.add_mutually_exclusive_group(required=True)
-        target.add_argument(
-            "--simulate",
-            metavar="SCENARIO",
-            choices=sorted(SCENARIOS),
-            help="use the simulated mesh: %(choices)s",
-        )
-        target.add_argument(
-            "--context",
-            action="append",
-            metavar="CONTEXT",
-            help="a kubeconfig context (repeat for each cluster)",
-        )
-        sub.add_argument(
-            "--kubeconfig", metavar="FILE", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"
-        )
-        sub.add_argument(
-            "--seed", type=int, default=0, help="seed of the simulated mesh (default: %(default)s)"
-        )
+        _add_target(sub, SCENARIOS)
         for flag, kwargs in spec.options:
             sub.add_argument(flag, **{"help": "default: %(default)s", **kwargs})
         sub.add_argument("--json", action="store_true", help="print the finding as JSON")
+    triage = commands.add_parser(
+        "triage",
+        help="run every check in the guide's order and name the most likely cause",
+        description="Run every check in the guide's order and name the most likely cause.",
+    )
+    _add_target(triage, SCENARIOS)
+    triage.add_argument(
+        "--allow-changes",
+        action="store_true",
+        help="also run the connectivity probe (creates a namespace with pods, then deletes it)",
+    )
+    triage.add_argument(
+        "--requests", type=int, default=100, help="requests per cluster (default: %(default)s)"
+    )
+    triage.add_argument("--json", action="store_true", help="print the report as JSON")
     commands.add_parser("scenarios", help="list the simulated mesh's scenarios")
     lab = commands.add_parser(
         "lab", help="open JupyterLab on meshnb's notebooks (they run on the simulated mesh by default)"
@@ -179,6 +177,24 @@ def _parser() -> argparse.ArgumentParser:
         "jupyter_args", nargs=argparse.REMAINDER, help="passed on to `jupyter lab`, e.g. --no-browser"
     )
     return parser
+
+
+def _add_target(sub: argparse.ArgumentParser, scenarios) -> None:
+    """--simulate SCENARIO | --context A --context B, with --kubeconfig and --seed."""
+    target = sub.add_mutually_exclusive_group(required=True)
+    target.add_argument(
+        "--simulate",
+        metavar="SCENARIO",
+        choices=sorted(scenarios),
+        help="use the simulated mesh: %(choices)s",
+    )
+    target.add_argument(
+        "--context", action="append", metavar="CONTEXT", help="a kubeconfig context (repeat for each cluster)"
+    )
+    sub.add_argument(
+        "--kubeconfig", metavar="FILE", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"
+    )
+    sub.add_argument("--seed", type=int, default=0, help="seed of the simulated mesh (default: %(default)s)")
 
 
 def _lab(notebook: str, extra: list[str]) -> int:
@@ -249,6 +265,44 @@ def _progress(cluster: str, done: int, total: int) -> None:
     print(f"\r{cluster}: {done}/{total}", end="\n" if done == total else "", file=sys.stderr)
 
 
+def _triage_progress(check: str, cluster: str, done: int, total: int) -> None:
+    if not cluster:
+        print(f"== {check}", file=sys.stderr)
+    else:
+        _progress(cluster, done, total)
+
+
+def _triage_text(report) -> str:
+    """The diagnosis first (each cause with its evidence and next step), then a line per check."""
+    lines = [f"{report.status.upper()}: {report.diagnosis.summary}"]
+    for i, cause in enumerate(report.diagnosis.causes, 1):
+        lines += ["", f"{i}. {cause.title}" + (" (by design)" if cause.by_design else "")]
+        lines += [f"   - {line}" for line in cause.evidence]
+        lines.append(f"   next: {cause.next_step}")
+    lines += ["", "Checks:"]
+    lines += [f"  {name:15} {f.status:7} {_clip(f.summary, 90)}" for name, f in report.findings.items()]
+    return "\n".join(lines)
+
+
+def _triage(args: argparse.Namespace) -> int:
+    import json
+
+    from meshnb.diagnostics.triage import triage
+
+    try:
+        report = triage(
+            _mesh(args),
+            allow_changes=args.allow_changes,
+            requests=args.requests,
+            progress=_triage_progress if sys.stderr.isatty() and not args.json else None,
+        )
+    except (MeshnbError, ValueError) as exc:
+        print(f"meshnb: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else _triage_text(report))
+    return report.exit_code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``meshnb`` command; returns the exit code."""
     args = _parser().parse_args(argv)
@@ -262,6 +316,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "lab":
         return _lab(args.notebook, args.jupyter_args)
+    if args.command == "triage":
+        return _triage(args)
     spec = CHECKS[args.check]
     module, function = spec.function.split(":")
     check_function = getattr(importlib.import_module(module), function)

@@ -17,6 +17,7 @@ def test_public_api():
         "InvalidName",
         "MeshnbError",
         "ParseError",
+        "Report",
         "__version__",
         "check_connectivity",
         "check_endpoints",
@@ -28,6 +29,7 @@ def test_public_api():
         "read_certs",
         "read_endpoints",
         "simulate",
+        "triage",
     ]
     for name in meshnb.__all__:
         assert getattr(meshnb, name) is not None

@@ -67,6 +67,15 @@ def test_every_check_reaches_the_simulators_verdict(testbed, connect, fault):
         assert (got.status, _per_cluster(got)) == (want.status, _per_cluster(want)), (name, got.summary)
 
 
+@pytest.mark.parametrize("fault", FAULTS)
+def test_triage_names_the_same_causes_as_on_the_simulator(testbed, connect, fault):
+    testbed.fault(fault)
+    got, want = meshnb.triage(connect()), meshnb.triage(meshnb.simulate(fault))
+    assert [(c.key, c.clusters) for c in got.diagnosis.causes] == [
+        (c.key, c.clusters) for c in want.diagnosis.causes
+    ], got.diagnosis.summary
+
+
 def test_curl_gets_answers_from_the_helloworld_processes(connect):
     mesh = connect()
     instances = {

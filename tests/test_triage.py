@@ -1,0 +1,141 @@
+"""Triage: the guide's checks in order, a diagnosis naming each fault, the report, the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import meshnb
+from meshnb.diagnostics.triage import ORDER, triage
+
+#: What triage must name for each scenario of the simulated mesh: (cause key, clusters explained).
+EXPECTED = {
+    "healthy": [],
+    "firewall": [("network", ("cluster1", "cluster2"))],
+    "trust-mismatch": [("trust", ("cluster1", "cluster2"))],
+    "missing-remote-secret": [("remote-secret-missing", ("cluster1",))],
+    "remote-secret-wrong-key": [("remote-secret-key", ("cluster1",))],
+    "locality-prefer-local": [("locality", ("cluster1", "cluster2"))],
+}
+
+
+def _causes(report) -> list[tuple[str, tuple[str, ...]]]:
+    return [(cause.key, cause.clusters) for cause in report.diagnosis.causes]
+
+
+def test_every_scenario_has_an_expectation():
+    assert set(EXPECTED) == set(meshnb.SCENARIOS)
+
+
+@pytest.mark.parametrize("allow_changes", [False, True])
+@pytest.mark.parametrize("scenario", sorted(EXPECTED))
+def test_every_scenario_is_diagnosed(scenario, allow_changes):
+    report = triage(meshnb.simulate(scenario), allow_changes=allow_changes)
+    assert _causes(report) == EXPECTED[scenario]
+    assert list(report.findings) == list(ORDER)
+    assert (report.findings["connectivity"].status == "skipped") is not allow_changes
+    if scenario == "healthy":
+        assert report.status == "pass" and report.diagnosis.summary.startswith("no problem found")
+    else:
+        cause = report.diagnosis.causes[0]
+        assert cause.evidence and cause.next_step
+        assert report.diagnosis.summary.startswith(f"most likely: {cause.title}")
+
+
+@pytest.mark.parametrize(
+    ("knobs", "expected"),
+    [
+        (
+            {"firewall": True, "missing_remote_secret": ("cluster1",)},
+            [("network", ("cluster2",)), ("remote-secret-missing", ("cluster1",))],
+        ),
+        (
+            {"trust_mismatch": True, "remote_secret_wrong_key": ("cluster1",)},
+            [("trust", ("cluster1", "cluster2")), ("remote-secret-key", ("cluster1",))],
+        ),
+        (
+            {"firewall": True, "trust_mismatch": True},
+            [("network", ("cluster1", "cluster2")), ("trust", ("cluster1", "cluster2"))],
+        ),
+    ],
+)
+def test_two_faults_at_once_are_both_named(knobs, expected):
+    assert _causes(triage(meshnb.simulate("healthy", **knobs))) == expected
+
+
+def test_the_probe_names_the_network_in_both_directions():
+    report = triage(meshnb.simulate("firewall", missing_remote_secret=("cluster1",)), allow_changes=True)
+    network = report.diagnosis.causes[0]
+    assert network.key == "network" and network.clusters == ("cluster1", "cluster2")
+    assert [line.split(" (")[0] for line in network.evidence] == [
+        "probe cluster1 -> cluster2",
+        "probe cluster2 -> cluster1",
+    ]
+
+
+def test_locality_is_by_design_and_says_so():
+    (cause,) = triage(meshnb.simulate("locality-prefer-local")).diagnosis.causes
+    assert cause.by_design and "by design" in cause.title
+
+
+def test_an_unreachable_cluster_is_named_and_the_other_still_checked():
+    report = triage(meshnb.simulate(unreachable="cluster2"))
+    first = report.diagnosis.causes[0]
+    assert (first.key, first.clusters) == ("unreachable", ("cluster2",))
+    assert report.status == "error" and report.exit_code == 2
+    assert (
+        report.findings["trust"].evidence["clusters"].set_index("cluster").loc["cluster1", "status"]
+        != "error"
+    )
+
+
+def test_progress_names_each_check_in_order():
+    seen = []
+    triage(meshnb.simulate(), progress=lambda check, cluster, done, total: seen.append((check, cluster)))
+    starts = [check for check, cluster in seen if not cluster]
+    assert starts == list(ORDER)
+    assert {cluster for _, cluster in seen if cluster} == {"cluster1", "cluster2"}
+
+
+def test_report_metadata_and_json():
+    report = triage(meshnb.simulate("trust-mismatch"))
+    meta = report.metadata
+    assert meta["clusters"] == ["cluster1", "cluster2"] and meta["meshnb_version"] == meshnb.__version__
+    assert meta["scenario"] == "trust-mismatch" and meta["started"] <= meta["finished"]
+    data = json.loads(json.dumps(report.to_dict(), default=str))
+    assert data["diagnosis"]["causes"][0]["key"] == "trust" and data["status"] == "fail"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "meshnb.cli", "triage", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_cli_text_and_exit_codes():
+    healthy = _cli("--simulate", "healthy")
+    assert healthy.returncode == 0 and healthy.stdout.startswith("PASS: no problem found")
+    broken = _cli("--simulate", "missing-remote-secret")
+    assert broken.returncode == 1
+    assert "1. a remote secret is missing in cluster1" in broken.stdout and "next: " in broken.stdout
+
+
+def test_cli_json_and_changes():
+    result = _cli("--simulate", "firewall", "--allow-changes", "--json")
+    data = json.loads(result.stdout)
+    assert result.returncode == 1 and data["findings"]["connectivity"]["status"] == "fail"
+    assert data["diagnosis"]["causes"][0]["key"] == "network"
+
+
+def test_cli_bad_context_is_exit_2(tmp_path):
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: ctx\nusers: [{name: u, user: {}}]\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "contexts: [{name: ctx, context: {cluster: c, user: u}}]\n"
+    )
+    result = _cli("--context", "nope", "--kubeconfig", str(config))
+    assert result.returncode == 2 and "nope" in result.stderr
