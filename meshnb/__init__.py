@@ -37,6 +37,7 @@ _EXPORTS = {
     "Finding": "meshnb.diagnostics.finding",
     "triage": "meshnb.diagnostics.triage",
     "Report": "meshnb.diagnostics.triage",
+    "load": "meshnb.diagnostics.snapshot",
     "MeshnbError": "meshnb.errors",
     "ConfigError": "meshnb.errors",
     "ClusterError": "meshnb.errors",
@@ -61,6 +62,7 @@ __all__ = [
     "check_remote_secrets",
     "check_trust",
     "connect",
+    "load",
     "read_certs",
     "read_endpoints",
     "simulate",
@@ -77,6 +79,7 @@ if TYPE_CHECKING:
     from meshnb.diagnostics.load_balancing import check_load_balancing
     from meshnb.diagnostics.locality import check_locality
     from meshnb.diagnostics.remote_secrets import check_remote_secrets
+    from meshnb.diagnostics.snapshot import load
     from meshnb.diagnostics.triage import Report, triage
     from meshnb.diagnostics.trust import check_trust
     from meshnb.endpoints import read_endpoints

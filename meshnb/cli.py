@@ -5,7 +5,7 @@ Exit codes: 0 pass or warn, 1 fail, 2 error (including bad arguments or an unrea
     meshnb check load-balancing --simulate firewall
     meshnb check load-balancing --context kind-cluster1 --context kind-cluster2 --requests 200 --json
     meshnb check remote-secrets --simulate remote-secret-wrong-key
-    meshnb triage --context kind-cluster1 --context kind-cluster2 [--allow-changes] [--json]
+    meshnb triage --context kind-cluster1 --context kind-cluster2 [--allow-changes] [--save F] [--json]
     meshnb lab [-- --no-browser --port 8899]
 """
 
@@ -167,6 +167,9 @@ def _parser() -> argparse.ArgumentParser:
     triage.add_argument(
         "--requests", type=int, default=100, help="requests per cluster (default: %(default)s)"
     )
+    triage.add_argument(
+        "--save", metavar="PATH", help="write a snapshot of everything seen (meshnb.load reads it)"
+    )
     triage.add_argument("--json", action="store_true", help="print the report as JSON")
     commands.add_parser("scenarios", help="list the simulated mesh's scenarios")
     lab = commands.add_parser(
@@ -296,7 +299,9 @@ def _triage(args: argparse.Namespace) -> int:
             requests=args.requests,
             progress=_triage_progress if sys.stderr.isatty() and not args.json else None,
         )
-    except (MeshnbError, ValueError) as exc:
+        if args.save:
+            print(f"snapshot written to {report.save(args.save)}", file=sys.stderr)
+    except (MeshnbError, ValueError, OSError) as exc:
         print(f"meshnb: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else _triage_text(report))

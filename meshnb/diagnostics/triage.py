@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from meshnb.backends.base import Mesh
@@ -53,6 +55,12 @@ class Report:
     def exit_code(self) -> int:
         """As for ``meshnb check``: 0 pass/warn, 1 fail, 2 error."""
         return {"fail": 1, "error": 2}.get(self.status, 0)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write a snapshot (see :mod:`meshnb.diagnostics.snapshot`) atomically; ``meshnb.load`` reads it."""
+        from meshnb.diagnostics.snapshot import save
+
+        return save(self, path)
 
     def to_dict(self) -> dict[str, Any]:
         return {
