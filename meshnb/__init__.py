@@ -38,6 +38,7 @@ _EXPORTS = {
     "triage": "meshnb.diagnostics.triage",
     "Report": "meshnb.diagnostics.triage",
     "load": "meshnb.diagnostics.snapshot",
+    "diff": "meshnb.diagnostics.diff",
     "MeshnbError": "meshnb.errors",
     "ConfigError": "meshnb.errors",
     "ClusterError": "meshnb.errors",
@@ -62,6 +63,7 @@ __all__ = [
     "check_remote_secrets",
     "check_trust",
     "connect",
+    "diff",
     "load",
     "read_certs",
     "read_endpoints",
@@ -74,6 +76,7 @@ if TYPE_CHECKING:
     from meshnb.backends.sim import SCENARIOS, simulate
     from meshnb.certs import read_certs
     from meshnb.diagnostics.connectivity import check_connectivity
+    from meshnb.diagnostics.diff import diff
     from meshnb.diagnostics.endpoints import check_endpoints
     from meshnb.diagnostics.finding import Finding
     from meshnb.diagnostics.load_balancing import check_load_balancing

@@ -26,6 +26,7 @@ def test_public_api():
         "check_remote_secrets",
         "check_trust",
         "connect",
+        "diff",
         "load",
         "read_certs",
         "read_endpoints",
