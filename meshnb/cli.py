@@ -6,6 +6,7 @@ Exit codes: 0 pass or warn, 1 fail, 2 error (including bad arguments or an unrea
     meshnb check load-balancing --context kind-cluster1 --context kind-cluster2 --requests 200 --json
     meshnb check remote-secrets --simulate remote-secret-wrong-key
     meshnb triage --context kind-cluster1 --context kind-cluster2 [--allow-changes] [--save F] [--json]
+    meshnb report incident.meshnb --html incident.html
     meshnb lab [-- --no-browser --port 8899]
 """
 
@@ -171,6 +172,11 @@ def _parser() -> argparse.ArgumentParser:
         "--save", metavar="PATH", help="write a snapshot of everything seen (meshnb.load reads it)"
     )
     triage.add_argument("--json", action="store_true", help="print the report as JSON")
+    report = commands.add_parser(
+        "report", help="show a snapshot's diagnosis; --html writes it as one self-contained page"
+    )
+    report.add_argument("snapshot", help="a snapshot written by `meshnb triage --save` or Report.save")
+    report.add_argument("--html", metavar="OUT", help="write the report, plots included, to this HTML file")
     commands.add_parser("scenarios", help="list the simulated mesh's scenarios")
     lab = commands.add_parser(
         "lab", help="open JupyterLab on meshnb's notebooks (they run on the simulated mesh by default)"
@@ -287,6 +293,21 @@ def _triage_text(report) -> str:
     return "\n".join(lines)
 
 
+def _report(args: argparse.Namespace) -> int:
+    from meshnb.diagnostics.snapshot import load
+    from meshnb.html_report import write_html
+
+    try:
+        report = load(args.snapshot)
+        if args.html:
+            print(f"report written to {write_html(report, args.html)}", file=sys.stderr)
+    except (MeshnbError, OSError) as exc:
+        print(f"meshnb: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(_triage_text(report))
+    return report.exit_code
+
+
 def _triage(args: argparse.Namespace) -> int:
     import json
 
@@ -323,6 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _lab(args.notebook, args.jupyter_args)
     if args.command == "triage":
         return _triage(args)
+    if args.command == "report":
+        return _report(args)
     spec = CHECKS[args.check]
     module, function = spec.function.split(":")
     check_function = getattr(importlib.import_module(module), function)

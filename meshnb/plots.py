@@ -22,7 +22,7 @@ import pandas as pd
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-__all__ = ["sequence_figure", "split_figure"]
+__all__ = ["endpoints_figure", "sequence_figure", "split_figure"]
 
 # plotly's default qualitative palette ("Plotly"), inlined so picking a colour needs no import.
 _PALETTE = (
@@ -269,4 +269,51 @@ def sequence_figure(samples: pd.DataFrame, max_bins: int = 200) -> go.Figure:
         figure.update_yaxes(range=[0, 1], tickformat=".0%", row=row, col=1)
     figure.update_xaxes(title_text="request number (seq)", row=len(sources), col=1)
     figure.update_layout(title={"text": title}, barmode="stack", bargap=0, height=140 + 160 * len(sources))
+    return figure
+
+
+def endpoints_figure(endpoints: pd.DataFrame) -> go.Figure:
+    """What each cluster's proxy holds for the service: endpoint weight by destination cluster, stacked
+    per source cluster, with the priority in the hover (a missing remote cluster shows as a gap).
+
+    >>> from meshnb.schemas import frame
+    >>> endpoints_figure(frame("endpoints", [])).layout.annotations[0].text
+    'No endpoints to show'
+    """
+    import plotly.graph_objects as go
+
+    title = "Endpoints each cluster's proxy holds (weight by destination cluster)"
+    if endpoints.empty:
+        return _empty(title, "No endpoints to show")
+    table = endpoints.assign(
+        dest=endpoints["dest_cluster"].astype("string").fillna("unknown"),
+        weight=endpoints["weight"].fillna(1).astype(float),
+    )
+    grouped = table.groupby(["source_cluster", "dest"], sort=True).agg(
+        weight=("weight", "sum"), endpoints=("address", "count"), priority=("priority", "min")
+    )
+    figure = go.Figure()
+    for index, dest in enumerate(grouped.index.get_level_values("dest").unique()):
+        part = grouped.xs(dest, level="dest")
+        figure.add_trace(
+            go.Bar(
+                name=dest,
+                orientation="h",
+                y=list(part.index),
+                x=part["weight"],
+                marker_color=_PALETTE[index % len(_PALETTE)],
+                customdata=np.column_stack([part["endpoints"], part["priority"].fillna(0)]),
+                hovertemplate=(
+                    f"%{{y}} → {dest}: weight %{{x}}, %{{customdata[0]}} endpoint(s), "
+                    "priority %{customdata[1]}<extra></extra>"
+                ),
+            )
+        )
+    figure.update_layout(
+        title={"text": title},
+        barmode="stack",
+        xaxis_title="total endpoint weight",
+        legend_title_text="destination cluster",
+        height=160 + 60 * grouped.index.get_level_values("source_cluster").nunique(),
+    )
     return figure

@@ -16,6 +16,7 @@ import meshnb
 from meshnb.diagnostics import snapshot
 from meshnb.diagnostics.triage import triage
 from meshnb.errors import ConfigError
+from meshnb.html_report import report_html
 
 
 def assert_reports_equal(got, want) -> None:
@@ -108,7 +109,7 @@ def _entries(path) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("scenario", ["healthy", "remote-secret-wrong-key", "trust-mismatch"])
-def test_no_token_or_private_key_reaches_a_snapshot_json_or_log(tmp_path, caplog, scenario):
+def test_no_token_or_private_key_reaches_a_snapshot_report_json_or_log(tmp_path, caplog, scenario):
     mesh = meshnb.simulate(scenario)
     needles = _secrets(mesh)
     assert mesh.clusters["cluster1"].read_secret("istio-system", "cacerts")["ca-key.pem"]  # planted
@@ -121,6 +122,7 @@ def test_no_token_or_private_key_reaches_a_snapshot_json_or_log(tmp_path, caplog
         "<file>": path.read_bytes(),
         "<json>": json.dumps(report.to_dict(), default=str).encode(),
         "<loaded json>": json.dumps(loaded.to_dict(), default=str).encode(),
+        "<html report>": report_html(loaded).encode(),
         "<log>": "\n".join(r.getMessage() for r in caplog.records).encode(),
     }
     for where, blob in blobs.items():

@@ -1,0 +1,64 @@
+"""The HTML report: one self-contained file, every text escaped, written atomically, from the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import meshnb
+from meshnb.diagnostics.finding import Finding
+from meshnb.html_report import report_html, write_html
+
+
+def test_self_contained_with_plotly_once():
+    page = report_html(meshnb.triage(meshnb.simulate("firewall")))
+    assert '<script src="http' not in page and "<link" not in page
+    assert page.count('class="plotly-graph-div"') == 3
+    assert page.count("plotly.js v") == 1  # the library's banner: embedded once, not per figure
+
+
+def test_text_from_the_cluster_is_escaped():
+    report = meshnb.triage(meshnb.simulate())
+    report.findings["trust"] = Finding(
+        "trust", "fail", "<script>alert('x')</script>", next_steps=["<b>do</b>"]
+    )
+    page = report_html(report)
+    assert "<script>alert" not in page and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert "<b>do</b>" not in page
+
+
+def test_long_tables_are_cut_and_say_so():
+    report = meshnb.triage(meshnb.simulate(), requests=300)
+    assert "400 more rows in the snapshot" in report_html(report)  # 2 x 300 samples, 200 shown
+
+
+def test_write_is_atomic(tmp_path, monkeypatch):
+    report = meshnb.triage(meshnb.simulate())
+    target = write_html(report, tmp_path / "r.html")
+    before = target.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("meshnb.html_report.report_html", boom)
+    with pytest.raises(KeyboardInterrupt):
+        write_html(report, target)
+    assert target.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["r.html"]
+
+
+def test_cli_report_from_a_snapshot(tmp_path):
+    snapshot = meshnb.triage(meshnb.simulate("trust-mismatch")).save(tmp_path / "s.meshnb")
+    out = tmp_path / "report.html"
+    cli = [sys.executable, "-m", "meshnb.cli", "report", str(snapshot), "--html", str(out)]
+    result = subprocess.run(cli, capture_output=True, text=True, check=False)
+    assert result.returncode == 1 and result.stdout.startswith("FAIL: most likely: the clusters do not share")
+    assert "the clusters do not share a root of trust" in out.read_text()
+    bad = subprocess.run(
+        [sys.executable, "-m", "meshnb.cli", "report", str(tmp_path / "nope.meshnb")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2 and "not a meshnb snapshot" in bad.stderr
