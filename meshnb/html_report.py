@@ -22,7 +22,7 @@ from meshnb import plots
 if TYPE_CHECKING:
     from meshnb.diagnostics.triage import Report
 
-__all__ = ["report_html", "write_html"]
+__all__ = ["diagnosis_html", "report_html", "write_html"]
 
 MAX_ROWS = 200  # per table; the snapshot keeps them all
 
@@ -31,9 +31,11 @@ body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; 
 h1 { font-size: 1.6rem; } h2 { margin-top: 2.5rem; border-bottom: 1px solid #d0d7de; }
 table { border-collapse: collapse; font-size: .85rem; margin: .5rem 0 1rem; }
 td, th { border: 1px solid #d0d7de; padding: .2rem .5rem; text-align: left; vertical-align: top; }
+.meta td:first-child { font-weight: 600; } .more { color: #57606a; font-size: .85rem; }
+"""
+_STYLE_CAUSE = """
 .cause { border-left: 4px solid #cf222e; padding: .2rem 1rem; margin: 1rem 0; }
-.cause.by-design { border-color: #9a6700; } .meta td:first-child { font-weight: 600; }
-.more { color: #57606a; font-size: .85rem; }
+.cause.by-design { border-color: #9a6700; }
 """
 
 
@@ -51,6 +53,20 @@ def _figures(report: Report) -> list[tuple[str, object]]:
     if endpoints is not None and "endpoints" in endpoints.evidence:
         found.append(("endpoints", plots.endpoints_figure(endpoints.evidence["endpoints"])))
     return found
+
+
+def diagnosis_html(report: Report) -> str:
+    """The diagnosis as HTML: the summary, then each cause with its evidence and next step."""
+    parts = [f"<style>{_STYLE_CAUSE}</style>", f"<p><strong>{_e(report.diagnosis.summary)}</strong></p>"]
+    for cause in report.diagnosis.causes:
+        parts.append(f'<div class="cause{" by-design" if cause.by_design else ""}">')
+        parts.append(f"<h3>{_e(cause.title)}</h3><ul>")
+        parts += [f"<li>{_e(line)}</li>" for line in cause.evidence]
+        parts.append(f"</ul><p>Next: {_e(cause.next_step)}</p></div>")
+    parts.append(
+        "<p>" + " ".join(f"{f.status_html()} {_e(name)}" for name, f in report.findings.items()) + "</p>"
+    )
+    return "\n".join(parts)
 
 
 def report_html(report: Report, title: str = "meshnb triage report") -> str:
@@ -75,14 +91,9 @@ def report_html(report: Report, title: str = "meshnb triage report") -> str:
             if key in meta
         ),
         "</table>",
-        f"<h2>Diagnosis: {report.findings and _e(report.status.upper())}</h2>",
-        f"<p><strong>{_e(report.diagnosis.summary)}</strong></p>",
+        f"<h2>Diagnosis: {_e(report.status.upper())}</h2>",
+        diagnosis_html(report),
     ]
-    for cause in report.diagnosis.causes:
-        parts.append(f'<div class="cause{" by-design" if cause.by_design else ""}">')
-        parts.append(f"<h3>{_e(cause.title)}</h3><ul>")
-        parts += [f"<li>{_e(line)}</li>" for line in cause.evidence]
-        parts.append(f"</ul><p>Next: {_e(cause.next_step)}</p></div>")
     figures = _figures(report)
     first_figure = True
     for name, finding in report.findings.items():

@@ -22,7 +22,7 @@ import pandas as pd
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-__all__ = ["endpoints_figure", "sequence_figure", "split_figure"]
+__all__ = ["endpoints_figure", "sequence_figure", "split_figure", "timeline_figure"]
 
 # plotly's default qualitative palette ("Plotly"), inlined so picking a colour needs no import.
 _PALETTE = (
@@ -316,4 +316,62 @@ def endpoints_figure(endpoints: pd.DataFrame) -> go.Figure:
         legend_title_text="destination cluster",
         height=160 + 60 * grouped.index.get_level_values("source_cluster").nunique(),
     )
+    return figure
+
+
+def timeline_figure(samples: pd.DataFrame, events: pd.DataFrame, max_points: int = 500) -> go.Figure:
+    """When things happened: istiod's remote-cluster events and each source cluster's requests
+    (successes and errors per time bin, at most ``max_points`` bins per source and outcome).
+
+    >>> from meshnb.schemas import frame
+    >>> timeline_figure(frame("samples", []), frame("istiod_events", [])).layout.annotations[0].text
+    'Nothing to show'
+    """
+    import plotly.graph_objects as go
+
+    title = "Timeline: istiod's remote-cluster events and the requests sent"
+    if samples.empty and events.empty:
+        return _empty(title, "Nothing to show")
+    figure = go.Figure()
+    if not samples.empty:
+        outcome = samples["error_kind"].astype("string").fillna("ok")
+        start, end = samples["ts"].min(), samples["ts"].max()
+        width = max((end - start) / max_points, pd.Timedelta(milliseconds=1))
+        binned = (
+            samples.assign(outcome=outcome, bin=start + ((samples["ts"] - start) // width) * width)
+            .groupby(["source_cluster", "outcome", "bin"])
+            .size()
+            .rename("requests")
+            .reset_index()
+        )
+        for (source, kind), part in binned.groupby(["source_cluster", "outcome"], sort=True):
+            figure.add_trace(
+                go.Scatter(
+                    name=f"requests from {source}: {kind}",
+                    mode="markers",
+                    x=part["bin"],
+                    y=[f"requests from {source}"] * len(part),
+                    marker={
+                        "size": 6 + 2 * np.log1p(part["requests"]),
+                        "color": _colour(kind if kind != "ok" else "v1"),
+                    },
+                    customdata=part["requests"],
+                    hovertemplate=f"%{{x}}: %{{customdata}} {kind}<extra></extra>",
+                )
+            )
+    if not events.empty:
+        for level, part in events.groupby(events["level"].astype("string").fillna("info"), sort=True):
+            figure.add_trace(
+                go.Scatter(
+                    name=f"istiod {level}",
+                    mode="markers",
+                    x=part["ts"],
+                    y=[f"istiod {c}" for c in part["cluster"]],
+                    marker={"symbol": "x" if level == "error" else "circle", "size": 10,
+                            "color": "#cf222e" if level == "error" else "#57606a"},
+                    text=(part["event"] + " " + part["remote_cluster"].fillna("")).str.strip(),
+                    hovertemplate="%{x}: %{text}<extra></extra>",
+                )
+            )  # fmt: skip
+    figure.update_layout(title={"text": title}, xaxis_title="time (UTC)", height=320)
     return figure

@@ -11,6 +11,7 @@ import zipfile
 
 import pandas as pd
 import pytest
+from planted import planted_secrets
 
 import meshnb
 from meshnb.diagnostics import snapshot
@@ -92,17 +93,6 @@ def test_what_is_not_a_snapshot_is_refused_clearly(tmp_path, content, message):
         meshnb.load(path)
 
 
-def _secrets(mesh) -> list[bytes]:
-    """The simulated mesh's tokens (and each JWT segment) and private keys (each line of the PEM body)."""
-    needles = []
-    for cluster in mesh.clusters:
-        token = mesh.pki.token(cluster)
-        needles += [token.encode()] + [part.encode() for part in token.split(".")]
-        key = mesh.pki.cacerts(cluster, mesh.root_of(cluster))["ca-key.pem"]
-        needles += [line for line in key.splitlines() if line and not line.startswith(b"-----")]
-    return needles
-
-
 def _entries(path) -> dict[str, bytes]:
     with zipfile.ZipFile(path) as archive:
         return {name: archive.read(name) for name in archive.namelist()}
@@ -111,7 +101,7 @@ def _entries(path) -> dict[str, bytes]:
 @pytest.mark.parametrize("scenario", ["healthy", "remote-secret-wrong-key", "trust-mismatch"])
 def test_no_token_or_private_key_reaches_a_snapshot_report_json_or_log(tmp_path, caplog, scenario):
     mesh = meshnb.simulate(scenario)
-    needles = _secrets(mesh)
+    needles = planted_secrets(mesh)
     assert mesh.clusters["cluster1"].read_secret("istio-system", "cacerts")["ca-key.pem"]  # planted
     with caplog.at_level(logging.DEBUG):
         report = triage(mesh, allow_changes=True)
