@@ -9,6 +9,7 @@ from meshnb.widgets.load_balancing import LoadBalancingPanel
 from meshnb.widgets.locality import LocalityPanel
 from meshnb.widgets.remote_secrets import RemoteSecretsPanel
 from meshnb.widgets.simulator import ScenarioPicker
+from meshnb.widgets.triage import TriagePanel
 from meshnb.widgets.trust import TrustPanel
 
 __all__ = [
@@ -18,5 +19,6 @@ __all__ = [
     "LocalityPanel",
     "RemoteSecretsPanel",
     "ScenarioPicker",
+    "TriagePanel",
     "TrustPanel",
 ]

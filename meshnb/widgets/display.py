@@ -38,7 +38,8 @@ class FigureBundle:
         return {**bundle, "text/plain": f"<Figure: {title}>"}
 
 
-def show(output: ipywidgets.Output, obj: Any) -> None:
-    """Replace what ``output`` shows with ``obj``."""
+def show(output: ipywidgets.Output, *objs: Any) -> None:
+    """Replace what ``output`` shows with ``objs``, one after the other."""
     output.outputs = ()
-    output.append_display_data(obj)
+    for obj in objs:
+        output.append_display_data(obj)

@@ -132,7 +132,26 @@ def check_connectivity(panel: Locator, page: Page) -> None:
     _show_tab(panel, "Probes")
 
 
+def check_triage(panel: Locator, page: Page) -> None:
+    """Run: a light per check, the diagnosis naming the missing secret, a tab per check with its plot,
+    then save a snapshot and export the report."""
+    _run_and_expect(panel, "FAIL")
+    lights = panel.locator(".meshnb-triage-light")
+    expect(lights).to_have_count(6)
+    expect(lights.filter(has_text="remote-secrets").first).to_contain_text("FAIL")
+    expect(lights.filter(has_text="trust").first).to_contain_text("PASS")
+    expect(panel.locator(".meshnb-diagnosis").first).to_contain_text("a remote secret is missing in cluster1")
+    _show_tab(panel, "endpoints")
+    chart = panel.locator(".js-plotly-plot >> visible=true").first
+    expect(chart.locator(".main-svg").first).to_be_visible(timeout=TIMEOUT_MS)
+    panel.locator("button", has_text="Save snapshot").first.click()
+    expect(panel).to_contain_text("snapshot written to", timeout=TIMEOUT_MS)
+    panel.locator("button", has_text="Export report").first.click()
+    expect(panel).to_contain_text("report written to", timeout=TIMEOUT_MS)
+
+
 PANEL_CHECKS: dict[str, Callable[[Locator, Page], None]] = {
+    "meshnb-triage": check_triage,
     "meshnb-connectivity": check_connectivity,
     "meshnb-locality": check_locality,
     "meshnb-trust": check_trust,

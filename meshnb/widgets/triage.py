@@ -1,0 +1,184 @@
+"""The triage panel: every check in the guide's order, a light per check, the diagnosis on top, a tab
+per check, and buttons to save a snapshot and export the HTML report.
+
+>>> import meshnb
+>>> panel = TriagePanel(meshnb.simulate("missing-remote-secret"))
+>>> panel.run().diagnosis.causes[0].key
+'remote-secret-missing'
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+
+import ipywidgets as widgets
+
+from meshnb import plots
+from meshnb.backends.base import Mesh
+from meshnb.diagnostics.finding import Finding
+from meshnb.diagnostics.triage import ORDER, Report, triage
+from meshnb.html_report import diagnosis_html, write_html
+from meshnb.widgets.check_panel import STYLE
+from meshnb.widgets.display import FigureBundle, show
+
+__all__ = ["TriagePanel"]
+
+log = logging.getLogger("meshnb")
+
+
+def _figures(name: str, finding: Finding) -> list:
+    if name == "load-balancing" and "split" in finding.evidence:
+        return [FigureBundle(plots.split_figure(finding.evidence["split"], finding.evidence.get("sources")))]
+    if name == "endpoints" and "endpoints" in finding.evidence:
+        return [FigureBundle(plots.endpoints_figure(finding.evidence["endpoints"]))]
+    return []
+
+
+class TriagePanel(widgets.VBox):
+    """Run :func:`meshnb.triage` from a notebook; ``.result`` is the last Report."""
+
+    def __init__(self, mesh: Mesh, *, snapshot: str = "triage.meshnb", report: str = "triage.html"):
+        self.mesh = mesh
+        self.result: Report | None = None
+        self.error: BaseException | None = None
+        self.allow_changes = widgets.Checkbox(
+            value=False,
+            description="Allow changes (run the connectivity probe: creates and deletes a namespace)",
+            style=STYLE,
+        )
+        self.requests = widgets.BoundedIntText(
+            value=100, min=10, max=100_000, description="Requests per cluster", style=STYLE
+        )
+        self.run_button = widgets.Button(
+            description="Run triage", button_style="primary", icon="play", tooltip="Run every check in order"
+        )
+        self.run_button.on_click(lambda _button: self.run())
+        self.snapshot_path = widgets.Text(value=snapshot, description="Snapshot file", style=STYLE)
+        self.save_button = widgets.Button(
+            description="Save snapshot", icon="save", disabled=True, tooltip="Write what triage saw to a file"
+        )
+        self.save_button.on_click(lambda _button: self.save())
+        self.report_path = widgets.Text(value=report, description="Report file", style=STYLE)
+        self.export_button = widgets.Button(
+            description="Export report",
+            icon="file",
+            disabled=True,
+            tooltip="Write one self-contained HTML page",
+        )
+        self.export_button.on_click(lambda _button: self.export())
+        self.message = widgets.HTML()
+        self.lights = {name: widgets.HTML(self._light(name, None)) for name in ORDER}
+        for light in self.lights.values():
+            light.add_class("meshnb-triage-light")
+        self.status = widgets.HTML(value="<i>Not run yet.</i>", description="Status", style=STYLE)
+        self.status.add_class("meshnb-status-line")
+        self.diagnosis = widgets.HTML()
+        self.diagnosis.add_class("meshnb-diagnosis")
+        self.progress = {
+            name: widgets.IntProgress(value=0, min=0, max=1, description=name, style=STYLE)
+            for name in mesh.clusters
+        }
+        self.outputs = {name: widgets.Output() for name in ORDER}
+        self.tab = widgets.Tab(children=list(self.outputs.values()), titles=ORDER)
+        super().__init__(
+            [
+                widgets.HTML(
+                    "<b>Triage</b>: the guide's checks in its order on every cluster at once, then the most "
+                    "likely cause from all of their evidence"
+                ),
+                widgets.HBox(
+                    [self.allow_changes, self.requests, self.run_button], layout={"flex_flow": "row wrap"}
+                ),
+                widgets.HBox(list(self.lights.values()), layout={"flex_flow": "row wrap"}),
+                widgets.VBox(list(self.progress.values())),
+                self.status,
+                self.diagnosis,
+                widgets.HBox(
+                    [self.snapshot_path, self.save_button, self.report_path, self.export_button],
+                    layout={"flex_flow": "row wrap"},
+                ),
+                self.message,
+                self.tab,
+            ]
+        )
+        self.add_class("meshnb-panel")
+        self.add_class("meshnb-triage")
+
+    @staticmethod
+    def _light(name: str, finding: Finding | None, running: bool = False) -> str:
+        if finding is None:
+            word = "running…" if running else "not run"
+            return (
+                f'<span class="meshnb-light" title="{html.escape(name)}">– {html.escape(name)}: {word}</span>'
+            )
+        return f"{finding.status_html()} {html.escape(name)}"
+
+    def _on_progress(self, check: str, cluster: str, done: int, total: int) -> None:
+        if not cluster:
+            self.lights[check].value = self._light(check, None, running=True)
+            for bar in self.progress.values():
+                bar.value, bar.bar_style = 0, ""
+            return
+        bar = self.progress[cluster]
+        bar.max, bar.value = max(total, 1), done
+        bar.bar_style = "success" if done >= total else "info"
+
+    def run(self) -> Report | None:
+        """Run triage; show the lights, the diagnosis and a tab per check (None if it raised)."""
+        self.run_button.disabled = True
+        self.run_button.description = "Running…"
+        self.status.value = "<i>Running…</i>"
+        self.message.value = ""
+        for name in ORDER:
+            self.lights[name].value = self._light(name, None)
+        try:
+            report = triage(
+                self.mesh,
+                allow_changes=self.allow_changes.value,
+                requests=self.requests.value,
+                progress=self._on_progress,
+            )
+        except Exception as exc:  # shown in the panel, never lost in a callback
+            log.exception("triage panel run failed")
+            self.error = exc
+            self.status.value = (
+                '<span role="alert" style="color:#cf222e"><b>✖ ERROR</b></span> '
+                f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}"
+            )
+            return None
+        finally:
+            self.run_button.disabled = False
+            self.run_button.description = "Run triage"
+        self.error, self.result = None, report
+        for name, finding in report.findings.items():
+            self.lights[name].value = self._light(name, finding)
+            show(self.outputs[name], finding, *_figures(name, finding))
+        worst = Finding("triage", report.status, report.diagnosis.summary)
+        self.status.value = f"{worst.status_html()} {html.escape(report.diagnosis.summary)}"
+        self.diagnosis.value = diagnosis_html(report)
+        self.save_button.disabled = self.export_button.disabled = False
+        return report
+
+    def _write(self, what: str, write, path: str) -> Path | None:
+        if self.result is None:
+            return None
+        try:
+            written = write(self.result, path.strip())
+        except (OSError, ValueError) as exc:
+            detail = html.escape(str(exc))
+            self.message.value = (
+                f'<span role="alert" style="color:#cf222e">✖ could not write the {what}: {detail}</span>'
+            )
+            return None
+        self.message.value = f"✔ {what} written to <code>{html.escape(str(written))}</code>"
+        return written
+
+    def save(self) -> Path | None:
+        """Write a snapshot of the last run to the snapshot file (``meshnb.load`` reads it)."""
+        return self._write("snapshot", Report.save, self.snapshot_path.value)
+
+    def export(self) -> Path | None:
+        """Write the last run as one self-contained HTML page to the report file."""
+        return self._write("report", write_html, self.report_path.value)
