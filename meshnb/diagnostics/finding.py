@@ -69,18 +69,23 @@ class Finding:
         """0 for pass/warn/skipped, 1 for fail, 2 for error."""
         return {"fail": 1, "error": 2}.get(self.status, 0)
 
-    def to_dict(self) -> dict[str, Any]:
-        evidence = {
-            name: json.loads(df.to_json(orient="split", date_format="iso", date_unit="ns", index=False))
-            for name, df in self.evidence.items()
-        }
+    def to_dict(self, evidence: bool = True) -> dict[str, Any]:
+        """A JSON-ready dict; ``evidence=False`` lists the evidence tables' names instead of their rows."""
+        tables = (
+            {
+                name: json.loads(df.to_json(orient="split", date_format="iso", date_unit="ns", index=False))
+                for name, df in self.evidence.items()
+            }
+            if evidence
+            else list(self.evidence)
+        )
         return {
             "check": self.check,
             "status": self.status,
             "summary": self.summary,
             "next_steps": list(self.next_steps),
             "details": self.details,
-            "evidence": evidence,
+            "evidence": tables,
         }
 
     def to_json(self, **kwargs: Any) -> str:

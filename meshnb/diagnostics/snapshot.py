@@ -50,9 +50,7 @@ def save(report: Report, path: str | os.PathLike[str]) -> Path:
         with os.fdopen(fd, "wb") as raw:
             with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
                 for name, finding in report.findings.items():
-                    entry = finding.to_dict()
-                    entry["evidence"] = list(finding.evidence)
-                    manifest["findings"][name] = entry
+                    manifest["findings"][name] = finding.to_dict(evidence=False)
                     for table, frame in finding.evidence.items():
                         buffer = io.BytesIO()
                         frame.reset_index(drop=True).to_parquet(buffer, index=False, compression=None)
