@@ -76,6 +76,25 @@ def test_the_probe_names_the_network_in_both_directions():
     ]
 
 
+def test_a_firewall_hidden_by_retries_shows_in_the_latency():
+    """With a long curl timeout, Envoy's retries answer every request locally after ~10 s connection
+    timeouts: no error at all, only local versions, and a median latency of seconds."""
+    from meshnb.diagnostics.diagnosis import diagnose
+    from meshnb.diagnostics.triage import triage as run
+
+    mesh = meshnb.simulate("firewall")
+    report = run(mesh)
+    findings = dict(report.findings, **{"load-balancing": meshnb.check_load_balancing(mesh, max_time=60)})
+    assert findings["load-balancing"].evidence["samples"]["error_kind"].isna().all()
+    (cause,) = diagnose(findings).causes
+    assert cause.key == "network" and "time out" in cause.evidence[0]
+    trust = dict(
+        report.findings,
+        **{"load-balancing": meshnb.check_load_balancing(meshnb.simulate("trust-mismatch"), max_time=60)},
+    )
+    assert "network" not in [c.key for c in diagnose(trust).causes]  # fast local answers: not the network
+
+
 def test_locality_is_by_design_and_says_so():
     (cause,) = triage(meshnb.simulate("locality-prefer-local")).diagnosis.causes
     assert cause.by_design and "by design" in cause.title

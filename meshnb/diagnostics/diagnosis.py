@@ -27,7 +27,10 @@ from meshnb.diagnostics.remote_secrets import STEP_CREATE, STEP_KEY, STEP_LOGS
 __all__ = ["Cause", "Diagnosis", "diagnose"]
 
 #: Request errors that point at the network rather than at TLS or the application.
-NETWORK_ERRORS = ("timeout", "connect", "reset", "refused")
+NETWORK_ERRORS = ("timeout", "refused", "reset", "connect_timeout", "connect_failure")
+#: A median latency this slow from a cluster that only reached itself: its proxy waited for connection
+#: timeouts towards the remote gateway before retrying locally (Envoy's default connect timeout is 10 s).
+SLOW_MS = 1000.0
 
 
 @dataclass
@@ -104,6 +107,14 @@ def _network_errors(lb: Finding | None) -> dict[str, tuple[int, int]]:
     return {name: (int(bad.get(name, 0)), int(total[name])) for name in total.index if bad.get(name, 0)}
 
 
+def _slow_local_only(lb: Finding | None) -> dict[str, float]:
+    """Median latency of source clusters that only reached themselves, where it is over SLOW_MS."""
+    if lb is None or "samples" not in lb.evidence:
+        return {}
+    medians = lb.evidence["samples"].groupby("source_cluster")["latency_ms"].median()
+    return {name: float(medians[name]) for name in _local_only(lb) if medians.get(name, 0.0) > SLOW_MS}
+
+
 def _network(findings: dict[str, Finding]) -> Cause | None:
     probe = findings.get("connectivity")
     if probe is not None and probe.status == "fail":
@@ -119,21 +130,24 @@ def _network(findings: dict[str, Finding]) -> Cause | None:
             STEP_NETWORK,
         )
     endpoints = _rows(findings.get("endpoints"))
-    hit = {
-        name: counts
-        for name, counts in _network_errors(findings.get("load-balancing")).items()
-        if endpoints.get(name, {}).get("status") == "pass"
-    }
-    if not hit:
+    holds_remote = {name for name, row in endpoints.items() if row["status"] == "pass"}
+    hit = {n: c for n, c in _network_errors(findings.get("load-balancing")).items() if n in holds_remote}
+    slow = {n: ms for n, ms in _slow_local_only(findings.get("load-balancing")).items() if n in holds_remote}
+    if not hit and not slow:
         return None
     return Cause(
         "network",
         "requests towards the other clusters fail on the way (network or firewall to the east-west gateway)",
-        tuple(sorted(hit)),
+        tuple(sorted(hit.keys() | slow.keys())),
         [
             f"{name}: {bad} of {total} requests failed with a timeout, refusal or reset, although its proxy "
             "holds the other clusters' endpoints"
             for name, (bad, total) in sorted(hit.items())
+        ]
+        + [
+            f"{name}: only its own cluster answered, after {ms:.0f} ms (median): its proxy waits for "
+            "connections to the other clusters' gateway to time out, then retries locally"
+            for name, ms in sorted(slow.items())
         ],
         STEP_CONNECTIVITY
         + " (In triage: allow changes.) Check the firewall for the east-west gateways' port 15443.",

@@ -87,16 +87,8 @@ def load(path: str | os.PathLike[str]) -> Report:
             )
         findings = {}
         for name, entry in manifest["findings"].items():
-            evidence = {}
+            finding = findings[name] = Finding.from_dict({**entry, "evidence": {}})
             for table in entry["evidence"]:
                 frame = pd.read_parquet(io.BytesIO(archive.read(f"evidence/{name}/{table}.parquet")))
-                evidence[table] = validate(table, frame) if table in SCHEMAS else frame
-            findings[name] = Finding(
-                check=entry["check"],
-                status=entry["status"],
-                summary=entry["summary"],
-                evidence=evidence,
-                next_steps=list(entry.get("next_steps", [])),
-                details=dict(entry.get("details", {})),
-            )
+                finding.evidence[table] = validate(table, frame) if table in SCHEMAS else frame
     return Report(findings, Diagnosis.from_dict(manifest["diagnosis"]), manifest["metadata"])
