@@ -166,10 +166,10 @@ def test_a_context_that_does_not_exist(connect):
         connect(contexts=["cluster1", "cluster3"])
 
 
-def _readme_role() -> dict:
+def _readme_role(marker: str = "rbac") -> dict:
     text = (ROOT / "README.md").read_text()
-    block = re.search(r"<!-- rbac -->\n```yaml\n(.*?)```", text, re.S)
-    assert block, "README.md has no ClusterRole after <!-- rbac -->"
+    block = re.search(rf"<!-- {marker} -->\n```yaml\n(.*?)```", text, re.S)
+    assert block, f"README.md has no ClusterRole after <!-- {marker} -->"
     role = yaml.safe_load(block[1])
     assert role["kind"] == "ClusterRole"
     return role
@@ -181,6 +181,17 @@ def test_the_readme_role_is_enough_for_every_read_only_check(testbed, connect, t
     for name, check in CHECKS.items():
         got, want = check(reader), check(admin)
         assert (got.status, _per_cluster(got)) == (want.status, _per_cluster(want)), (name, got.summary)
+
+
+def test_the_readme_roles_let_the_probe_create_and_clean_up(testbed, connect, tmp_path):
+    rules = _readme_role()["rules"] + _readme_role("rbac-probe")["rules"]
+    mesh = connect(service_account_kubeconfig(testbed, "prober", rules, tmp_path / "prober"))
+    finding = meshnb.check_connectivity(mesh, apply=True, timeout=60)
+    assert finding.status == "pass", finding.summary
+    assert finding.evidence["cleanup"]["cleanup"].eq("deleted").all()
+    reader = connect(service_account_kubeconfig(testbed, "reader", _readme_role()["rules"], tmp_path / "r"))
+    refused = meshnb.check_connectivity(reader, apply=True, timeout=60)  # the read-only role alone
+    assert refused.status == "error" and "forbidden" in refused.summary, refused.summary
 
 
 def test_an_account_that_may_not_read_secrets_gets_forbidden_findings(testbed, connect, tmp_path):
