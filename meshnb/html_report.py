@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import html
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meshnb import plots
+from meshnb.files import atomic_file
 
 if TYPE_CHECKING:
     from meshnb.diagnostics.triage import Report
@@ -116,13 +116,6 @@ def report_html(report: Report, title: str = "meshnb triage report") -> str:
 def write_html(report: Report, path: str | os.PathLike[str], title: str = "meshnb triage report") -> Path:
     """Write :func:`report_html` to ``path`` atomically (a temporary file renamed over it)."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(report_html(report, title))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(target) as out:
+        out.write(report_html(report, title).encode("utf-8"))
     return target

@@ -18,7 +18,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from meshnb.diagnostics.diagnosis import Diagnosis
 from meshnb.diagnostics.finding import Finding
 from meshnb.errors import ConfigError
+from meshnb.files import atomic_file
 
 if TYPE_CHECKING:
     from meshnb.diagnostics.triage import Report
@@ -38,30 +38,20 @@ FORMAT = "meshnb-snapshot/1"
 def save(report: Report, path: str | os.PathLike[str]) -> Path:
     """Write ``report`` to ``path`` atomically; returns the path."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "metadata": report.metadata,
         "diagnosis": report.diagnosis.to_dict(),
         "findings": {},
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
-                for name, finding in report.findings.items():
-                    manifest["findings"][name] = finding.to_dict(evidence=False)
-                    for table, frame in finding.evidence.items():
-                        buffer = io.BytesIO()
-                        frame.reset_index(drop=True).to_parquet(buffer, index=False, compression=None)
-                        archive.writestr(f"evidence/{name}/{table}.parquet", buffer.getvalue())
-                archive.writestr("manifest.json", json.dumps(manifest, indent=1, default=str))
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(target) as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, finding in report.findings.items():
+            manifest["findings"][name] = finding.to_dict(evidence=False)
+            for table, frame in finding.evidence.items():
+                buffer = io.BytesIO()
+                frame.reset_index(drop=True).to_parquet(buffer, index=False, compression=None)
+                archive.writestr(f"evidence/{name}/{table}.parquet", buffer.getvalue())
+        archive.writestr("manifest.json", json.dumps(manifest, indent=1, default=str))
     return target
 
 
