@@ -34,12 +34,6 @@ CHECKS = {
 }
 
 
-def _per_cluster(finding) -> dict[str, str]:
-    table = finding.evidence.get("clusters", finding.evidence.get("sources"))
-    key = "cluster" if "cluster" in table else "source_cluster"
-    return dict(zip(table[key], table["status"], strict=True))
-
-
 @pytest.fixture
 def connect(testbed):
     """connect(kubeconfig=None, contexts=NAMES, timeout=10) -> a Mesh on the test bed; healthy after."""
@@ -64,7 +58,10 @@ def test_every_check_reaches_the_simulators_verdict(testbed, connect, fault):
     mesh, reference = connect(), meshnb.simulate(fault)
     for name, check in CHECKS.items():
         got, want = check(mesh), check(reference)
-        assert (got.status, _per_cluster(got)) == (want.status, _per_cluster(want)), (name, got.summary)
+        assert (got.status, got.cluster_statuses()) == (want.status, want.cluster_statuses()), (
+            name,
+            got.summary,
+        )
 
 
 @pytest.mark.parametrize("fault", FAULTS)
@@ -140,7 +137,7 @@ def test_an_api_server_that_is_down_is_an_error_for_that_cluster_only(testbed, c
         testbed.start_apiserver("cluster2")
         testbed.wait_synced()
     for name, finding in findings.items():
-        per_cluster = _per_cluster(finding)
+        per_cluster = finding.cluster_statuses()
         assert finding.status == "error" and per_cluster["cluster2"] == "error", name
         assert per_cluster["cluster1"] != "error", (name, finding.summary)
         assert "cluster2: unreachable" in finding.summary, (name, finding.summary)
@@ -156,7 +153,10 @@ def test_a_hung_api_server_times_out_within_the_timeout(testbed, connect):
         elapsed = time.monotonic() - started
     finally:
         processes.pause(testbed.root, "kube-apiserver-cluster2", False)
-    assert _per_cluster(finding)["cluster2"] == "error" and _per_cluster(finding)["cluster1"] != "error"
+    assert (
+        finding.cluster_statuses()["cluster2"] == "error"
+        and finding.cluster_statuses()["cluster1"] != "error"
+    )
     assert "timed out" in finding.summary or "timeout" in finding.summary, finding.summary
     assert elapsed < 2 * 2 + 5  # the cluster's first call times out and the check moves on
 
@@ -180,7 +180,10 @@ def test_the_readme_role_is_enough_for_every_read_only_check(testbed, connect, t
     admin, reader = connect(), connect(path)
     for name, check in CHECKS.items():
         got, want = check(reader), check(admin)
-        assert (got.status, _per_cluster(got)) == (want.status, _per_cluster(want)), (name, got.summary)
+        assert (got.status, got.cluster_statuses()) == (want.status, want.cluster_statuses()), (
+            name,
+            got.summary,
+        )
 
 
 def test_the_readme_roles_let_the_probe_create_and_clean_up(testbed, connect, tmp_path):
@@ -202,7 +205,7 @@ def test_an_account_that_may_not_read_secrets_gets_forbidden_findings(testbed, c
     findings = {name: check(mesh) for name, check in CHECKS.items()}  # nothing raises
     for name in ("trust", "remote-secrets"):
         finding = findings[name]
-        assert finding.status == "error" and set(_per_cluster(finding).values()) == {"error"}, name
+        assert finding.status == "error" and set(finding.cluster_statuses().values()) == {"error"}, name
         assert "forbidden" in finding.summary and 'resource "secrets"' in finding.summary, finding.summary
         assert "system:serviceaccount:meshnb:nosecrets" in finding.summary
     assert findings["load-balancing"].status == "pass"  # what needs no secret still works

@@ -64,6 +64,18 @@ class Finding:
         """True for pass and warn (the CLI's exit code 0)."""
         return self.status in ("pass", "warn")
 
+    def cluster_statuses(self) -> dict[str, str]:
+        """Each cluster's own status, from the check's per-cluster table (``sources`` or ``clusters``).
+
+        >>> Finding("x", "pass", "").cluster_statuses()
+        {}
+        """
+        for name, key in (("sources", "source_cluster"), ("clusters", "cluster")):
+            table = self.evidence.get(name)
+            if table is not None and len(table):
+                return dict(zip(table[key], table["status"], strict=True))
+        return {}
+
     @property
     def exit_code(self) -> int:
         """0 for pass/warn/skipped, 1 for fail, 2 for error."""

@@ -19,11 +19,26 @@ from meshnb.diagnostics.fanout import Progress
 from meshnb.diagnostics.finding import Finding
 from meshnb.widgets.display import show
 
-__all__ = ["STYLE", "CheckPanel"]
+__all__ = ["STYLE", "CheckPanel", "advance", "error_html"]
 
 log = logging.getLogger("meshnb")
 
 STYLE = {"description_width": "initial"}
+
+
+def advance(bar: widgets.IntProgress, done: int, total: int) -> None:
+    """Show ``done`` of ``total`` on a cluster's progress bar (green when complete)."""
+    bar.max = max(total, 1)
+    bar.value = done
+    bar.bar_style = "success" if done >= total else "info"
+
+
+def error_html(exc: BaseException) -> str:
+    """A run that raised, for a status line: said in words, escaped."""
+    return (
+        '<span role="alert" style="color:#cf222e"><b>✖ ERROR</b></span> '
+        f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}"
+    )
 
 
 class CheckPanel(widgets.VBox):
@@ -73,10 +88,7 @@ class CheckPanel(widgets.VBox):
         raise NotImplementedError
 
     def _on_progress(self, cluster: str, done: int, total: int) -> None:
-        bar = self.progress[cluster]
-        bar.max = max(total, 1)
-        bar.value = done
-        bar.bar_style = "success" if done >= total else "info"
+        advance(self.progress[cluster], done, total)
 
     def run(self) -> Finding | None:
         """Run the check; show and return the Finding (None, with the error shown, if it raised)."""
@@ -90,10 +102,7 @@ class CheckPanel(widgets.VBox):
         except Exception as exc:  # shown in the panel, never lost in a callback
             log.exception("%s panel run failed", self.title)
             self.error = exc
-            self.status.value = (
-                '<span role="alert" style="color:#cf222e"><b>✖ ERROR</b></span> '
-                f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}"
-            )
+            self.status.value = error_html(exc)
             for output in self.outputs.values():
                 output.outputs = ()
             return None
@@ -105,16 +114,8 @@ class CheckPanel(widgets.VBox):
         self._render(finding)
         return finding
 
-    def _cluster_statuses(self, finding: Finding) -> dict[str, str]:
-        for name in ("sources", "clusters"):
-            table = finding.evidence.get(name)
-            if table is not None and len(table):
-                key = "source_cluster" if name == "sources" else "cluster"
-                return dict(zip(table[key], table["status"], strict=True))
-        return {}
-
     def _render(self, finding: Finding) -> None:
-        statuses = self._cluster_statuses(finding)
+        statuses = finding.cluster_statuses()
         for cluster, bar in self.progress.items():
             if statuses.get(cluster) in ("error", "fail"):
                 bar.bar_style = "danger"

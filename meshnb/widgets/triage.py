@@ -20,7 +20,7 @@ from meshnb.backends.base import Mesh
 from meshnb.diagnostics.finding import Finding
 from meshnb.diagnostics.triage import ORDER, Report, triage
 from meshnb.html_report import diagnosis_html, write_html
-from meshnb.widgets.check_panel import STYLE
+from meshnb.widgets.check_panel import STYLE, advance, error_html
 from meshnb.widgets.display import FigureBundle, show
 
 __all__ = ["TriagePanel"]
@@ -121,9 +121,7 @@ class TriagePanel(widgets.VBox):
             for bar in self.progress.values():
                 bar.value, bar.bar_style = 0, ""
             return
-        bar = self.progress[cluster]
-        bar.max, bar.value = max(total, 1), done
-        bar.bar_style = "success" if done >= total else "info"
+        advance(self.progress[cluster], done, total)
 
     def run(self) -> Report | None:
         """Run triage; show the lights, the diagnosis and a tab per check (None if it raised)."""
@@ -143,10 +141,7 @@ class TriagePanel(widgets.VBox):
         except Exception as exc:  # shown in the panel, never lost in a callback
             log.exception("triage panel run failed")
             self.error = exc
-            self.status.value = (
-                '<span role="alert" style="color:#cf222e"><b>✖ ERROR</b></span> '
-                f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}"
-            )
+            self.status.value = error_html(exc)
             return None
         finally:
             self.run_button.disabled = False
