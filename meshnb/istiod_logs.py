@@ -80,13 +80,18 @@ def _event(message: str, labels: dict[str, str]) -> dict[str, Any] | None:
     return None
 
 
+#: The span a pandas timestamp (nanoseconds since 1970 in 64 bits) can hold.
+_EARLIEST, _LATEST = dt.datetime(1677, 9, 22), dt.datetime(2262, 4, 11)
+
+
 def _timestamp(text: str) -> str | None:
-    """The timestamp if it is a real date and time (the line pattern alone lets '9999-99-99T1:' in)."""
+    """The timestamp if it is a real date and time that a DataFrame can hold (the line pattern alone
+    lets '9999-99-99T1:' and '0001-01-01T00' in)."""
     try:
-        dt.datetime.fromisoformat(text.rstrip("Z"))
+        when = dt.datetime.fromisoformat(text.rstrip("Z"))
     except ValueError:
         return None
-    return text
+    return text if _EARLIEST <= when.replace(tzinfo=None) <= _LATEST else None
 
 
 def parse_istiod_log(text: str, *, cluster: str = "", pod: str = "") -> list[dict[str, Any]]:

@@ -524,6 +524,7 @@ def test_istiod_log_known_lines_all_give_a_row_that_fits_the_schema(lines):
 @FEW
 @given(st.lists(st.builds(_log_line, _any_ts, _level, _scope, _messages), min_size=1, max_size=5))
 @example(["9999-99-99T1:Z\terror\tNumber of remote clusters: 3"])
+@example(["0001-01-01T00\tinfo\tNumber of remote clusters: 0"])  # a real date, before pandas' range
 def test_istiod_log_rows_fit_the_schema_whatever_the_timestamp(lines):
     # check_remote_secrets builds frame("istiod_events", rows): a row must never make that raise.
     frame("istiod_events", parse_istiod_log("\n".join(lines)))
