@@ -71,6 +71,17 @@ class Pod:
     ready: bool = False
     containers: tuple[str, ...] = ()
 
+    @property
+    def default_container(self) -> str | None:
+        """The container ``kubectl exec`` picks when none is named: the one the
+        ``kubectl.kubernetes.io/default-container`` annotation names, else the first.
+
+        >>> Pod("p", "ns", containers=("curl", "istio-proxy")).default_container
+        'curl'
+        """
+        chosen = self.annotations.get("kubectl.kubernetes.io/default-container")
+        return chosen if chosen in self.containers else next(iter(self.containers), None)
+
 
 @dataclass(frozen=True)
 class Service:

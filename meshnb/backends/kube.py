@@ -390,14 +390,12 @@ class KubeCluster:
             raise ClusterError(self.name, "version: the API server's answer has no gitVersion") from exc
 
     # -- exec -----------------------------------------------------------------------------------------
-    def _default_container(self, namespace: str, pod: str) -> str:
-        """The container kubectl would pick: the ``kubectl.kubernetes.io/default-container`` annotation,
-        else the first (the API server refuses an exec without one in a pod of several containers)."""
+    def _default_container(self, namespace: str, pod: str) -> str | None:
+        """Read the pod for the container kubectl would pick (the API server refuses an exec without
+        one in a pod of several); callers that hold the Pod pass ``pod.default_container`` instead."""
         with self._errors(f"pod {namespace}/{pod}"):
             found = self.core.read_namespaced_pod(pod, namespace, _request_timeout=self.timeout)
-        names = [c.name for c in found.spec.containers or []]
-        chosen = (found.metadata.annotations or {}).get("kubectl.kubernetes.io/default-container")
-        return chosen if chosen in names else names[0]
+        return _pod(found).default_container
 
     def exec(
         self,

@@ -654,7 +654,7 @@ class SimCluster:
             raise InvalidName(f"argv must be a non-empty list of strings, not a shell string: {argv!r}")
         self._call("exec")
         sim_pod = self._pod(namespace, pod)
-        container = container or sim_pod.pod.containers[0]
+        container = container or sim_pod.pod.default_container
         if container not in sim_pod.pod.containers:
             raise ExecError(self.name, f"container {container} is not valid for pod {pod}")
         with self._lock:

@@ -214,7 +214,9 @@ def _probe(mesh: Mesh, namespace: str, ready: dict[str, list[Pod]]) -> list[dict
                 "pod_ip": target.ip,
             }
             try:
-                result = mesh.clusters[source].exec(namespace, curl.name, argv, timeout=PROBE_TIMEOUT_S + 30)
+                result = mesh.clusters[source].exec(
+                    namespace, curl.name, argv, container=curl.default_container, timeout=PROBE_TIMEOUT_S + 30
+                )
                 (transfer,) = parse_curl_batch(result.stdout) or [None]
             except (MeshnbError, ValueError) as exc:
                 rows.append(

@@ -121,7 +121,11 @@ def _sample_cluster(
         started = time.time()
         try:
             result = cluster.exec(
-                namespace, pod.name, curl_argv(url, count, max_time), timeout=count * max_time + 15.0
+                namespace,
+                pod.name,
+                curl_argv(url, count, max_time),
+                container=pod.default_container,  # the pod is at hand: no read of it per batch
+                timeout=count * max_time + 15.0,
             )
             transfers = parse_curl_batch(result.stdout)
         except MeshnbError as exc:
