@@ -26,7 +26,7 @@ import binascii
 import hashlib
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -297,6 +297,24 @@ def is_self_signed(cert: Certificate) -> bool:
     return is_issued_by(cert, cert)
 
 
+def _walk(
+    cert: Certificate, pool: Sequence[Certificate], stop: Callable[[Certificate], bool]
+) -> Iterator[Certificate]:
+    """Certificates on the issuer paths from ``cert`` (itself first) through ``pool``, each once; yields
+    those where ``stop`` holds and goes no further up from them."""
+    frontier, seen = [cert], set()
+    while frontier:
+        current = frontier.pop()
+        fp = fingerprint(current)
+        if fp in seen:
+            continue
+        seen.add(fp)
+        if stop(current):
+            yield current
+            continue
+        frontier += [c for c in pool if fingerprint(c) not in seen and is_issued_by(current, c)]
+
+
 def chains_to(
     cert: Certificate, anchors: Sequence[Certificate], intermediates: Sequence[Certificate] = ()
 ) -> bool:
@@ -306,17 +324,11 @@ def chains_to(
     names and signatures are checked (not validity dates: expiry is reported on its own).
     """
     anchor_fps = {fingerprint(a) for a in anchors}
-    frontier, seen = [cert], set()
-    while frontier:
-        current = frontier.pop()
-        fp = fingerprint(current)
-        if fp in seen:
-            continue
-        seen.add(fp)
-        if fp in anchor_fps or any(is_issued_by(current, anchor) for anchor in anchors):
-            return True
-        frontier += [c for c in intermediates if fingerprint(c) not in seen and is_issued_by(current, c)]
-    return False
+
+    def anchored(current: Certificate) -> bool:
+        return fingerprint(current) in anchor_fps or any(is_issued_by(current, a) for a in anchors)
+
+    return any(True for _ in _walk(cert, intermediates, anchored))
 
 
 def chain_roots(cert: Certificate, pool: Sequence[Certificate]) -> list[Certificate]:
@@ -325,19 +337,7 @@ def chain_roots(cert: Certificate, pool: Sequence[Certificate]) -> list[Certific
     ``cert`` itself counts when it is self-signed. Several roots come back when the chain forks
     (a cross-signed intermediate); none when it ends at a certificate whose issuer is not in ``pool``.
     """
-    roots: dict[str, Certificate] = {}
-    frontier, seen = [cert], set()
-    while frontier:
-        current = frontier.pop()
-        fp = fingerprint(current)
-        if fp in seen:
-            continue
-        seen.add(fp)
-        if is_self_signed(current):
-            roots[fp] = current
-            continue
-        frontier += [c for c in pool if fingerprint(c) not in seen and is_issued_by(current, c)]
-    return list(roots.values())
+    return list(_walk(cert, pool, is_self_signed))
 
 
 def not_after_min(certs: Iterable[Certificate]) -> dt.datetime | None:
