@@ -32,6 +32,7 @@ from meshnb.parse import (
     ERROR_KINDS,
     Transfer,
     classify_error,
+    fill_write_out,
     parse_curl_batch,
     parse_hello,
 )
@@ -124,16 +125,6 @@ def _check_transfers(text: str, transfers: list[Transfer]) -> None:
         parse_hello(t.body)
 
 
-def _marker(code: str, seconds: str, exitcode: str, errormsg: str) -> str:
-    """A write-out marker as curl prints it from CURL_WRITE_OUT (with its leading newline)."""
-    return (
-        CURL_WRITE_OUT.replace("%{http_code}", code)
-        .replace("%{time_total}", seconds)
-        .replace("%{exitcode}", exitcode)
-        .replace("%{errormsg}", errormsg)
-    )
-
-
 _no_newline = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\n\r"), max_size=12)
 _codes = st.one_of(st.sampled_from(["000", "200", "404", "503", "5O3", "20", "2000", ""]), _no_newline)
 _seconds = st.one_of(
@@ -145,7 +136,7 @@ _exitcodes = st.one_of(st.sampled_from(["0", "6", "7", "28", "35", "52", "56", "
 _errormsgs = st.one_of(
     st.sampled_from(["", "Operation timed out after 2001 milliseconds with 0 bytes received"]), _no_newline
 )
-MARKERS = st.builds(_marker, _codes, _seconds, _exitcodes, _errormsgs)
+MARKERS = st.builds(fill_write_out, _codes, _seconds, _exitcodes, _errormsgs)
 HELLO = st.one_of(
     st.sampled_from(HELLO_LINES),
     st.builds(lambda v, i: f"Hello version: {v}, instance: {i}", _no_newline, _no_newline),

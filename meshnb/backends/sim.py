@@ -33,6 +33,7 @@ from meshnb.backends.base import DEFAULT_TIMEOUT, ExecResult, Node, Pod, Secret,
 from meshnb.backends.sim_pki import SimPKI
 from meshnb.errors import ClusterError, ConfigError, ExecError, InvalidName, NotFound, Unreachable
 from meshnb.names import match_selector, validate_name, validate_selector
+from meshnb.parse import fill_write_out
 
 __all__ = ["SCENARIOS", "SCENARIO_DESCRIPTIONS", "Knobs", "SimCluster", "SimMesh", "simulate"]
 
@@ -735,10 +736,9 @@ class SimCluster:
                 err.append(f"curl: ({exit_code}) {message}\n")
             code = exit_code or code
             out.append(
-                write_out.replace("%{http_code}", f"{status:03d}")
-                .replace("%{time_total}", f"{ms / 1000:.6f}")
-                .replace("%{exitcode}", str(exit_code))
-                .replace("%{errormsg}", message)
+                fill_write_out(
+                    f"{status:03d}", f"{ms / 1000:.6f}", str(exit_code), message, template=write_out
+                )
             )
         return "".join(out), "".join(err), code
 
