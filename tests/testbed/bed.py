@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -330,8 +331,6 @@ class Testbed:
         )
 
     def _start_meshd(self, timeout: float) -> None:
-        import sys
-
         tests = Path(__file__).resolve().parent.parent
         processes.start(
             self.root,
