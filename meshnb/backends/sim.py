@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from meshnb.backends.base import DEFAULT_TIMEOUT, ExecResult, Node, Pod, Secret, SecretData, Service
+from meshnb.backends.sim_lb import DEFAULT_POLICY, POLICIES, Picker, expected_shares
 from meshnb.backends.sim_pki import SimPKI
 from meshnb.errors import ClusterError, ConfigError, ExecError, InvalidName, NotFound, Unreachable
 from meshnb.names import match_selector, validate_name, validate_selector
@@ -41,6 +42,8 @@ log = logging.getLogger("meshnb")
 
 MULTICLUSTER_LABEL = "istio/multiCluster"
 CLUSTER_ANNOTATION = "networking.istio.io/cluster"
+MAX_REPLICAS = 10
+OUTLIER_DETECTION = {"consecutive5xxErrors": 3, "interval": "1s", "baseEjectionTime": "30s"}
 CONNECT_TIMEOUT_MS = 10_000.0  # Istio's default connectTimeout
 ENVOY_RESET = "upstream connect error or disconnect/reset before headers. reset reason: "
 TLS_VERIFY_FAILED = (
@@ -75,6 +78,13 @@ class Knobs:
     """Every cluster's nodes are in the first cluster's region and zone."""
     dead_versions: tuple[str, ...] = ()
     """helloworld versions whose process is down (their pods refuse connections)."""
+    lb_policy: str = DEFAULT_POLICY
+    """The DestinationRule's ``loadBalancer.simple``: LEAST_REQUEST (Istio's default), ROUND_ROBIN, RANDOM."""
+    locality_distribute: int | None = None
+    """With ``locality_lb``: percent of each cluster's traffic kept in its own region
+    (``localityLbSetting.distribute``; the rest is spread evenly over the other regions). None: not set."""
+    replicas: Mapping[str, int] = field(default_factory=dict)
+    """helloworld pods per cluster (default 1); Istio weights a remote gateway by the pods behind it."""
     retries: int = 2
     """Retries per request on connect failures, to another host when there is one (Istio's default: 2)."""
     hide_tls_reason: bool = True
@@ -101,6 +111,21 @@ class Knobs:
         for key, value in normalised.items():
             if isinstance(value, str) and isinstance(getattr(self, key), tuple):
                 normalised[key] = (value,)
+        if "lb_policy" in normalised:
+            policy = str(normalised["lb_policy"]).upper()
+            if policy not in POLICIES:
+                raise ConfigError(f"unknown load-balancing policy {policy!r}; choose one of {list(POLICIES)}")
+            normalised["lb_policy"] = policy
+        distribute = normalised.get("locality_distribute")
+        if distribute is not None and (
+            isinstance(distribute, bool) or not isinstance(distribute, int) or not 0 <= distribute <= 100
+        ):
+            raise ConfigError(f"locality_distribute: a percentage from 0 to 100, or None; not {distribute!r}")
+        for cluster, count in dict(normalised.get("replicas") or {}).items():
+            if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_REPLICAS:
+                raise ConfigError(f"replicas of {cluster}: an int from 0 to {MAX_REPLICAS}, not {count!r}")
+        if "replicas" in normalised:
+            normalised["replicas"] = dict(normalised["replicas"] or {})
         return dataclasses.replace(self, **normalised)
 
 
@@ -149,6 +174,7 @@ class _ClusterState:
     namespaces: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> labels
     services: list[Service] = field(default_factory=list)  # created through create()
     created_ips: int = 0
+    helloworld: list[_SimPod] = field(default_factory=list)  # replica 1, 2, ...: scaled by knobs.replicas
 
 
 def _suffix(rng: random.Random, length: int) -> str:
@@ -197,6 +223,7 @@ class SimMesh:
                 }
                 state.nodes.append(Node(name=f"{name}-node-{n}", labels=labels))
             self._add_pods(state, rng, versions.get(name))
+            self._add_replicas(state)
             state.namespaces = {
                 "default": {},
                 "kube-system": {},
@@ -205,6 +232,7 @@ class SimMesh:
             }
             self._states[name] = state
         self.clusters: dict[str, SimCluster] = {name: SimCluster(self, name) for name in names}
+        self._apply(knobs)
 
     def _add_pods(self, state: _ClusterState, rng: random.Random, version: str | None) -> None:
         ip_count = iter(range(10, 250))
@@ -251,11 +279,46 @@ class SimMesh:
                 version,
             )
 
+    def _add_replicas(self, state: _ClusterState) -> None:
+        """helloworld replicas 2..MAX_REPLICAS of the cluster's deployment, named as its ReplicaSet would."""
+        first = [p for p in state.pods if p.app == "helloworld"]
+        if not first:
+            return
+        rng = random.Random(f"{self.seed}:{state.name}:helloworld")
+        template = first[0].pod.labels["pod-template-hash"]
+        state.helloworld = first[:1]
+        for n in range(2, MAX_REPLICAS + 1):
+            pod = dataclasses.replace(
+                first[0].pod,
+                name=f"helloworld-{first[0].version}-{template}-{_suffix(rng, 5)}",
+                node=state.nodes[n % len(state.nodes)].name,
+                ip=f"10.{state.index}.2.{n}",
+            )
+            state.helloworld.append(_SimPod(pod=pod, app="helloworld", version=first[0].version))
+
+    def _scale(self) -> None:
+        """Run as many helloworld pods in each cluster as ``knobs.replicas`` says (default 1)."""
+        for name, state in self._states.items():
+            if not state.helloworld:
+                continue
+            want = state.helloworld[: self.knobs.replicas.get(name, 1)]
+            scaled = {id(p) for p in state.helloworld}
+            at = next((i for i, p in enumerate(state.pods) if id(p) in scaled), len(state.pods))
+            others = [p for p in state.pods if id(p) not in scaled]
+            state.pods = others[:at] + want + others[at:]
+
+    def _apply(self, knobs: Knobs) -> None:
+        unknown = sorted(set(knobs.replicas) - set(self._states))
+        if unknown:
+            raise ConfigError(f"replicas for unknown cluster(s) {unknown}; clusters: {sorted(self._states)}")
+        self.knobs = knobs
+        self._scale()
+
     # ---- derived state ----
 
     def set(self, **knobs: object) -> SimMesh:
         """Change knobs in place (the world's state derives from them); returns the mesh."""
-        self.knobs = self.knobs.replace(**knobs)
+        self._apply(self.knobs.replace(**knobs))
         self.scenario = "custom"
         return self
 
@@ -267,7 +330,7 @@ class SimMesh:
         """
         if scenario not in SCENARIOS:
             raise ConfigError(f"unknown scenario {scenario!r}; choose one of {sorted(SCENARIOS)}")
-        self.knobs = Knobs().replace(**SCENARIOS[scenario]).replace(**knobs)
+        self._apply(Knobs().replace(**SCENARIOS[scenario]).replace(**knobs))
         self.scenario = scenario if not knobs else f"{scenario} (+{', '.join(sorted(knobs))})"
         for cluster in self.clusters.values():
             cluster.forget_ejections()
@@ -349,6 +412,14 @@ class SimMesh:
                     return name, sim_pod
         return None
 
+    def serves(self, namespace: str, app: str) -> bool:
+        """Whether a Service for ``app`` exists in ``namespace`` (its Deployment may be scaled to 0)."""
+        return any(
+            self.pods_of(name, namespace, app)
+            or (state.helloworld and (namespace, app) == ("sample", "helloworld"))
+            for name, state in self._states.items()
+        )
+
     def pods_of(self, cluster: str, namespace: str, app: str) -> list[_SimPod]:
         return [p for p in self._states[cluster].pods if p.pod.namespace == namespace and p.app == app]
 
@@ -356,14 +427,40 @@ class SimMesh:
         state = self._states[next(iter(self._states))] if self.knobs.same_locality else self._states[cluster]
         return state.region, state.zone
 
-    def endpoints(self, source: str, namespace: str, service: str, port: int) -> list[dict]:
-        """What the sidecars of ``source`` have as endpoints for ``service:port`` (Istio's EDS)."""
+    def regions(self) -> list[str]:
+        """The clusters' regions, in cluster order, each once."""
+        return list(dict.fromkeys(self.locality_of(name)[0] for name in self._states))
+
+    def distribute(self, region: str) -> dict[str, int]:
+        """``localityLbSetting.distribute[from: region/*].to`` as percentages by region ({} when not set).
+
+        >>> simulate(locality_lb=True, locality_distribute=80).distribute("us-east")
+        {'us-east': 80, 'us-west': 20}
+        """
+        keep = self.knobs.locality_distribute
+        if not self.knobs.locality_lb or keep is None:
+            return {}
+        others = [r for r in self.regions() if r != region]
+        if not others:
+            return {region: 100}
+        share, extra = divmod(100 - keep, len(others))
+        return {region: keep, **{r: share + (i < extra) for i, r in enumerate(others)}}
+
+    def endpoints(
+        self, source: str, namespace: str, service: str, port: int, *, intended: bool = False
+    ) -> list[dict]:
+        """What the sidecars of ``source`` have as endpoints for ``service:port`` (Istio's EDS).
+
+        ``intended``: as the configuration means it, every remote secret valid (no faults).
+        """
         if port != 5000 or service != "helloworld":
             return []
         src_region, src_zone = self.locality_of(source)
-        prefer_local = self.knobs.locality_lb and self.knobs.outlier_detection
+        weights = self.distribute(src_region)
+        prefer_local = self.knobs.locality_lb and self.knobs.outlier_detection and not weights
         result = []
-        for dest in [source, *self.istiod_reads(source)]:
+        remotes = [c for c in self._states if c != source] if intended else self.istiod_reads(source)
+        for dest in [source, *remotes]:
             state = self._states[dest]
             pods = [p for p in self.pods_of(dest, namespace, service) if p.pod.ready]
             if not pods:
@@ -382,6 +479,8 @@ class SimMesh:
                 "zone": zone,
                 "priority": priority,
             }
+            if weights:  # one zone per region here, so a region's weight is its locality's
+                common["locality_weight"] = weights.get(region, 0)
             if dest == source:
                 result += [
                     {
@@ -407,6 +506,22 @@ class SimMesh:
                 )
         return result
 
+    def expected_split(
+        self, source: str, namespace: str = "sample", service: str = "helloworld", port: int = 5000
+    ) -> dict[str, float]:
+        """The share of ``source``'s requests each version gets as configured, with nothing broken.
+
+        >>> simulate(replicas={"cluster2": 3}).expected_split("cluster1")
+        {'v1': 0.25, 'v2': 0.75}
+        >>> simulate(replicas={"cluster2": 3}, lb_policy="RANDOM").expected_split("cluster1")
+        {'v1': 0.5, 'v2': 0.5}
+        """
+        endpoints = self.endpoints(source, namespace, service, port, intended=True)
+        if not endpoints:
+            return {}
+        best = min(ep["priority"] for ep in endpoints)
+        return expected_shares([ep for ep in endpoints if ep["priority"] == best], self.knobs.lb_policy)
+
 
 class SimCluster:
     """One simulated cluster; implements the :class:`meshnb.backends.base.Cluster` contract."""
@@ -420,6 +535,7 @@ class SimCluster:
         self._clock_ms = 0.0
         self._ejected_until: dict[str, float] = {}
         self._failures: Counter[str] = Counter()
+        self._picker = Picker(self._rng)
 
     def __repr__(self) -> str:
         return f"SimCluster({self.name!r})"
@@ -427,6 +543,7 @@ class SimCluster:
     def forget_ejections(self) -> None:
         """Clear the outlier-detection state of this cluster's sidecars."""
         with self._lock:
+            self._picker.forget()
             self._ejected_until.clear()
             self._failures.clear()
 
@@ -496,7 +613,7 @@ class SimCluster:
                     (15010, 15012, 443),
                 )
             )
-        if any(self.mesh.pods_of(cluster, namespace, "helloworld") for cluster in self.mesh.clusters):
+        if self.mesh.serves(namespace, "helloworld"):
             services.append(
                 Service(
                     "helloworld",
@@ -517,21 +634,30 @@ class SimCluster:
         self._call("read_config_map")
         if (namespace, name) != ("istio-system", "istio"):
             raise NotFound(self.name, f'configmaps "{name}" not found in namespace {namespace}')
-        enabled = "true" if self.mesh.knobs.locality_lb else "false"
-        mesh = f"accessLogFile: /dev/stdout\nlocalityLbSetting:\n  enabled: {enabled}\n"
+        import yaml
+
+        setting: dict = {"enabled": self.mesh.knobs.locality_lb}
+        if self.mesh.knobs.locality_distribute is not None and self.mesh.knobs.locality_lb:
+            setting["distribute"] = [
+                {"from": f"{region}/*", "to": {f"{r}/*": w for r, w in self.mesh.distribute(region).items()}}
+                for region in self.mesh.regions()
+            ]
+        mesh = yaml.safe_dump({"accessLogFile": "/dev/stdout", "localityLbSetting": setting}, sort_keys=False)
         return {"mesh": mesh, "meshNetworks": "networks: {}"}
 
     def list_custom_objects(self, group: str, version: str, namespace: str, plural: str) -> list[dict]:
         validate_name(namespace, "namespace")
         self._call("list_custom_objects")
         knobs = self.mesh.knobs
-        if (group, plural) != ("networking.istio.io", "destinationrules") or not knobs.outlier_detection:
+        policy: dict = {}
+        if knobs.lb_policy != DEFAULT_POLICY:
+            policy["loadBalancer"] = {"simple": knobs.lb_policy}
+        if knobs.outlier_detection:
+            policy["outlierDetection"] = OUTLIER_DETECTION
+        if (group, plural) != ("networking.istio.io", "destinationrules") or not policy:
             return []
-        if not any(self.mesh.pods_of(c, namespace, "helloworld") for c in self.mesh.clusters):
+        if not self.mesh.serves(namespace, "helloworld"):
             return []
-        policy = {
-            "outlierDetection": {"consecutive5xxErrors": 3, "interval": "1s", "baseEjectionTime": "30s"},
-        }
         return [
             {
                 "apiVersion": f"{group}/{version}",
@@ -749,7 +875,7 @@ class SimCluster:
         port = int(port_text) if port_text.isdigit() else 80
         labels = host.split(".")
         service, namespace = labels[0], labels[1] if len(labels) > 1 else sim_pod.pod.namespace
-        if not any(self.mesh.pods_of(cluster, namespace, service) for cluster in self.mesh.clusters):
+        if not self.mesh.serves(namespace, service):
             return host, port, path, None
         return host, port, path, self.endpoints_view(namespace, service, port)
 
@@ -774,15 +900,9 @@ class SimCluster:
             return status, body, ms, code, message
         if endpoints is None:
             return 0, "", 2.0, 6, f"Could not resolve host: {host}"
-        if not endpoints:
-            ms = 1.0
-            return (
-                0,
-                "",
-                ms,
-                7,
-                f"Failed to connect to {host} port {port} after 1 ms: Couldn't connect to server",
-            )
+        if port != 5000:  # no such service port: no sidecar listener, the connection is refused
+            refused = f"Failed to connect to {host} port {port} after 1 ms: Couldn't connect to server"
+            return 0, "", 1.0, 7, refused
         status, body, ms = self._through_sidecar(endpoints, "/" + path)
         if ms > max_time * 1000:
             waited = int(max_time * 1000) + 1
@@ -829,7 +949,7 @@ class SimCluster:
             best = min(ep["priority"] for ep in live)
             pool = [ep for ep in live if ep["priority"] == best]
             fresh = [ep for ep in pool if ep["address"] not in tried] or pool
-            chosen = self._rng.choices(fresh, weights=[ep["weight"] for ep in fresh])[0]
+            chosen = self._picker.pick(knobs.lb_policy, fresh)
             tried.add(chosen["address"])
             ok, status, body, ms = self._attempt(chosen, path)
             total_ms += ms
