@@ -8,6 +8,7 @@ Exit codes: 0 pass or warn, 1 fail, 2 error (including bad arguments or an unrea
     meshnb triage --context kind-cluster1 --context kind-cluster2 [--allow-changes] [--save F] [--json]
     meshnb report incident.meshnb --html incident.html
     meshnb lab [-- --no-browser --port 8899]
+    meshnb demo [-- --no-browser --port 8866]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from meshnb.errors import MeshnbError
 
 EXIT_ERROR = 2
 FIRST_NOTEBOOK = "notebooks/01-cross-cluster-load-balancing.ipynb"
+DEMO_NOTEBOOK = "notebooks/demo-cross-cluster-balancing.ipynb"
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,10 @@ def _parser() -> argparse.ArgumentParser:
     lab.add_argument(
         "jupyter_args", nargs=argparse.REMAINDER, help="passed on to `jupyter lab`, e.g. --no-browser"
     )
+    demo = commands.add_parser(
+        "demo", help="serve the cross-cluster balancing demo with Voila: a page of controls and a live chart"
+    )
+    demo.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed on to `voila`, e.g. --port 8866")
     return parser
 
 
@@ -206,8 +212,8 @@ def _add_target(sub: argparse.ArgumentParser, scenarios) -> None:
     sub.add_argument("--seed", type=int, default=0, help="seed of the simulated mesh (default: %(default)s)")
 
 
-def _lab(notebook: str, extra: list[str]) -> int:
-    """Replace this process with JupyterLab rooted at the project, opening ``notebook``."""
+def _serve(app: str, notebook: str, extra: list[str]) -> int:
+    """Replace this process with JupyterLab (rooted at the project) or Voila, opening ``notebook``."""
     root = Path(__file__).resolve().parents[1]
     if not (root / notebook).is_file():
         print(
@@ -215,9 +221,12 @@ def _lab(notebook: str, extra: list[str]) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
-    argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}", notebook]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        argv.append("--allow-root")  # containers and CI machines often run as root
+    if app == "voila":
+        argv = [sys.executable, "-m", "voila", notebook]
+    else:
+        argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}", notebook]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            argv.append("--allow-root")  # containers and CI machines often run as root
     argv += [arg for arg in extra if arg != "--"]
     os.chdir(root)
     os.execv(sys.executable, argv)
@@ -341,7 +350,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{name:24} {description}")
         return 0
     if args.command == "lab":
-        return _lab(args.notebook, args.jupyter_args)
+        return _serve("jupyterlab", args.notebook, args.jupyter_args)
+    if args.command == "demo":
+        return _serve("voila", DEMO_NOTEBOOK, args.jupyter_args)
     if args.command == "triage":
         return _triage(args)
     if args.command == "report":

@@ -4,6 +4,7 @@
 """
 
 from meshnb.widgets.connectivity import ConnectivityPanel
+from meshnb.widgets.demo import BalancingDemo
 from meshnb.widgets.endpoints import EndpointsPanel
 from meshnb.widgets.load_balancing import LoadBalancingPanel
 from meshnb.widgets.locality import LocalityPanel
@@ -13,6 +14,7 @@ from meshnb.widgets.triage import TriagePanel
 from meshnb.widgets.trust import TrustPanel
 
 __all__ = [
+    "BalancingDemo",
     "ConnectivityPanel",
     "EndpointsPanel",
     "LoadBalancingPanel",

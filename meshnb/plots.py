@@ -22,7 +22,7 @@ import pandas as pd
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-__all__ = ["endpoints_figure", "sequence_figure", "split_figure", "timeline_figure"]
+__all__ = ["balance_figure", "endpoints_figure", "sequence_figure", "split_figure", "timeline_figure"]
 
 # plotly's default qualitative palette ("Plotly"), inlined so picking a colour needs no import.
 _PALETTE = (
@@ -182,6 +182,90 @@ def split_figure(
         xaxis={"range": [0, 1.02], "tickformat": ".0%", "title": {"text": "share of successful responses"}},
         yaxis={"categoryorder": "array", "categoryarray": order, "autorange": "reversed"},
     )
+    return figure
+
+
+def balance_figure(shares: pd.DataFrame, history: pd.DataFrame) -> go.Figure:
+    """The live demo's figure: where each cluster's requests go, observed beside expected, and over time.
+
+    ``shares``: one row per (``source_cluster``, ``version``) with ``observed`` and ``expected`` shares
+    of all requests; the version ``"error"`` holds failed requests.
+    ``history``: ``source_cluster``, ``batch``, ``remote_share`` and ``expected_remote`` (share of
+    requests answered by another cluster). The traces depend only on the versions and sources of
+    ``shares``, so a figure widget can take a newer figure's data trace by trace.
+
+    >>> shares = pd.DataFrame({"source_cluster": ["c1", "c1"], "version": ["v1", "error"],
+    ...     "observed": [0.9, 0.1], "expected": [1.0, 0.0]})
+    >>> history = pd.DataFrame({"source_cluster": ["c1"], "batch": [1], "remote_share": [0.0],
+    ...     "expected_remote": [0.0]})
+    >>> [trace.name for trace in balance_figure(shares, history).data]
+    ['v1', 'failed', 'from c1', 'from c1: expected']
+    """
+    from plotly.subplots import make_subplots
+
+    figure = make_subplots(
+        rows=1,
+        cols=2,
+        column_widths=[0.58, 0.42],
+        horizontal_spacing=0.14,
+        subplot_titles=("Where each cluster's requests go", "Share answered by another cluster"),
+    )
+    sources = list(dict.fromkeys(shares["source_cluster"]))
+    rows = [f"{source} {kind}" for source in sources for kind in ("observed", "expected")]
+    for version, rows_of_version in shares.groupby("version", sort=False):
+        part = rows_of_version.set_index("source_cluster").reindex(sources)
+        x = np.column_stack([part["observed"], part["expected"]]).ravel()
+        figure.add_bar(
+            name="failed" if version == _ERROR else str(version),
+            orientation="h",
+            y=rows,
+            x=x,
+            text=[f"{share:.0%}" if share >= 0.06 else "" for share in np.nan_to_num(x)],
+            textposition="inside",
+            insidetextanchor="middle",
+            marker={
+                "color": _colour(str(version)),
+                "opacity": [1.0, 0.5] * len(sources),
+                "pattern": {"shape": ["", "/"] * len(sources)},
+            },
+            hovertemplate="%{y} → " + str(version) + ": %{x:.1%}<extra></extra>",
+            row=1,
+            col=1,
+        )
+    for index, source in enumerate(sources):
+        part = history[history["source_cluster"] == source]
+        colour = _PALETTE[(index + 4) % len(_PALETTE)]
+        figure.add_scatter(
+            name=f"from {source}",
+            x=part["batch"],
+            y=part["remote_share"],
+            mode="lines+markers",
+            line={"color": colour},
+            hovertemplate=f"from {source}, batch %{{x}}: %{{y:.0%}} answered elsewhere<extra></extra>",
+            row=1,
+            col=2,
+        )
+        figure.add_scatter(
+            name=f"from {source}: expected",
+            x=part["batch"],
+            y=part["expected_remote"],
+            mode="lines",
+            line={"color": colour, "dash": "dash"},
+            hovertemplate=f"from {source}, batch %{{x}}: %{{y:.0%}} expected elsewhere<extra></extra>",
+            row=1,
+            col=2,
+        )
+    figure.update_layout(
+        barmode="stack",
+        height=140 + 70 * len(rows),
+        margin={"t": 60},
+        legend={"orientation": "h", "y": -0.15},
+        uirevision="meshnb-demo",  # keep the user's zoom and legend clicks across updates
+    )
+    figure.update_xaxes(range=[0, 1], tickformat=".0%", row=1, col=1)
+    figure.update_yaxes(categoryorder="array", categoryarray=rows, autorange="reversed", row=1, col=1)
+    figure.update_yaxes(range=[-0.02, 1.02], tickformat=".0%", row=1, col=2)
+    figure.update_xaxes(title={"text": "batch of requests"}, row=1, col=2)
     return figure
 
 

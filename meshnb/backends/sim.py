@@ -427,6 +427,15 @@ class SimMesh:
         state = self._states[next(iter(self._states))] if self.knobs.same_locality else self._states[cluster]
         return state.region, state.zone
 
+    @property
+    def versions(self) -> dict[str, str]:
+        """helloworld's version in each cluster that runs it: version -> cluster (even when scaled to 0).
+
+        >>> simulate().versions
+        {'v1': 'cluster1', 'v2': 'cluster2'}
+        """
+        return {state.helloworld[0].version: name for name, state in self._states.items() if state.helloworld}
+
     def regions(self) -> list[str]:
         """The clusters' regions, in cluster order, each once."""
         return list(dict.fromkeys(self.locality_of(name)[0] for name in self._states))
