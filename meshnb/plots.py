@@ -189,17 +189,18 @@ def balance_figure(shares: pd.DataFrame, history: pd.DataFrame) -> go.Figure:
     """The live demo's figure: where each cluster's requests go, observed beside expected, and over time.
 
     ``shares``: one row per (``source_cluster``, ``version``) with ``observed`` and ``expected`` shares
-    of all requests; the version ``"error"`` holds failed requests.
-    ``history``: ``source_cluster``, ``batch``, ``remote_share`` and ``expected_remote`` (share of
-    requests answered by another cluster). The traces depend only on the versions and sources of
-    ``shares``, so a figure widget can take a newer figure's data trace by trace.
+    of all requests and the version's ``dest_cluster``; the version ``"error"`` holds failed requests.
+    ``history``: ``source_cluster``, ``seconds`` (since the traffic started), ``remote_share`` and
+    ``expected_remote`` (share of a batch's requests answered by another cluster). The traces depend
+    only on the versions and sources of ``shares``, so a figure widget can take a newer figure's data
+    trace by trace.
 
     >>> shares = pd.DataFrame({"source_cluster": ["c1", "c1"], "version": ["v1", "error"],
-    ...     "observed": [0.9, 0.1], "expected": [1.0, 0.0]})
-    >>> history = pd.DataFrame({"source_cluster": ["c1"], "batch": [1], "remote_share": [0.0],
+    ...     "dest_cluster": ["c1", None], "observed": [0.9, 0.1], "expected": [1.0, 0.0]})
+    >>> history = pd.DataFrame({"source_cluster": ["c1"], "seconds": [0.5], "remote_share": [0.0],
     ...     "expected_remote": [0.0]})
     >>> [trace.name for trace in balance_figure(shares, history).data]
-    ['v1', 'failed', 'from c1', 'from c1: expected']
+    ['v1 (c1)', 'failed', 'from c1', 'from c1: expected']
     """
     from plotly.subplots import make_subplots
 
@@ -215,8 +216,13 @@ def balance_figure(shares: pd.DataFrame, history: pd.DataFrame) -> go.Figure:
     for version, rows_of_version in shares.groupby("version", sort=False):
         part = rows_of_version.set_index("source_cluster").reindex(sources)
         x = np.column_stack([part["observed"], part["expected"]]).ravel()
+        dest = rows_of_version["dest_cluster"].dropna()
         figure.add_bar(
-            name="failed" if version == _ERROR else str(version),
+            name="failed"
+            if version == _ERROR
+            else f"{version} ({dest.iloc[0]})"
+            if len(dest)
+            else str(version),
             orientation="h",
             y=rows,
             x=x,
@@ -237,21 +243,21 @@ def balance_figure(shares: pd.DataFrame, history: pd.DataFrame) -> go.Figure:
         colour = _PALETTE[(index + 4) % len(_PALETTE)]
         figure.add_scatter(
             name=f"from {source}",
-            x=part["batch"],
+            x=part["seconds"],
             y=part["remote_share"],
             mode="lines+markers",
             line={"color": colour},
-            hovertemplate=f"from {source}, batch %{{x}}: %{{y:.0%}} answered elsewhere<extra></extra>",
+            hovertemplate=f"from {source} at %{{x:.1f}} s: %{{y:.0%}} answered elsewhere<extra></extra>",
             row=1,
             col=2,
         )
         figure.add_scatter(
             name=f"from {source}: expected",
-            x=part["batch"],
+            x=part["seconds"],
             y=part["expected_remote"],
             mode="lines",
             line={"color": colour, "dash": "dash"},
-            hovertemplate=f"from {source}, batch %{{x}}: %{{y:.0%}} expected elsewhere<extra></extra>",
+            hovertemplate=f"from {source} at %{{x:.1f}} s: %{{y:.0%}} expected elsewhere<extra></extra>",
             row=1,
             col=2,
         )
@@ -259,13 +265,13 @@ def balance_figure(shares: pd.DataFrame, history: pd.DataFrame) -> go.Figure:
         barmode="stack",
         height=140 + 70 * len(rows),
         margin={"t": 60},
-        legend={"orientation": "h", "y": -0.15},
+        legend={"orientation": "h", "y": -0.15, "traceorder": "normal"},
         uirevision="meshnb-demo",  # keep the user's zoom and legend clicks across updates
     )
     figure.update_xaxes(range=[0, 1], tickformat=".0%", row=1, col=1)
     figure.update_yaxes(categoryorder="array", categoryarray=rows, autorange="reversed", row=1, col=1)
     figure.update_yaxes(range=[-0.02, 1.02], tickformat=".0%", row=1, col=2)
-    figure.update_xaxes(title={"text": "batch of requests"}, row=1, col=2)
+    figure.update_xaxes(title={"text": "seconds of traffic"}, rangemode="tozero", row=1, col=2)
     return figure
 
 

@@ -26,7 +26,8 @@ def shares(panel: BalancingDemo, source: str, column: str = "observed") -> dict[
 
 
 def chart(panel: BalancingDemo) -> dict[str, list[float]]:
-    return {trace.name: list(trace.x) for trace in panel.figure.data if trace.orientation == "h"}
+    """The stacked bars by version ("v1 (cluster1)" -> "v1"): [cluster1 observed, cluster1 expected, ...]."""
+    return {trace.name.split()[0]: list(trace.x) for trace in panel.figure.data if trace.orientation == "h"}
 
 
 def test_controls_set_the_simulated_mesh(demo):

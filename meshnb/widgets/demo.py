@@ -22,6 +22,7 @@ from __future__ import annotations
 import html
 import logging
 import threading
+import time
 from collections import Counter, deque
 
 import ipywidgets as widgets
@@ -72,6 +73,7 @@ class BalancingDemo(widgets.HBox):
         self.error: BaseException | None = None
         self._counts: dict[str, Counter[str]] = {source: Counter() for source in self.sources}
         self._history: deque[dict] = deque(maxlen=history * len(self.sources))
+        self._started: float | None = None  # when the first batch went out
         self._window = 0  # bumped by every change: a batch sampled under older settings is dropped
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -237,6 +239,7 @@ class BalancingDemo(widgets.HBox):
             if window != self._window:  # settings changed while the batch was out: it shows the old ones
                 return
             self.batches += 1
+            self._started = self._started or time.monotonic()
             for source, rows in samples.groupby("source_cluster"):
                 outcome = rows["version"].where(rows["error_kind"].isna(), ERROR).fillna(ERROR)
                 self._counts[source].update(outcome.tolist())
@@ -244,7 +247,7 @@ class BalancingDemo(widgets.HBox):
                 self._history.append(
                     {
                         "source_cluster": source,
-                        "batch": self.batches,
+                        "seconds": round(time.monotonic() - self._started, 2),
                         "remote_share": float(remote),
                         "expected_remote": self._expected_remote(source),
                     }
@@ -305,7 +308,7 @@ class BalancingDemo(widgets.HBox):
     def table(self):
         """Observed (since the last change) and expected share of each source's requests per version.
 
-        Columns: source_cluster, version ("error": failed), observed, expected, count, total.
+        Columns: source_cluster, version ("error": failed), dest_cluster, observed, expected, count, total.
         """
         import pandas as pd
 
@@ -321,6 +324,7 @@ class BalancingDemo(widgets.HBox):
                     {
                         "source_cluster": source,
                         "version": version,
+                        "dest_cluster": self.version_clusters.get(version),
                         "observed": count / total if total else 0.0,
                         "expected": expected.get(version, 0.0),
                         "count": count,
@@ -336,7 +340,7 @@ class BalancingDemo(widgets.HBox):
 
         with self._lock:
             history = pd.DataFrame(
-                list(self._history), columns=["source_cluster", "batch", "remote_share", "expected_remote"]
+                list(self._history), columns=["source_cluster", "seconds", "remote_share", "expected_remote"]
             )
         return balance_figure(self.table(), history)
 

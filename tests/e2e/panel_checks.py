@@ -6,6 +6,7 @@ runs that check on every instance of the panel in every notebook.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from playwright.sync_api import Locator, Page, expect
@@ -150,7 +151,43 @@ def check_triage(panel: Locator, page: Page) -> None:
     expect(panel).to_contain_text("report written to", timeout=TIMEOUT_MS)
 
 
+def _bars(chart: Locator) -> dict[str, list[float]]:
+    """The demo chart's stacked bars as drawn, by version: [cluster1 observed, cluster1 expected, ...]."""
+    bars = "el.data.filter(t => t.orientation === 'h')"
+    return chart.evaluate(
+        f"el => Object.fromEntries({bars}.map(t => [t.name.split(' ')[0], Array.from(t.x)]))"
+    )
+
+
+def check_demo(panel: Locator, page: Page) -> None:
+    """Send traffic: the chart fills; choose locality 'prefer own zone': the expected bar moves at once and
+    the observed one follows (cluster1 answered only by v1); pause."""
+    chart = panel.locator(".js-plotly-plot").first
+    expect(chart.locator(".main-svg").first).to_be_visible(timeout=TIMEOUT_MS)
+    assert _bars(chart)["v1"][:2] == [0, 0.5], _bars(chart)  # nothing seen yet; half expected
+    panel.locator(".meshnb-demo-run").first.click()
+    expect(panel.locator(".meshnb-demo-headline")).to_contain_text(
+        re.compile(r"of \d+ requests"), timeout=TIMEOUT_MS
+    )
+    page.wait_for_function("el => el.data[0].x[0] > 0", arg=chart.element_handle(), timeout=TIMEOUT_MS)
+    panel.locator(".widget-dropdown", has_text="Locality").locator("select").select_option(
+        label="Prefer own zone, fail over"
+    )
+    page.wait_for_function(
+        "el => el.data[0].x[1] === 1 && el.data[0].x[0] === 1 && el.data[1].x[0] === 0",
+        arg=chart.element_handle(),
+        timeout=TIMEOUT_MS,
+    )
+    expect(panel.locator(".meshnb-demo-headline")).to_contain_text("From cluster1: expected 100% v1")
+    expect(panel.locator(".meshnb-demo-why")).to_contain_text("own zone (us-east/us-east-1a) first")
+    panel.locator(".meshnb-demo-run").first.click()
+    expect(panel.locator(".meshnb-status-line").first).to_contain_text(
+        "Paused after batch", timeout=TIMEOUT_MS
+    )
+
+
 PANEL_CHECKS: dict[str, Callable[[Locator, Page], None]] = {
+    "meshnb-demo": check_demo,
     "meshnb-triage": check_triage,
     "meshnb-connectivity": check_connectivity,
     "meshnb-locality": check_locality,

@@ -1,0 +1,75 @@
+"""The stakeholder demo as Voila serves it: a page with no code; its controls move the chart."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import _free_port
+from panel_checks import TIMEOUT_MS, check_demo
+from playwright.sync_api import expect
+
+
+@pytest.fixture(scope="module")
+def voila(tmp_path_factory):
+    """`meshnb demo` on a free loopback port, with its own Jupyter dirs; the URL of the page."""
+    base = tmp_path_factory.mktemp("voila")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(base / "config"),
+        "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
+    }
+    log = (base / "voila.log").open("w")
+    argv = [
+        sys.executable,
+        "-m",
+        "meshnb",
+        "demo",
+        "--",
+        "--no-browser",
+        f"--port={port}",
+        "--Voila.ip=127.0.0.1",
+    ]
+    server = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=base)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"voila exited: {(base / 'voila.log').read_text()[-2000:]}")
+            try:  # listening is enough: a GET of the page would start a kernel
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(
+                        f"voila did not answer within 60 s: {(base / 'voila.log').read_text()[-2000:]}"
+                    )
+                time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def test_demo_page_has_no_code_and_its_controls_move_the_chart(voila, page, screenshots):
+    page.goto(voila, timeout=TIMEOUT_MS)
+    panel = page.locator(".meshnb-demo").first
+    expect(panel).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.locator("h1")).to_contain_text("Why Istio keeps traffic local")
+    text = page.locator("body").inner_text()
+    assert "import meshnb" not in text and "BalancingDemo(" not in text and "seed = 0" not in text
+    assert (
+        page.locator(".jp-CodeCell .jp-InputArea, .jp-InputArea-editor, .CodeMirror, .cm-editor").count() == 0
+    )
+    check_demo(panel, page)
+    page.screenshot(path=str(screenshots / "demo-cross-cluster-balancing-voila.png"), full_page=True)
