@@ -662,7 +662,7 @@ class SimCluster:
         if knobs.lb_policy != DEFAULT_POLICY:
             policy["loadBalancer"] = {"simple": knobs.lb_policy}
         if knobs.outlier_detection:
-            policy["outlierDetection"] = OUTLIER_DETECTION
+            policy["outlierDetection"] = dict(OUTLIER_DETECTION)
         if (group, plural) != ("networking.istio.io", "destinationrules") or not policy:
             return []
         if not self.mesh.serves(namespace, "helloworld"):

@@ -27,7 +27,7 @@ from collections import Counter, deque
 
 import ipywidgets as widgets
 
-from meshnb.backends.sim import MAX_REPLICAS, SimMesh
+from meshnb.backends.sim import MAX_REPLICAS, Knobs, SimMesh
 from meshnb.backends.sim_lb import POLICIES
 from meshnb.backends.sim_story import why
 from meshnb.diagnostics.load_balancing import check_load_balancing
@@ -79,60 +79,8 @@ class BalancingDemo(widgets.HBox):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-        knobs = mesh.knobs
-        self.policy = widgets.Dropdown(
-            options=[(POLICY_LABELS[p], p) for p in POLICIES],
-            value=knobs.lb_policy,
-            description="Load balancing",
-        )
-        locality = "off"
-        if knobs.locality_lb:
-            locality = "distribute" if knobs.locality_distribute is not None else "prefer-local"
-        self.locality = widgets.Dropdown(
-            options=[(label, key) for key, label in LOCALITY_LABELS.items()],
-            value=locality,
-            description="Locality",
-        )
-        self.outlier = widgets.Checkbox(
-            value=knobs.outlier_detection, description="Outlier detection", indent=False
-        )
-        self.keep_local = widgets.IntSlider(
-            value=80 if knobs.locality_distribute is None else knobs.locality_distribute,
-            min=0,
-            max=100,
-            step=5,
-            description="Kept in own region %",
-        )
-        self.same_zone = widgets.Checkbox(
-            value=knobs.same_locality, description="All clusters in one zone", indent=False
-        )
-        self.replicas = {
-            cluster: widgets.IntSlider(
-                value=knobs.replicas.get(cluster, 1),
-                min=0,
-                max=MAX_REPLICAS,
-                description=f"{cluster} pods ({version})",
-            )
-            for version, cluster in self.version_clusters.items()
-        }
-        first, last = self.sources[0], self.sources[-1]
-        self.faults = {
-            "firewall": widgets.Checkbox(description="Firewall between the networks"),
-            "trust_mismatch": widgets.Checkbox(description=f"{last} trusts a different root"),
-            "missing_remote_secret": widgets.Checkbox(description=f"{first} lacks its remote secret"),
-            "remote_secret_wrong_key": widgets.Checkbox(
-                description=f"{first}'s remote secret: wrong data key"
-            ),
-            **{
-                f"dead:{version}": widgets.Checkbox(
-                    description=f"{version} is down (its pods refuse connections)"
-                )
-                for version in self.version_clusters
-            },
-        }
-        for name, box in self.faults.items():
-            box.indent = False
-            box.value = bool(getattr(knobs, name, None)) or name.removeprefix("dead:") in knobs.dead_versions
+        self._configuration(mesh.knobs)
+        self._faults(mesh.knobs)
         self.batch = widgets.IntSlider(value=batch, min=5, max=200, step=5, description="Requests per batch")
         self.running = widgets.ToggleButton(
             value=False,
@@ -188,9 +136,69 @@ class BalancingDemo(widgets.HBox):
         self.add_class("meshnb-panel")
         self.add_class("meshnb-demo")
         self._sync_controls()
+        self.mesh.set(**self._knobs())  # the mesh is what the page shows
         self._render()
 
     # ---- the mesh's settings ----
+
+    def _configuration(self, knobs: Knobs) -> None:
+        """The controls of what is configured: policy, locality, outlier detection, pods per cluster."""
+        self.policy = widgets.Dropdown(
+            options=[(POLICY_LABELS[p], p) for p in POLICIES],
+            value=knobs.lb_policy,
+            description="Load balancing",
+        )
+        locality = "off"
+        if knobs.locality_lb:
+            locality = "distribute" if knobs.locality_distribute is not None else "prefer-local"
+        self.locality = widgets.Dropdown(
+            options=[(label, key) for key, label in LOCALITY_LABELS.items()],
+            value=locality,
+            description="Locality",
+        )
+        self.outlier = widgets.Checkbox(
+            value=knobs.outlier_detection, description="Outlier detection", indent=False
+        )
+        self.keep_local = widgets.IntSlider(
+            value=80 if knobs.locality_distribute is None else knobs.locality_distribute,
+            min=0,
+            max=100,
+            step=5,
+            description="Kept in own region %",
+        )
+        self.same_zone = widgets.Checkbox(
+            value=knobs.same_locality, description="All clusters in one zone", indent=False
+        )
+        self.replicas = {
+            cluster: widgets.IntSlider(
+                value=knobs.replicas.get(cluster, 1),
+                min=0,
+                max=MAX_REPLICAS,
+                description=f"{cluster} pods ({version})",
+            )
+            for version, cluster in self.version_clusters.items()
+        }
+
+    def _faults(self, knobs: Knobs) -> None:
+        """A checkbox per fault of the simulated mesh."""
+        first, last = self.sources[0], self.sources[-1]
+        self.faults = {
+            "firewall": widgets.Checkbox(description="Firewall between the networks"),
+            "trust_mismatch": widgets.Checkbox(description=f"{last} trusts a different root"),
+            "missing_remote_secret": widgets.Checkbox(description=f"{first} lacks its remote secret"),
+            "remote_secret_wrong_key": widgets.Checkbox(
+                description=f"{first}'s remote secret: wrong data key"
+            ),
+            **{
+                f"dead:{version}": widgets.Checkbox(
+                    description=f"{version} is down (its pods refuse connections)"
+                )
+                for version in self.version_clusters
+            },
+        }
+        for name, box in self.faults.items():
+            box.indent = False
+            box.value = bool(getattr(knobs, name, None)) or name.removeprefix("dead:") in knobs.dead_versions
 
     def _knobs(self) -> dict[str, object]:
         locality = self.locality.value
