@@ -43,7 +43,14 @@ log = logging.getLogger("meshnb")
 MULTICLUSTER_LABEL = "istio/multiCluster"
 CLUSTER_ANNOTATION = "networking.istio.io/cluster"
 MAX_REPLICAS = 10
-OUTLIER_DETECTION = {"consecutive5xxErrors": 3, "interval": "1s", "baseEjectionTime": "30s"}
+#: The helloworld DestinationRule's outlier detection. maxEjectionPercent 100: Envoy (1.40) counts the
+#: host it would eject against the limit (default 10%), so with two endpoints it would eject none.
+OUTLIER_DETECTION = {
+    "consecutive5xxErrors": 3,
+    "interval": "1s",
+    "baseEjectionTime": "30s",
+    "maxEjectionPercent": 100,
+}
 CONNECT_TIMEOUT_MS = 10_000.0  # Istio's default connectTimeout
 ENVOY_RESET = "upstream connect error or disconnect/reset before headers. reset reason: "
 TLS_VERIFY_FAILED = (
@@ -836,7 +843,7 @@ class SimCluster:
                         {"name": "rq_total"},
                         {"type": "GAUGE", "name": "cx_active"},
                     ],
-                    "health_status": {"eds_health_status": "HEALTHY"},
+                    "health_status": self._health(ep["address"]),
                     "weight": ep["weight"],
                     "locality": {"region": ep["region"], "zone": ep["zone"]},
                 }
@@ -846,6 +853,13 @@ class SimCluster:
             name = f"outbound|{port}||{service}.{sim_pod.pod.namespace}.svc.cluster.local"
             statuses.append({"name": name, "added_via_api": True, "host_statuses": hosts})
         return json.dumps({"cluster_statuses": statuses}, indent=2) + "\n", "", 0
+
+    def _health(self, address: str) -> dict:
+        """A host's health in Envoy's admin JSON: ejected by outlier detection, or as EDS says."""
+        health: dict = {"eds_health_status": "HEALTHY"}
+        if self._ejected_until.get(address, -1.0) > self._clock_ms:
+            health["failed_outlier_check"] = True
+        return health
 
     def endpoints_view(self, namespace: str, service: str, port: int) -> list[dict]:
         """The endpoints this cluster's sidecars hold for a service (derived from the mesh state)."""

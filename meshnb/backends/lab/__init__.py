@@ -22,6 +22,7 @@ clusters?format=json`` reads the sidecar's (or gateway's) real admin API.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import random
@@ -29,6 +30,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -64,14 +66,10 @@ class LabCluster(SimCluster):
 
     def _secrets(self, namespace: str) -> list[Secret]:
         """As the simulated mesh's, with ``cacerts`` read from the files the lab's proxies use."""
-        secrets = super()._secrets(namespace)
+        files = SecretData(self.mesh.cacerts_files(self.name))
         return [
-            Secret(
-                s.name, s.namespace, s.labels, s.annotations, SecretData(self.mesh.cacerts_files(self.name))
-            )
-            if s.name == "cacerts"
-            else s
-            for s in secrets
+            dataclasses.replace(s, data=files) if s.name == "cacerts" else s
+            for s in super()._secrets(namespace)
         ]
 
     def create(self, manifest: dict) -> None:
@@ -99,6 +97,7 @@ class LabMesh(SimMesh):
         self._blackholes: dict[str, Blackhole] = {}  # cluster -> what answers for its dropped gateway
         self._dropper: Blackhole | None = None  # where direct traffic across a firewall goes
         self._tls: dict[tuple[str, str, str], dict[str, Path]] = {}
+        self._sync_lock = threading.RLock()
         super().__init__(knobs, seed=seed, clusters=clusters)
 
     # ---- addresses: each cluster on its own loopback /16 ----
@@ -170,6 +169,7 @@ class LabMesh(SimMesh):
     def _check_free(self, addresses: list[tuple[str, int]]) -> None:
         for ip, port in addresses:
             with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Envoy binds
                 try:
                     probe.bind((ip, port))
                 except OSError as exc:
@@ -210,12 +210,13 @@ class LabMesh(SimMesh):
 
     def sync(self) -> None:
         """Bring the data plane to the mesh's state and wait until every Envoy runs it."""
-        if not self.started:
-            return
-        self._configure()
-        self._reconcile()
-        for envoy in self._running():
-            envoy.wait_applied()
+        with self._sync_lock:  # clusters create and delete in parallel threads
+            if not self.started:
+                return
+            self._configure()
+            self._reconcile()
+            for envoy in self._running():
+                envoy.wait_applied()
 
     def _tls_files(self, cluster: str, workload: str) -> dict[str, Path]:
         key = (cluster, workload, self.root_of(cluster))

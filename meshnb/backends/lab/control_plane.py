@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+from meshnb.backends.sim import OUTLIER_DETECTION
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -151,8 +153,16 @@ def sidecar_clusters(mesh: SimMesh, eds: dict, tls: dict[str, Path], generation:
             {"name": "tlsMode-disabled", "match": {}, "transport_socket": raw},
         ],
     }
-    if knobs.outlier_detection:
-        cluster["outlier_detection"] = {"consecutive_5xx": 3, "interval": "1s", "base_ejection_time": "30s"}
+    if (
+        knobs.outlier_detection
+    ):  # the DestinationRule's (meshnb.backends.sim.OUTLIER_DETECTION), as istiod maps it
+        rule = OUTLIER_DETECTION
+        cluster["outlier_detection"] = {
+            "consecutive_5xx": rule["consecutive5xxErrors"],
+            "interval": rule["interval"],
+            "base_ejection_time": rule["baseEjectionTime"],
+            "max_ejection_percent": rule["maxEjectionPercent"],
+        }
     if any(mesh.distribute(region) for region in mesh.regions()):
         cluster["common_lb_config"] = {"locality_weighted_lb_config": {}}
     return [cluster]

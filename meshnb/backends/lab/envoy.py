@@ -93,6 +93,7 @@ class Envoy:
         self.admin = admin
         self.version = 0
         self.endpoints: dict[str, dict] = {}  # the last endpoints written, by cluster name
+        self._written: tuple | None = None
         self.process: subprocess.Popen | None = None
         directory.mkdir(parents=True, exist_ok=True)
 
@@ -113,7 +114,11 @@ class Envoy:
         }
 
     def configure(self, listeners: list[dict], clusters: list[dict], endpoints: dict[str, dict]) -> None:
-        """Write the Envoy's listeners, clusters and each EDS cluster's endpoints (by cluster name)."""
+        """Write the Envoy's listeners, clusters and each EDS cluster's endpoints (by cluster name);
+        nothing if they are what was written last."""
+        if (listeners, clusters, endpoints) == self._written:
+            return
+        self._written = (listeners, clusters, endpoints)
         self.version += 1
         version = str(self.version)
         self.endpoints = endpoints
