@@ -4,7 +4,7 @@ Each step of Istio's "Troubleshooting Multicluster" guide is a check that runs a
 cluster at once and returns a :class:`Finding` (status, summary, evidence DataFrames, next steps).
 
 >>> import meshnb
->>> mesh = meshnb.simulate("healthy")          # or meshnb.connect(["ctx-a", "ctx-b"])
+>>> mesh = meshnb.simulate("healthy")   # or meshnb.connect(["ctx-a", "ctx-b"]), or meshnb.lab() (real Envoys)
 >>> meshnb.check_load_balancing(mesh).status
 'pass'
 
@@ -25,6 +25,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "connect": "meshnb.backends.kube",
     "simulate": "meshnb.backends.sim",
+    "lab": "meshnb.backends.lab",
     "SCENARIOS": "meshnb.backends.sim",
     "check_connectivity": "meshnb.diagnostics.connectivity",
     "check_endpoints": "meshnb.diagnostics.endpoints",
@@ -64,6 +65,7 @@ __all__ = [
     "check_trust",
     "connect",
     "diff",
+    "lab",
     "load",
     "read_certs",
     "read_endpoints",
@@ -73,6 +75,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from meshnb.backends.kube import connect
+    from meshnb.backends.lab import lab
     from meshnb.backends.sim import SCENARIOS, simulate
     from meshnb.certs import read_certs
     from meshnb.diagnostics.connectivity import check_connectivity

@@ -1,6 +1,7 @@
 """The backend contract, run over every backend: the simulated mesh directly, and real clusters
 through meshnb.connect (the official kubernetes client over HTTP and websockets) against fake API
-servers that serve the same simulated clusters, and the real API servers of tests/testbed. The checks
+servers that serve the same simulated clusters, the real API servers of tests/testbed, and the lab's
+real Envoy data plane (tests/test_lab.py compares its verdicts with the simulator's). The checks
 must reach the same verdicts, from the same samples, on the simulated world served both ways
 (``make_served_sim``); tests/test_testbed.py compares the test bed's verdicts with the simulator's.
 
@@ -28,6 +29,8 @@ def _simulated_world(request, tmp_path):
     stack = ExitStack()
 
     def make(scenario: str = "healthy", *, dead: str | None = None, **knobs):
+        if request.param == "lab":
+            return stack.enter_context(meshnb.lab(scenario, **knobs))
         world = meshnb.simulate(scenario, **knobs)
         if request.param == "sim":
             if dead:
@@ -44,11 +47,11 @@ def _simulated_world(request, tmp_path):
     return stack, make
 
 
-@pytest.fixture(params=["sim", "kube", "testbed"])
+@pytest.fixture(params=["sim", "kube", "testbed", "lab"])
 def make_mesh(request, tmp_path):
     """make_mesh(scenario) -> a Mesh of the backend under test, in the guide's world with that fault:
-    the simulated mesh, the kube backend over a fake API serving it, and the real API servers of
-    tests/testbed (whose faults are changes to real objects)."""
+    the simulated mesh, the kube backend over a fake API serving it, the real API servers of
+    tests/testbed (whose faults are changes to real objects), and the lab (real Envoys)."""
     if request.param != "testbed":
         stack, make = _simulated_world(request, tmp_path)
         with stack:

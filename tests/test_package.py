@@ -27,6 +27,7 @@ def test_public_api():
         "check_trust",
         "connect",
         "diff",
+        "lab",
         "load",
         "read_certs",
         "read_endpoints",

