@@ -26,6 +26,7 @@ _EXPORTS = {
     "connect": "meshnb.backends.kube",
     "simulate": "meshnb.backends.sim",
     "lab": "meshnb.backends.lab",
+    "open_mesh": "meshnb.backends",
     "SCENARIOS": "meshnb.backends.sim",
     "check_connectivity": "meshnb.diagnostics.connectivity",
     "check_endpoints": "meshnb.diagnostics.endpoints",
@@ -67,6 +68,7 @@ __all__ = [
     "diff",
     "lab",
     "load",
+    "open_mesh",
     "read_certs",
     "read_endpoints",
     "simulate",
@@ -74,6 +76,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from meshnb.backends import open_mesh
     from meshnb.backends.kube import connect
     from meshnb.backends.lab import lab
     from meshnb.backends.sim import SCENARIOS, simulate

@@ -154,3 +154,14 @@ def test_a_failing_batch_stops_the_traffic_and_says_why(demo, monkeypatch):
     assert demo.running.value is False
     assert "ERROR" in demo.status.value and "sampling broke" in demo.status.value
     assert isinstance(demo.error, RuntimeError)
+
+
+def test_the_demo_drives_the_lab():
+    """The same panel on real Envoys: a control change reprograms the proxies, the next batch shows it."""
+    with meshnb.lab() as mesh:
+        panel = BalancingDemo(mesh, batch=40)
+        panel.step()
+        assert set(shares(panel, "cluster1")) == {"v1", "v2"}
+        panel.locality.value = "prefer-local"
+        panel.step()
+        assert shares(panel, "cluster1") == {"v1": 1.0} and shares(panel, "cluster2") == {"v2": 1.0}

@@ -39,3 +39,32 @@ def test_notebook_runs_headless(path, tmp_path):
     assert "PRIVATE KEY" not in text and "BEGIN CERTIFICATE" not in text
     if path.name.startswith("01-"):  # the load-balancing notebook's plots use JupyterLab's plotly renderer
         assert "application/vnd.plotly.v1+json" in text
+
+
+LAB_NOTEBOOKS = [p for p in NOTEBOOKS if '"backend = ' in p.read_text()]
+
+
+def test_notebooks_offer_the_lab():
+    assert {p.name for p in LAB_NOTEBOOKS} >= {"00-triage.ipynb", "demo-cross-cluster-balancing.ipynb"}
+
+
+@pytest.mark.parametrize("path", LAB_NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs_on_the_lab(path, tmp_path):
+    """backend = "lab": the same notebook on real Envoys (papermill injects the parameter)."""
+    import papermill
+
+    out = tmp_path / path.name
+    papermill.execute_notebook(
+        str(path),
+        str(out),
+        parameters={"backend": "lab"},
+        kernel_name="python3",
+        cwd=str(tmp_path),
+        progress_bar=False,
+    )
+    nb = nbformat.read(out, as_version=4)
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert errors == []
+    assert any(
+        'backend = "lab"' in c.source for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])
+    )

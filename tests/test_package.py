@@ -29,6 +29,7 @@ def test_public_api():
         "diff",
         "lab",
         "load",
+        "open_mesh",
         "read_certs",
         "read_endpoints",
         "simulate",

@@ -1,4 +1,12 @@
-"""Backends: the Mesh/Cluster contract and its implementations (kube, sim)."""
+"""Backends: the Mesh/Cluster contract and its implementations (kube, sim, lab).
+
+>>> open_mesh("sim", scenario="firewall").knobs.firewall
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 from meshnb.backends.base import (
     DEFAULT_TIMEOUT,
@@ -13,6 +21,7 @@ from meshnb.backends.base import (
 )
 
 __all__ = [
+    "BACKENDS",
     "DEFAULT_TIMEOUT",
     "Cluster",
     "ExecResult",
@@ -22,4 +31,40 @@ __all__ = [
     "Secret",
     "SecretData",
     "Service",
+    "open_mesh",
 ]
+
+#: What a notebook's ``backend`` parameter may say.
+BACKENDS = ("sim", "lab", "kube")
+
+
+def open_mesh(
+    backend: str = "sim",
+    *,
+    scenario: str = "healthy",
+    seed: int = 0,
+    contexts: Sequence[str] | Mapping[str, str] | None = None,
+    kubeconfig: str | None = None,
+) -> Mesh:
+    """The mesh a notebook works on: ``sim`` (the simulated mesh), ``lab`` (real Envoys on this
+    machine, see :func:`meshnb.lab`) with ``scenario`` and ``seed``, or ``kube`` (real clusters by
+    kubeconfig ``contexts``). Contexts given with the default backend mean ``kube``."""
+    from meshnb.errors import ConfigError
+
+    if contexts is not None and backend == "sim":
+        backend = "kube"
+    if backend == "sim":
+        from meshnb.backends.sim import simulate
+
+        return simulate(scenario, seed=seed)
+    if backend == "lab":
+        from meshnb.backends.lab import lab
+
+        return lab(scenario, seed=seed)
+    if backend == "kube":
+        if not contexts:
+            raise ConfigError("backend 'kube' needs kubeconfig contexts, e.g. contexts=['ctx-a', 'ctx-b']")
+        from meshnb.backends.kube import connect
+
+        return connect(contexts, kubeconfig=kubeconfig)
+    raise ConfigError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")

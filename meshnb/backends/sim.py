@@ -331,6 +331,15 @@ class SimMesh:
         self.knobs = knobs
         self._scale()
 
+    def close(self) -> None:
+        """Nothing to release (the lab's subclass stops its processes); here for ``with`` like the others."""
+
+    def __enter__(self) -> SimMesh:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # ---- derived state ----
 
     def set(self, **knobs: object) -> SimMesh:

@@ -185,12 +185,6 @@ class LabMesh(SimMesh):
         """PIDs of the Envoy processes the lab runs."""
         return [envoy.process.pid for envoy in self._running() if envoy.process is not None]
 
-    def __enter__(self) -> LabMesh:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     def close(self) -> None:
         """Stop every process, server and socket the lab started (safe to call twice)."""
         self.started = False
