@@ -6,6 +6,7 @@ Exit codes: 0 pass or warn, 1 fail, 2 error (including bad arguments or an unrea
     meshnb check load-balancing --context kind-cluster1 --context kind-cluster2 --requests 200 --json
     meshnb check remote-secrets --simulate remote-secret-wrong-key
     meshnb triage --context kind-cluster1 --context kind-cluster2 [--allow-changes] [--save F] [--json]
+    meshnb triage --lab firewall          # the same on real Envoys on this machine
     meshnb report incident.meshnb --html incident.html
     meshnb lab [-- --no-browser --port 8899]
     meshnb demo [-- --no-browser --port 8866]
@@ -204,6 +205,12 @@ def _add_target(sub: argparse.ArgumentParser, scenarios) -> None:
         help="use the simulated mesh: %(choices)s",
     )
     target.add_argument(
+        "--lab",
+        metavar="SCENARIO",
+        choices=sorted(scenarios),
+        help="start the lab (real Envoys on this machine, needs meshnb[lab]) with a scenario",
+    )
+    target.add_argument(
         "--context", action="append", metavar="CONTEXT", help="a kubeconfig context (repeat for each cluster)"
     )
     sub.add_argument(
@@ -233,13 +240,14 @@ def _serve(app: str, notebook: str, extra: list[str]) -> int:
 
 
 def _mesh(args: argparse.Namespace):
+    """The mesh the target options name; use it in a with-block (the lab stops its processes)."""
+    from meshnb.backends import open_mesh
+
     if args.simulate:
-        from meshnb.backends.sim import simulate
-
-        return simulate(args.simulate, seed=args.seed)
-    from meshnb.backends.kube import connect
-
-    return connect(args.context, kubeconfig=args.kubeconfig)
+        return open_mesh("sim", scenario=args.simulate, seed=args.seed)
+    if args.lab:
+        return open_mesh("lab", scenario=args.lab, seed=args.seed)
+    return open_mesh("kube", contexts=args.context, kubeconfig=args.kubeconfig)
 
 
 def _split_table(finding) -> list[str]:
@@ -323,15 +331,16 @@ def _triage(args: argparse.Namespace) -> int:
     from meshnb.diagnostics.triage import triage
 
     try:
-        report = triage(
-            _mesh(args),
-            allow_changes=args.allow_changes,
-            requests=args.requests,
-            progress=_triage_progress if sys.stderr.isatty() and not args.json else None,
-        )
+        with _mesh(args) as mesh:
+            report = triage(
+                mesh,
+                allow_changes=args.allow_changes,
+                requests=args.requests,
+                progress=_triage_progress if sys.stderr.isatty() and not args.json else None,
+            )
         if args.save:
             print(f"snapshot written to {report.save(args.save)}", file=sys.stderr)
-    except (MeshnbError, ValueError, OSError) as exc:
+    except (MeshnbError, ValueError, OSError, RuntimeError) as exc:
         print(f"meshnb: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else _triage_text(report))
@@ -365,11 +374,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for flag, _ in spec.options
     }
     try:
-        mesh = _mesh(args)
-        finding = check_function(
-            mesh, **options, progress=_progress if sys.stderr.isatty() and not args.json else None
-        )
-    except (MeshnbError, ValueError) as exc:
+        with _mesh(args) as mesh:
+            finding = check_function(
+                mesh, **options, progress=_progress if sys.stderr.isatty() and not args.json else None
+            )
+    except (MeshnbError, ValueError, RuntimeError) as exc:
         print(f"meshnb: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     print(finding.to_json(indent=2) if args.json else _table(finding, spec))

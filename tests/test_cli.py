@@ -130,3 +130,17 @@ def test_trust_check_from_the_command_line():
     ok = meshnb("check", "trust", "--simulate", "healthy", "--json")
     assert ok.returncode == 0 and json.loads(ok.stdout)["check"] == "trust"
     assert "PRIVATE" not in ok.stdout
+
+
+def _envoys() -> set[str]:
+    found = subprocess.run(["pgrep", "-x", "envoy"], capture_output=True, text=True, check=False)
+    return set(found.stdout.split())
+
+
+def test_triage_on_the_lab_from_the_command_line():
+    """--lab starts real Envoys for the run and stops them: the verdict, and no Envoy left."""
+    before = _envoys()
+    result = meshnb("triage", "--lab", "trust-mismatch", "--requests", "30", "--json")
+    assert result.returncode == 1, result.stderr
+    assert [c["key"] for c in json.loads(result.stdout)["diagnosis"]["causes"]] == ["trust"]
+    assert _envoys() <= before
