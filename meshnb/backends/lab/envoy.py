@@ -19,7 +19,6 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 from meshnb.errors import ConfigError
 from meshnb.files import atomic_file
@@ -241,6 +240,3 @@ class Envoy:
 
     def set_runtime(self, key: str, value: str) -> None:
         self.post(f"runtime_modify?{key}={value}")
-
-    def stats(self) -> dict[str, Any]:
-        return json.loads(self.get("stats?format=json"))
