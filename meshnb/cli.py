@@ -9,7 +9,7 @@ Exit codes: 0 pass or warn, 1 fail, 2 error (including bad arguments or an unrea
     meshnb triage --lab firewall          # the same on real Envoys on this machine
     meshnb report incident.meshnb --html incident.html
     meshnb lab [-- --no-browser --port 8899]
-    meshnb demo [-- --no-browser --port 8866]
+    meshnb demo [--backend lab] [-- --no-browser --port 8866]
 """
 
 from __future__ import annotations
@@ -191,6 +191,12 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="serve the cross-cluster balancing demo with Voila: a page of controls and a live chart"
     )
+    demo.add_argument(
+        "--backend",
+        choices=("sim", "lab"),
+        default="sim",
+        help="the simulated mesh, or the lab's real Envoys (needs meshnb[lab]) (default: %(default)s)",
+    )
     demo.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed on to `voila`, e.g. --port 8866")
     return parser
 
@@ -361,6 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "lab":
         return _serve("jupyterlab", args.notebook, args.jupyter_args)
     if args.command == "demo":
+        os.environ["MESHNB_BACKEND"] = args.backend  # read by the notebook's parameters cell
         return _serve("voila", DEMO_NOTEBOOK, args.jupyter_args)
     if args.command == "triage":
         return _triage(args)

@@ -14,9 +14,9 @@ from panel_checks import TIMEOUT_MS, check_demo
 from playwright.sync_api import expect
 
 
-@pytest.fixture(scope="module")
-def voila(tmp_path_factory):
-    """`meshnb demo` on a free loopback port, with its own Jupyter dirs; the URL of the page."""
+@pytest.fixture(scope="module", params=["sim", "lab"])
+def voila(request, tmp_path_factory):
+    """`meshnb demo --backend B` on a free loopback port, with its own Jupyter dirs; the page's URL."""
     base = tmp_path_factory.mktemp("voila")
     port = _free_port()
     env = {
@@ -61,7 +61,7 @@ def voila(tmp_path_factory):
         log.close()
 
 
-def test_demo_page_has_no_code_and_its_controls_move_the_chart(voila, page, screenshots):
+def test_demo_page_has_no_code_and_its_controls_move_the_chart(voila, page, screenshots, request):
     page.goto(voila, timeout=TIMEOUT_MS)
     panel = page.locator(".meshnb-demo").first
     expect(panel).to_be_visible(timeout=TIMEOUT_MS)
@@ -72,4 +72,5 @@ def test_demo_page_has_no_code_and_its_controls_move_the_chart(voila, page, scre
         page.locator(".jp-CodeCell .jp-InputArea, .jp-InputArea-editor, .CodeMirror, .cm-editor").count() == 0
     )
     check_demo(panel, page)
-    page.screenshot(path=str(screenshots / "demo-cross-cluster-balancing-voila.png"), full_page=True)
+    suffix = "" if "sim" in request.node.name else "-lab"
+    page.screenshot(path=str(screenshots / f"demo-cross-cluster-balancing-voila{suffix}.png"), full_page=True)
