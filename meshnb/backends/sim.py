@@ -331,6 +331,9 @@ class SimMesh:
         self.knobs = knobs
         self._scale()
 
+    #: What traffic runs through, in words (shown by the demo).
+    kind = "the simulated mesh: a model of Envoy, no cluster needed"
+
     def close(self) -> None:
         """Nothing to release (the lab's subclass stops its processes); here for ``with`` like the others."""
 

@@ -131,7 +131,8 @@ class BalancingDemo(widgets.HBox):
             ],
             layout={"width": "340px", "flex": "0 0 340px"},
         )
-        right = widgets.VBox([self.headline, self.figure, self.story], layout={"flex": "1 1 auto"})
+        backend = widgets.HTML(f"<i>Traffic through {html.escape(mesh.kind)}.</i>")
+        right = widgets.VBox([backend, self.headline, self.figure, self.story], layout={"flex": "1 1 auto"})
         super().__init__([left, right])
         self.add_class("meshnb-panel")
         self.add_class("meshnb-demo")

@@ -90,6 +90,7 @@ class LabMesh(SimMesh):
     """The simulated mesh's model with a real data plane; use :func:`lab` to start and stop it."""
 
     cluster_class = LabCluster
+    kind = "the lab: real Envoy proxies, mTLS and curl on this machine"
 
     def __init__(self, knobs: Knobs, seed: int, clusters: int, directory: Path, *, remove: bool = False):
         self.directory = directory
