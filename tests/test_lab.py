@@ -266,3 +266,16 @@ def test_one_lab_switches_scenarios_live():
             mesh.use(scenario)
             expected = meshnb.triage(meshnb.simulate(scenario), requests=40)
             assert verdicts(meshnb.triage(mesh, requests=40)) == verdicts(expected), scenario
+
+
+def test_an_envoy_started_from_a_passing_thread_outlives_it():
+    """Envoys die with the thread that started them (PR_SET_PDEATHSIG): the lab starts them from its own."""
+    import threading
+
+    with meshnb.lab("firewall") as mesh:
+        worker = threading.Thread(target=mesh.set, kwargs={"firewall": False})  # restarts the gateways
+        worker.start()
+        worker.join()
+        time.sleep(0.5)
+        assert len(mesh.processes()) == 4
+        assert check_load_balancing(mesh, requests=20).status == "pass"

@@ -34,6 +34,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from meshnb.backends.base import Pod, Secret, SecretData
@@ -105,6 +106,8 @@ class LabMesh(SimMesh):
         self._dropper: Blackhole | None = None  # where direct traffic across a firewall goes
         self._tls: dict[tuple[str, str, str], dict[str, Path]] = {}
         self._sync_lock = threading.RLock()
+        # Envoys die with the thread that started them (PR_SET_PDEATHSIG): one thread starts them all
+        self._launcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="meshnb-lab-launcher")
         super().__init__(knobs, seed=seed, clusters=clusters)
 
     # ---- addresses: each cluster on its own loopback /16 ----
@@ -138,6 +141,7 @@ class LabMesh(SimMesh):
                     "locality": locality,
                 },
                 (curl.ip, cp.ADMIN_PORT),
+                self._launcher,
             )
             self.gateways[name] = Envoy(
                 f"{name} east-west gateway",
@@ -148,6 +152,7 @@ class LabMesh(SimMesh):
                     "locality": locality,
                 },
                 (gateway_pod.ip, cp.ADMIN_PORT),
+                self._launcher,
             )
             self._check_free(
                 [
@@ -195,6 +200,7 @@ class LabMesh(SimMesh):
         atexit.unregister(self.close)
         for envoy in [*self.sidecars.values(), *self.gateways.values()]:
             envoy.stop()
+        self._launcher.shutdown(wait=True)
         for server in self._helloworlds.values():
             server.stop()
         self._helloworlds.clear()
@@ -259,7 +265,6 @@ class LabMesh(SimMesh):
             )
             gateway.configure(
                 cp.gateway_listeners(
-                    self,
                     self.state(name).gateway_ip,
                     self._tls_files(name, "istio-system/sa/eastwestgateway"),
                 ),

@@ -197,7 +197,7 @@ def sidecar_endpoints(mesh: SimMesh, source: str) -> dict:
     return _assignment(OUTBOUND, groups)
 
 
-def gateway_listeners(mesh: SimMesh, ip: str, tls: dict[str, Path]) -> list[dict]:
+def gateway_listeners(ip: str, tls: dict[str, Path]) -> list[dict]:
     """The east-west gateway's 15443: mTLS (client certificates required), then the cluster's pods."""
     downstream_tls = {
         "name": TLS_SOCKET,

