@@ -26,6 +26,8 @@ CASES = [
     *((scenario, {}) for scenario in SCENARIOS),
     ("healthy", {"dead_versions": ("v2",)}),
     ("locality-prefer-local", {"dead_versions": ("v1",)}),
+    ("locality-prefer-local", {"dead_versions": ("v1",), "max_ejection_percent": None}),  # no failover
+    ("locality-prefer-local", {"dead_versions": ("v1",), "max_ejection_percent": 49}),
     ("trust-mismatch", {"remote_secret_wrong_key": ("cluster1",)}),
     ("firewall", {"missing_remote_secret": ("cluster2",)}),
 ]

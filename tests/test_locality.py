@@ -81,3 +81,15 @@ def test_panel_and_cli():
         check=False,
     )
     assert result.returncode == 0 and result.stdout.startswith("WARN:")
+
+
+@pytest.mark.parametrize(("limit", "blocked"), [(None, True), (49, True), (50, False), (100, False)])
+def test_a_max_ejection_percent_that_forbids_failover_is_named(limit, blocked):
+    """One preferred endpoint of two: Envoy ejects it only if 50% is allowed (10% when unset)."""
+    finding = check_locality(meshnb.simulate("locality-prefer-local", max_ejection_percent=limit))
+    assert finding.status == "warn"
+    details = finding.evidence["clusters"]["detail"]
+    assert details.str.contains("failover cannot happen", regex=False).all() == blocked
+    assert any("maxEjectionPercent" in step for step in finding.next_steps) == blocked
+    if limit is None:
+        assert "(10%, the default)" in details.iloc[0] and "needs 50%" in details.iloc[0]

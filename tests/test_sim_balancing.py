@@ -191,3 +191,17 @@ def test_bad_knob_values_are_refused_and_change_nothing(knobs, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         mesh.set(**knobs)
     assert mesh.knobs == before
+
+
+@pytest.mark.parametrize(("limit", "fails_over"), [(None, False), (49, False), (50, True), (100, True)])
+def test_ejection_is_limited_as_envoy_limits_it(limit, fails_over):
+    """Envoy 1.40 (measured through the lab) ejects a host only if the ejected hosts, it included,
+    stay within max_ejection_percent of the cluster's hosts."""
+    mesh = meshnb.simulate("locality-prefer-local", dead_versions=("v1",), max_ejection_percent=limit)
+    answers = [t.body for t in parse_curl_batch(curl(mesh, "cluster1", 20).stdout)]
+    assert all("v2" in body for body in answers[3:]) == fails_over
+    assert all(body.startswith("upstream connect error") for body in answers) == (not fails_over)
+    rule = mesh.clusters["cluster1"].list_custom_objects(
+        "networking.istio.io", "v1", "sample", "destinationrules"
+    )
+    assert rule[0]["spec"]["trafficPolicy"]["outlierDetection"].get("maxEjectionPercent") == limit

@@ -43,14 +43,10 @@ log = logging.getLogger("meshnb")
 MULTICLUSTER_LABEL = "istio/multiCluster"
 CLUSTER_ANNOTATION = "networking.istio.io/cluster"
 MAX_REPLICAS = 10
-#: The helloworld DestinationRule's outlier detection. maxEjectionPercent 100: Envoy (1.40) counts the
-#: host it would eject against the limit (default 10%), so with two endpoints it would eject none.
-OUTLIER_DETECTION = {
-    "consecutive5xxErrors": 3,
-    "interval": "1s",
-    "baseEjectionTime": "30s",
-    "maxEjectionPercent": 100,
-}
+#: The helloworld DestinationRule's outlier detection (``maxEjectionPercent`` comes from the knob).
+OUTLIER_DETECTION = {"consecutive5xxErrors": 3, "interval": "1s", "baseEjectionTime": "30s"}
+#: Envoy's max_ejection_percent when the DestinationRule does not set it.
+ENVOY_MAX_EJECTION_PERCENT = 10
 CONNECT_TIMEOUT_MS = 10_000.0  # Istio's default connectTimeout
 ENVOY_RESET = "upstream connect error or disconnect/reset before headers. reset reason: "
 TLS_VERIFY_FAILED = (
@@ -85,6 +81,9 @@ class Knobs:
     """Every cluster's nodes are in the first cluster's region and zone."""
     dead_versions: tuple[str, ...] = ()
     """helloworld versions whose process is down (their pods refuse connections)."""
+    max_ejection_percent: int | None = 100
+    """The DestinationRule's ``outlierDetection.maxEjectionPercent`` (None: unset, Envoy's 10%). Envoy
+    ejects a host only if the ejected hosts, it included, stay within it: with two endpoints, 50."""
     lb_policy: str = DEFAULT_POLICY
     """The DestinationRule's ``loadBalancer.simple``: LEAST_REQUEST (Istio's default), ROUND_ROBIN, RANDOM."""
     locality_distribute: int | None = None
@@ -123,11 +122,12 @@ class Knobs:
             if policy not in POLICIES:
                 raise ConfigError(f"unknown load-balancing policy {policy!r}; choose one of {list(POLICIES)}")
             normalised["lb_policy"] = policy
-        distribute = normalised.get("locality_distribute")
-        if distribute is not None and (
-            isinstance(distribute, bool) or not isinstance(distribute, int) or not 0 <= distribute <= 100
-        ):
-            raise ConfigError(f"locality_distribute: a percentage from 0 to 100, or None; not {distribute!r}")
+        for key in ("locality_distribute", "max_ejection_percent"):
+            value = normalised.get(key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100
+            ):
+                raise ConfigError(f"{key}: a percentage from 0 to 100, or None; not {value!r}")
         for cluster, count in dict(normalised.get("replicas") or {}).items():
             if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_REPLICAS:
                 raise ConfigError(f"replicas of {cluster}: an int from 0 to {MAX_REPLICAS}, not {count!r}")
@@ -692,6 +692,8 @@ class SimCluster:
             policy["loadBalancer"] = {"simple": knobs.lb_policy}
         if knobs.outlier_detection:
             policy["outlierDetection"] = dict(OUTLIER_DETECTION)
+            if knobs.max_ejection_percent is not None:
+                policy["outlierDetection"]["maxEjectionPercent"] = knobs.max_ejection_percent
         if (group, plural) != ("networking.istio.io", "destinationrules") or not policy:
             return []
         if not self.mesh.serves(namespace, "helloworld"):
@@ -1003,16 +1005,26 @@ class SimCluster:
             if ok:
                 self._failures[chosen["address"]] = 0
                 return status, body, total_ms
-            self._note_failure(chosen["address"])
+            self._note_failure(chosen["address"], endpoints)
         return status, body, total_ms
 
-    def _note_failure(self, address: str) -> None:
-        if not self.mesh.knobs.outlier_detection:
+    def _note_failure(self, address: str, endpoints: list[dict]) -> None:
+        """Outlier detection: 3 failures in a row eject a host for 30 s, if the limit allows (as Envoy:
+        the ejected hosts, this one included, within max_ejection_percent of the cluster's hosts)."""
+        knobs = self.mesh.knobs
+        if not knobs.outlier_detection:
             return
         self._failures[address] += 1
         if self._failures[address] >= 3:  # consecutive5xxErrors: 3, baseEjectionTime: 30s
-            self._ejected_until[address] = self._clock_ms + 30_000.0
             self._failures[address] = 0
+            limit = (
+                ENVOY_MAX_EJECTION_PERCENT
+                if knobs.max_ejection_percent is None
+                else knobs.max_ejection_percent
+            )
+            ejected = sum(self._ejected_until.get(ep["address"], -1.0) > self._clock_ms for ep in endpoints)
+            if 100 * (ejected + 1) <= limit * len(endpoints):
+                self._ejected_until[address] = self._clock_ms + 30_000.0
 
     def _attempt(self, endpoint: dict, path: str) -> tuple[bool, int, str, float]:
         knobs = self.mesh.knobs

@@ -20,14 +20,18 @@ endpoint priorities the proxies hold, and explains the outcome:
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshnb.backends.base import Cluster, Mesh
 from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster
 from meshnb.diagnostics.finding import Finding, verdict
 from meshnb.errors import MeshnbError, NotFound
 from meshnb.names import validate_name
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["check_locality", "locality_of"]
 
@@ -40,6 +44,12 @@ REGION, ZONE, SUBZONE = (
     "topology.istio.io/subzone",
 )
 DR = ("networking.istio.io", "v1", "destinationrules")
+#: Envoy's max_ejection_percent when the DestinationRule does not set it.
+ENVOY_MAX_EJECTION_PERCENT = 10
+STEP_EJECTION = (
+    "Set outlierDetection.maxEjectionPercent in the DestinationRule high enough to eject every endpoint "
+    "of the preferred locality (100 for small services), or Envoy keeps sending to them when they fail."
+)
 STEP_BY_DESIGN = (
     "Traffic stays local by design (guide: 'Locality load balancing'). To see cross-cluster responses, "
     "send from a locality without a healthy local endpoint, scale the local version down, or set "
@@ -110,6 +120,7 @@ def _read(name: str, cluster: Cluster, report: Report, *, namespace: str, servic
             "host": "*",
             "locality_enabled": setting.get("enabled", True) if mesh_config else None,
             "outlier_detection": None,
+            "max_ejection_percent": None,
             "distribute_or_failover": bool(setting.get("distribute") or setting.get("failover")),
         }
     )
@@ -132,6 +143,7 @@ def _read(name: str, cluster: Cluster, report: Report, *, namespace: str, servic
                 "host": spec.get("host"),
                 "locality_enabled": lb.get("enabled") if "enabled" in lb else None,
                 "outlier_detection": bool(policy.get("outlierDetection")),
+                "max_ejection_percent": (policy.get("outlierDetection") or {}).get("maxEjectionPercent"),
                 "distribute_or_failover": bool(lb.get("distribute") or lb.get("failover")),
             }
         )
@@ -147,6 +159,27 @@ def _effective(settings: list[dict[str, Any]]) -> tuple[bool, bool]:
             enabled = bool(row["locality_enabled"])
     outlier = any(row["outlier_detection"] for row in settings)
     return enabled, outlier
+
+
+def _failover_blocked(settings: list[dict[str, Any]], held: pd.DataFrame) -> str:
+    """Why failover cannot happen, if ``maxEjectionPercent`` forbids ejecting every preferred endpoint.
+
+    Envoy ejects a host only while the ejected hosts, that one included, stay within
+    max_ejection_percent of the cluster's hosts (10% unless the DestinationRule sets it).
+    """
+    if held.empty or "priority" not in held:
+        return ""
+    limits = [row["max_ejection_percent"] for row in settings if row.get("max_ejection_percent") is not None]
+    limit = int(limits[-1]) if limits else ENVOY_MAX_EJECTION_PERCENT
+    preferred = int((held["priority"] == held["priority"].min()).sum())
+    needed = 100 * preferred / len(held)
+    if needed <= limit:
+        return ""
+    return (
+        f"but failover cannot happen: Envoy ejects a host only while the ejected hosts stay within "
+        f"maxEjectionPercent ({limit}%{'' if limits else ', the default'}), and ejecting the {preferred} "
+        f"preferred of {len(held)} endpoints needs {math.ceil(needed)}%"
+    )
 
 
 def check_locality(
@@ -191,6 +224,7 @@ def check_locality(
             "host",
             "locality_enabled",
             "outlier_detection",
+            "max_ejection_percent",
             "distribute_or_failover",
         ],
     )
@@ -234,6 +268,9 @@ def check_locality(
             )
             if deprioritised:
                 detail += " (the proxy holds the remote endpoints at a lower priority)"
+            blocked = _failover_blocked(outcome.settings, endpoints[endpoints["source_cluster"] == name])
+            if blocked:
+                detail += "; " + blocked
         rows.append(
             {
                 "cluster": name,
@@ -248,6 +285,8 @@ def check_locality(
     if status == "pass":
         summary = "locality load balancing does not keep traffic local here: " + summary
     steps = [STEP_BY_DESIGN] if status == "warn" else []
+    if clusters["detail"].str.contains("failover cannot happen", regex=False).any():
+        steps.append(STEP_EJECTION)
     if status == "error":
         steps.append(
             "A cluster could not be read: check the context, the API server and RBAC "

@@ -161,8 +161,9 @@ def sidecar_clusters(mesh: SimMesh, eds: dict, tls: dict[str, Path], generation:
             "consecutive_5xx": rule["consecutive5xxErrors"],
             "interval": rule["interval"],
             "base_ejection_time": rule["baseEjectionTime"],
-            "max_ejection_percent": rule["maxEjectionPercent"],
         }
+        if knobs.max_ejection_percent is not None:  # else Envoy's default (10%), as istiod leaves it
+            cluster["outlier_detection"]["max_ejection_percent"] = knobs.max_ejection_percent
     if any(mesh.distribute(region) for region in mesh.regions()):
         cluster["common_lb_config"] = {"locality_weighted_lb_config": {}}
     return [cluster]
