@@ -58,9 +58,12 @@ def main() -> int:
         f"lab {lab_rate:,.0f} req/s ({lab_status}), simulated mesh {sim_rate:,.0f} req/s ({sim_status}); "
         f"lab/sim = {lab_rate / sim_rate:.2f}"
     )
-    ok_status = lab_status == sim_status == "pass"
+    ok_status = {lab_status, sim_status} <= {
+        "pass",
+        "warn",
+    }  # every request answered (warn: a split off by chance)
     if not ok_status:
-        print("a healthy mesh did not pass: the rates are not comparable")
+        print("requests failed on a healthy mesh: the rates are not comparable")
     print("targets: all met" if ok_start and ok_status else "targets: MISSED")
     return 0 if ok_start and ok_status else 1
 

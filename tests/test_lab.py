@@ -33,6 +33,19 @@ CASES = [
 ]
 
 
+def triage_like(mesh, expected: meshnb.Report, **options) -> meshnb.Report:
+    """Triage ``mesh``; if its verdicts differ from ``expected``, once more with fresh traffic.
+
+    Envoy's picks are random: a true 50/50 split is called uneven (the check's chi-square at alpha
+    0.001) about once in a thousand samples. A second sample makes that a one-in-a-million false
+    alarm, while a lab that really behaves otherwise differs both times.
+    """
+    seen = meshnb.triage(mesh, **options)
+    if verdicts(seen) != verdicts(expected):
+        seen = meshnb.triage(mesh, **options)
+    return seen
+
+
 def verdicts(report: meshnb.Report) -> dict:
     """What must agree: each check's status and per-cluster statuses, and the causes with their clusters."""
     checks = {name: (f.status, f.cluster_statuses()) for name, f in report.findings.items()}
@@ -76,7 +89,7 @@ def test_triage_on_the_lab_reaches_the_simulated_verdicts(scenario, knobs):
     allow = not knobs  # the connectivity probe (pods created, real servers on their IPs) for each scenario
     expected = meshnb.triage(meshnb.simulate(scenario, **knobs), requests=requests, allow_changes=allow)
     with meshnb.lab(scenario, **knobs) as mesh:
-        seen = meshnb.triage(mesh, requests=requests, allow_changes=allow)
+        seen = triage_like(mesh, expected, requests=requests, allow_changes=allow)
     assert verdicts(seen) == verdicts(expected)
     assert seen.findings["connectivity"].status == (
         "skipped" if not allow else expected.findings["connectivity"].status
@@ -95,14 +108,24 @@ def test_triage_on_the_lab_reaches_the_simulated_verdicts(scenario, knobs):
     ids=json.dumps,
 )
 def test_the_split_through_envoy_is_the_configured_one(knobs):
-    """By the check's own test (chi-square against the expected shares, alpha 0.001), per source."""
+    """By the check's own test (chi-square against the expected shares, alpha 0.001), per source.
+
+    A true split fails a sample with probability alpha, so a failing sample is followed by a second
+    one, which must pass: a model that is wrong fails both (a false alarm of the pair: alpha squared).
+    """
     with meshnb.lab(**knobs) as mesh:
-        split = check_load_balancing(mesh, requests=400).evidence["split"]
-        for source, rows in split.groupby("source_cluster"):
-            expected = mesh.expected_split(source)
-            shares = [expected.get(version, 0.0) for version in rows["version"]]
-            _, _, p_value = goodness_of_fit(rows["count"].tolist(), shares)
-            assert p_value > ALPHA, (source, dict(zip(rows["version"], rows["count"], strict=True)), expected)
+        for _sample in range(2):
+            split = check_load_balancing(mesh, requests=400).evidence["split"]
+            misses = []
+            for source, rows in split.groupby("source_cluster"):
+                expected = mesh.expected_split(source)
+                shares = [expected.get(version, 0.0) for version in rows["version"]]
+                _, _, p_value = goodness_of_fit(rows["count"].tolist(), shares)
+                if p_value <= ALPHA:
+                    misses.append((source, dict(zip(rows["version"], rows["count"], strict=True)), expected))
+            if not misses:
+                break
+        assert misses == []
 
 
 def test_a_trust_mismatch_fails_in_the_tls_handshake():
@@ -260,6 +283,7 @@ def test_a_taken_address_makes_the_lab_pick_another_net(monkeypatch):
 
     monkeypatch.setattr(lab_module.random, "SystemRandom", Picks)
     with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past an earlier lab's TIME_WAIT
         squatter.bind(("127.51.0.12", 15000))  # cluster1's curl pod's admin port on net 50
         squatter.listen(1)
         with meshnb.lab() as mesh:
@@ -273,7 +297,7 @@ def test_one_lab_switches_scenarios_live():
         for scenario in ["trust-mismatch", "missing-remote-secret", "locality-prefer-local", "healthy"]:
             mesh.use(scenario)
             expected = meshnb.triage(meshnb.simulate(scenario), requests=40)
-            assert verdicts(meshnb.triage(mesh, requests=40)) == verdicts(expected), scenario
+            assert verdicts(triage_like(mesh, expected, requests=40)) == verdicts(expected), scenario
 
 
 def test_an_envoy_started_from_a_passing_thread_outlives_it():
