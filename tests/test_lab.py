@@ -22,6 +22,8 @@ from meshnb.diagnostics.load_balancing import ALPHA, check_load_balancing
 from meshnb.parse import CURL_WRITE_OUT, parse_curl_batch
 from meshnb.stats import goodness_of_fit
 
+ANSWERED = {"pass", "warn"}  # every request answered (warn: a split off by chance, alpha 0.001)
+
 CASES = [
     *((scenario, {}) for scenario in SCENARIOS),
     ("healthy", {"dead_versions": ("v2",)}),
@@ -143,7 +145,9 @@ def test_a_trust_mismatch_fails_in_the_tls_handshake():
 
 
 def test_the_firewall_drops_connections_and_heals():
-    with meshnb.lab("firewall", retries=0) as mesh:
+    with meshnb.lab(
+        "firewall", retries=0, lb_policy="ROUND_ROBIN"
+    ) as mesh:  # every other request: the gateway
         outcomes = curl(mesh, "cluster1", 4)
         timeouts = [t for t in outcomes if t.curl_exit == 28]
         assert timeouts and all(t.seconds >= 2.9 for t in timeouts)  # curl gave up; nothing answered
@@ -263,7 +267,7 @@ def test_envoys_die_with_the_python_process_that_started_them(tmp_path):
 def test_two_labs_side_by_side():
     with meshnb.lab() as first, meshnb.lab("firewall") as second:
         assert first.net != second.net
-        assert check_load_balancing(first, requests=20).status == "pass"
+        assert check_load_balancing(first, requests=20).status in ANSWERED
         assert set(first.processes()).isdisjoint(second.processes())
 
 
@@ -288,7 +292,7 @@ def test_a_taken_address_makes_the_lab_pick_another_net(monkeypatch):
         squatter.listen(1)
         with meshnb.lab() as mesh:
             assert mesh.net == 60
-            assert check_load_balancing(mesh, requests=10).status == "pass"
+            assert check_load_balancing(mesh, requests=10).status in ANSWERED
 
 
 def test_one_lab_switches_scenarios_live():
@@ -310,4 +314,4 @@ def test_an_envoy_started_from_a_passing_thread_outlives_it():
         worker.join()
         time.sleep(0.5)
         assert len(mesh.processes()) == 4
-        assert check_load_balancing(mesh, requests=20).status == "pass"
+        assert check_load_balancing(mesh, requests=20).status in ANSWERED
