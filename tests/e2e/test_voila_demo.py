@@ -30,6 +30,8 @@ def voila(request, tmp_path_factory):
         "-m",
         "meshnb",
         "demo",
+        "--backend",
+        request.param,
         "--",
         "--no-browser",
         f"--port={port}",
@@ -71,6 +73,12 @@ def test_demo_page_has_no_code_and_its_controls_move_the_chart(voila, page, scre
     assert (
         page.locator(".jp-CodeCell .jp-InputArea, .jp-InputArea-editor, .CodeMirror, .cm-editor").count() == 0
     )
+    kind = (
+        "the lab: real Envoy proxies"
+        if request.node.callspec.params["voila"] == "lab"
+        else "the simulated mesh"
+    )
+    expect(panel).to_contain_text(f"Traffic through {kind}")
     check_demo(panel, page)
-    suffix = "" if "sim" in request.node.name else "-lab"
+    suffix = "" if request.node.callspec.params["voila"] == "sim" else "-lab"
     page.screenshot(path=str(screenshots / f"demo-cross-cluster-balancing-voila{suffix}.png"), full_page=True)
