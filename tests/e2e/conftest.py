@@ -8,6 +8,7 @@ browser here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,35 @@ def _test_settings(settings: Path) -> None:
         path.write_text(json.dumps(values))
 
 
+@contextlib.contextmanager
+def serving(
+    name: str, argv: list[str], *, cwd: Path, env: dict[str, str], log: Path, ready: Callable[[], object]
+) -> Iterator[subprocess.Popen]:
+    """Start a server process (output to ``log``), wait up to 60 s until ``ready()`` stops raising
+    OSError, and stop the server (SIGKILL after 20 s) when the block ends."""
+    with log.open("w") as out:
+        server = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if server.poll() is not None:
+                    pytest.fail(f"{name} exited: {log.read_text()[-2000:]}")
+                try:
+                    ready()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        pytest.fail(f"{name} did not answer within 60 s: {log.read_text()[-2000:]}")
+                    time.sleep(0.3)
+            yield server
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     base = tmp_path_factory.mktemp("jupyterlab")
@@ -93,29 +123,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         argv.append("--allow-root")
-    log = (base / "jupyterlab.log").open("w")
-    server = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"JupyterLab exited: {(base / 'jupyterlab.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("JupyterLab did not answer within 60 s")
-                time.sleep(0.3)
-        yield Lab(url=url, token=token, root=root)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+
+    def ready() -> None:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2):
+            pass
+
+    with serving("JupyterLab", argv, cwd=root, env=env, log=base / "jupyterlab.log", ready=ready):
+        yield Lab(url=f"http://127.0.0.1:{port}", token=token, root=root)
 
 
 @pytest.fixture(scope="session")

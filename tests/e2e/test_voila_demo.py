@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
-import time
 
 import pytest
-from conftest import _free_port
+from conftest import _free_port, serving
 from panel_checks import TIMEOUT_MS, check_demo
 from playwright.sync_api import expect
 
@@ -24,7 +22,6 @@ def voila(request, tmp_path_factory):
         "JUPYTER_CONFIG_DIR": str(base / "config"),
         "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
     }
-    log = (base / "voila.log").open("w")
     argv = [
         sys.executable,
         "-m",
@@ -37,30 +34,12 @@ def voila(request, tmp_path_factory):
         f"--port={port}",
         "--Voila.ip=127.0.0.1",
     ]
-    server = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=base)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"voila exited: {(base / 'voila.log').read_text()[-2000:]}")
-            try:  # listening is enough: a GET of the page would start a kernel
-                socket.create_connection(("127.0.0.1", port), timeout=2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(
-                        f"voila did not answer within 60 s: {(base / 'voila.log').read_text()[-2000:]}"
-                    )
-                time.sleep(0.3)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+
+    def ready() -> None:  # listening is enough: a GET of the page would start a kernel
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+    with serving("voila", argv, cwd=base, env=env, log=base / "voila.log", ready=ready):
+        yield f"http://127.0.0.1:{port}/"
 
 
 def test_demo_page_has_no_code_and_its_controls_move_the_chart(voila, page, screenshots, request):
