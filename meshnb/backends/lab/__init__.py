@@ -127,32 +127,13 @@ class LabMesh(SimMesh):
         """Start every proxy and backend and wait until all run the configuration (RuntimeError if not)."""
         deadline = time.monotonic() + timeout
         for index, name in enumerate(self._states, start=1):
-            curl, gateway_pod = (
-                self._pod(name, "sample", "curl"),
-                self._pod(name, "istio-system", "istio-eastwestgateway"),
+            curl = self._pod(name, "sample", "curl")
+            gateway = self._pod(name, "istio-system", "istio-eastwestgateway")
+            self.sidecars[name] = self._envoy(
+                name, "sidecar", curl, f"sidecar~{curl.ip}~{curl.name}.sample~sample.svc.cluster.local"
             )
-            locality = dict(zip(("region", "zone"), self.locality_of(name), strict=True))
-            self.sidecars[name] = Envoy(
-                f"{name} sidecar of {curl.name}",
-                self.directory / name / "sidecar",
-                {
-                    "id": f"sidecar~{curl.ip}~{curl.name}.sample~sample.svc.cluster.local",
-                    "cluster": name,
-                    "locality": locality,
-                },
-                (curl.ip, cp.ADMIN_PORT),
-                self._launcher,
-            )
-            self.gateways[name] = Envoy(
-                f"{name} east-west gateway",
-                self.directory / name / "gateway",
-                {
-                    "id": f"router~{gateway_pod.ip}~{gateway_pod.name}.istio-system",
-                    "cluster": name,
-                    "locality": locality,
-                },
-                (gateway_pod.ip, cp.ADMIN_PORT),
-                self._launcher,
+            self.gateways[name] = self._envoy(
+                name, "gateway", gateway, f"router~{gateway.ip}~{gateway.name}.istio-system"
             )
             self._check_free(
                 [
@@ -176,6 +157,17 @@ class LabMesh(SimMesh):
             self.net + 1,
             self.net + len(self._states),
             self.directory,
+        )
+
+    def _envoy(self, cluster: str, role: str, pod: Pod, node_id: str) -> Envoy:
+        """The Envoy of ``pod`` (its admin API on the pod's IP), with the cluster's locality."""
+        locality = dict(zip(("region", "zone"), self.locality_of(cluster), strict=True))
+        return Envoy(
+            f"{cluster} {role} ({pod.name})",
+            self.directory / cluster / role,
+            {"id": node_id, "cluster": cluster, "locality": locality},
+            (pod.ip, cp.ADMIN_PORT),
+            self._launcher,
         )
 
     def _check_free(self, addresses: list[tuple[str, int]]) -> None:
