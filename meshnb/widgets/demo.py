@@ -100,7 +100,7 @@ class BalancingDemo(widgets.HBox):
         self.story = widgets.HTML()
         self.story.add_class("meshnb-demo-why")
         self._render_lock = threading.Lock()
-        self.figure = go.FigureWidget(self._figure())
+        self.figure = go.FigureWidget(self._figure(self.table()))
 
         controls = [
             self.policy,
@@ -138,6 +138,7 @@ class BalancingDemo(widgets.HBox):
         self.add_class("meshnb-demo")
         self._sync_controls()
         self.mesh.set(**self._knobs())  # the mesh is what the page shows
+        self._tell()
         self._render()
 
     # ---- the mesh's settings ----
@@ -226,6 +227,7 @@ class BalancingDemo(widgets.HBox):
             self.outlier.value = True  # Istio applies locality failover only with outlier detection
         self._sync_controls()
         self.mesh.set(**self._knobs())
+        self._tell()
         self.reset()
 
     def reset(self) -> None:
@@ -342,7 +344,7 @@ class BalancingDemo(widgets.HBox):
                 )
         return pd.DataFrame(rows)
 
-    def _figure(self):
+    def _figure(self, table):
         import pandas as pd
 
         from meshnb.plots import balance_figure
@@ -351,7 +353,16 @@ class BalancingDemo(widgets.HBox):
             history = pd.DataFrame(
                 list(self._history), columns=["source_cluster", "seconds", "remote_share", "expected_remote"]
             )
-        return balance_figure(self.table(), history)
+        return balance_figure(table, history)
+
+    def _tell(self) -> None:
+        """Why traffic goes where it goes: it changes with the settings, not with each batch."""
+        self.story.value = "".join(
+            f"<p><b>Why, from {html.escape(source)}</b></p><ul>"
+            + "".join(f"<li>{html.escape(sentence)}</li>" for sentence in why(self.mesh, source))
+            + "</ul>"
+            for source in self.sources
+        )
 
     def _render(self) -> None:
         with self._render_lock:  # the traffic thread and a control change may both render
@@ -370,13 +381,7 @@ class BalancingDemo(widgets.HBox):
                 f"observed {html.escape(seen)}"
             )
         self.headline.value = "<br>".join(lines)
-        self.story.value = "".join(
-            f"<p><b>Why, from {html.escape(source)}</b></p><ul>"
-            + "".join(f"<li>{html.escape(sentence)}</li>" for sentence in why(self.mesh, source))
-            + "</ul>"
-            for source in self.sources
-        )
-        fresh = self._figure()
+        fresh = self._figure(table)
         with self.figure.batch_update():
             for trace, new in zip(self.figure.data, fresh.data, strict=True):
                 trace.update(x=new.x, y=new.y, text=new.text)
