@@ -15,9 +15,11 @@ Exit codes: 0 pass or warn, 1 fail, 2 error (including bad arguments or an unrea
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +29,8 @@ from typing import Any
 from meshnb.errors import MeshnbError
 
 EXIT_ERROR = 2
+#: Signals that stop meshnb the way Ctrl-C does (cleanup runs), exiting 128 + the signal's number.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 FIRST_NOTEBOOK = "notebooks/01-cross-cluster-load-balancing.ipynb"
 DEMO_NOTEBOOK = "notebooks/demo-cross-cluster-balancing.ipynb"
 
@@ -271,12 +275,23 @@ def _split_table(finding) -> list[str]:
     return [
         "",
         "Split of successful responses (%, 95% Wilson interval):",
-        shown[columns].fillna("").to_string(index=False),
+        shown[columns].astype(object).map(_cell).to_string(index=False),
     ]
 
 
 def _clip(text: str, width: int = 70) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _cell(value: object) -> str:
+    """A table cell as text: missing values (None, NaN, NaT, pd.NA) are empty, long text is clipped."""
+    import pandas as pd
+
+    try:
+        missing = value is None or bool(pd.isna(value))
+    except (TypeError, ValueError):  # a list or array in a cell: not a missing scalar
+        missing = False
+    return "" if missing else _clip(str(value))
 
 
 def _table(finding, spec: _Check) -> str:
@@ -285,7 +300,7 @@ def _table(finding, spec: _Check) -> str:
     for name, columns in spec.tables:
         table = finding.evidence.get(name)
         if table is not None and len(table):
-            shown = table[list(columns or table.columns)].fillna("").astype(str).map(_clip)
+            shown = table[list(columns or table.columns)].astype(object).map(_cell)
             lines += ["", f"{name}:", shown.to_string(index=False)]
     lines += _split_table(finding)
     if finding.next_steps:
@@ -322,12 +337,16 @@ def _report(args: argparse.Namespace) -> int:
 
     try:
         report = load(args.snapshot)
-        if args.html:
-            print(f"report written to {write_html(report, args.html)}", file=sys.stderr)
     except (MeshnbError, OSError) as exc:
         print(f"meshnb: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     print(_triage_text(report))
+    if args.html:
+        try:
+            print(f"report written to {write_html(report, args.html)}", file=sys.stderr)
+        except (MeshnbError, OSError) as exc:
+            print(f"meshnb: error: the HTML report was not written: {exc}", file=sys.stderr)
+            return EXIT_ERROR
     return report.exit_code
 
 
@@ -344,17 +363,59 @@ def _triage(args: argparse.Namespace) -> int:
                 requests=args.requests,
                 progress=_triage_progress if sys.stderr.isatty() and not args.json else None,
             )
-        if args.save:
-            print(f"snapshot written to {report.save(args.save)}", file=sys.stderr)
     except (MeshnbError, ValueError, OSError, RuntimeError) as exc:
         print(f"meshnb: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else _triage_text(report))
+    if args.save:  # after the result is shown: a save that fails loses nothing the user could read
+        try:
+            print(f"snapshot written to {report.save(args.save)}", file=sys.stderr)
+        except (MeshnbError, OSError) as exc:
+            print(f"meshnb: error: the snapshot was not saved: {exc}", file=sys.stderr)
+            return EXIT_ERROR
     return report.exit_code
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where Ctrl-C's KeyboardInterrupt would be, so cleanup runs alike."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise Interrupted(signum)
+
+
+def _say(text: str) -> None:
+    """A last line on stderr, which may be gone (a closed terminal, a closed pipe)."""
+    with contextlib.suppress(OSError, ValueError):
+        print(text, file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``meshnb`` command; returns the exit code."""
+    """Entry point of the ``meshnb`` command; returns the exit code. Never shows a traceback: an
+    interruption (Ctrl-C, SIGTERM, SIGHUP) exits 128 + its signal after cleanup, an unexpected error
+    exits 2 with one line (``-vv`` logs its traceback)."""
+    for signum in STOP_SIGNALS[1:]:
+        signal.signal(signum, _interrupt)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        _say(f"meshnb: interrupted ({signal.Signals(signum).name})")
+        return 128 + signum
+    except BrokenPipeError:  # the reader went away (`meshnb ... | head`): nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 128 + signal.SIGPIPE
+    except Exception as exc:  # a bug: one line rather than a traceback; -vv shows where
+        logging.getLogger("meshnb").debug("unexpected error", exc_info=True)
+        _say(f"meshnb: internal error: {type(exc).__name__}: {str(exc)[:300]} (run with -vv for details)")
+        return EXIT_ERROR
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
