@@ -266,7 +266,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _secret(self, cluster: Cluster, ns: str, name: str) -> None:
         data = cluster.read_secret(ns, name)
-        self._send_json(200, _secret_json(Secret(name=name, namespace=ns, data=data)))
+        secret = _secret_json(Secret(name=name, namespace=ns, data=data))
+        self._send_json(200, {"kind": "Secret", "apiVersion": "v1", **secret})
 
     def _log(self, cluster: Cluster, ns: str, name: str) -> None:
         tail = self._one("tailLines")

@@ -39,11 +39,14 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from meshnb.backends import bounded
 from meshnb.backends.base import DEFAULT_TIMEOUT, ExecResult, Node, Pod, Secret, SecretData, Service
+from meshnb.backends.bounded import MAX_ANSWER_BYTES
+from meshnb.backends.kubeconfig import CREDENTIAL_TIMEOUT, read_kubeconfig
 from meshnb.errors import (
     ClusterError,
     ClusterTimeout,
@@ -75,41 +78,39 @@ def connect(
     kubeconfig: str | os.PathLike[str] | None = None,
     *,
     timeout: float = 10.0,
+    credential_timeout: float = CREDENTIAL_TIMEOUT,
+    max_answer_bytes: int = MAX_ANSWER_BYTES,
 ) -> KubeMesh:
     """Open one independent API client per kubeconfig context.
 
     ``contexts`` is a list of context names (each cluster is named after its context) or a mapping
     ``{cluster_name: context_name}``. ``kubeconfig`` defaults to ``$KUBECONFIG`` or ``~/.kube/config``.
-    ``timeout`` bounds every API call (exec has its own timeout argument).
+    ``timeout`` bounds every API call from start to end (exec has its own timeout argument);
+    ``credential_timeout`` bounds each run of a credential plugin (``exec``, the gcp ``cmd-path``);
+    ``max_answer_bytes`` refuses a larger answer to any one call.
 
     mesh = connect({"cluster1": "kind-east", "cluster2": "kind-west"})
     sorted(mesh.clusters)
     # -> ['cluster1', 'cluster2']
     """
-    from kubernetes import client, config
+    from kubernetes import client
 
     pairs = _context_pairs(contexts)
-    path = _kubeconfig_path(kubeconfig)
-    available = _available_contexts(path)
+    config = read_kubeconfig(_kubeconfig_path(kubeconfig))
     for cluster, ctx in pairs.items():
-        if ctx not in available:
+        if ctx not in config.contexts:
             raise ConfigError(
-                f"context {ctx!r} (for cluster {cluster!r}) is not in kubeconfig {path}; "
-                f"available contexts: {', '.join(available) or '(none)'}"
+                f"context {ctx!r} (for cluster {cluster!r}) is not in kubeconfig {config.path}; "
+                f"available contexts: {', '.join(config.contexts) or '(none)'}"
             )
     clusters: dict[str, KubeCluster] = {}
     try:
         for cluster, ctx in pairs.items():
             configuration = client.Configuration()
             configuration.retries = False  # fail fast: no urllib3 retries against a dead API server
-            try:
-                api = config.new_client_from_config(
-                    config_file=path, context=ctx, persist_config=False, client_configuration=configuration
-                )
-            except (config.ConfigException, OSError, ValueError) as exc:
-                raise ConfigError(f"context {ctx!r} in kubeconfig {path}: {_config_problem(exc)}") from exc
+            api = config.client(ctx, configuration, credential_timeout=credential_timeout)
             log.debug("connected cluster %s to context %s at %s", cluster, ctx, configuration.host)
-            clusters[cluster] = KubeCluster(cluster, api, timeout)
+            clusters[cluster] = KubeCluster(cluster, api, timeout, max_answer_bytes=max_answer_bytes)
     except BaseException:
         for built in clusters.values():
             built.close()
@@ -135,30 +136,6 @@ def _kubeconfig_path(kubeconfig: str | os.PathLike[str] | None) -> str:
     if not any(os.path.isfile(f) for f in files):
         raise ConfigError(f"kubeconfig {path or '(empty)'} does not exist or is not a file")
     return os.pathsep.join(files)
-
-
-def _available_contexts(path: str) -> list[str]:
-    import yaml
-    from kubernetes import config
-
-    try:
-        contexts, _current = config.list_kube_config_contexts(config_file=path)
-    except (config.ConfigException, OSError, ValueError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read kubeconfig {path}: {_config_problem(exc)}") from exc
-    return [c["name"] for c in contexts or [] if isinstance(c, Mapping) and "name" in c]
-
-
-def _config_problem(exc: BaseException) -> str:
-    """Describe a kubeconfig problem without quoting file content (a YAML error quotes the bad line)."""
-    import yaml
-
-    if isinstance(exc, yaml.MarkedYAMLError):
-        mark = exc.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        return f"not valid YAML ({exc.problem}{where})"
-    if isinstance(exc, yaml.YAMLError):
-        return "not valid YAML"
-    return f"{type(exc).__name__}: {exc}"[:_MAX_DETAIL]
 
 
 # ----------------------------------------------------------------------------------------------- mesh
@@ -198,11 +175,20 @@ class KubeCluster:
     # -> ['us-east-1a']
     """
 
-    def __init__(self, name: str, api_client: ApiClient, timeout: float = 10.0):
+    def __init__(
+        self,
+        name: str,
+        api_client: ApiClient,
+        timeout: float = 10.0,
+        *,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+    ):
         self.name = name
         self.api_client = api_client
         self.timeout = float(timeout)
+        self.max_answer_bytes = max_answer_bytes
         self._core: CoreV1Api | None = None
+        bounded.install(api_client)
 
     def __repr__(self) -> str:
         return f"KubeCluster({self.name!r}, host={self.api_client.configuration.host!r})"
@@ -220,46 +206,96 @@ class KubeCluster:
         return self._core
 
     # -- reads ----------------------------------------------------------------------------------------
+    def _get(self, subject: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> bytes:
+        """The body of one API call, within ``timeout`` from start to end and ``max_answer_bytes``."""
+        with self._errors(subject) as watch:
+            response = call(*args, _preload_content=False, _request_timeout=self.timeout, **kwargs)
+            complete = False
+            try:
+                body = bounded.read_body(response, self.max_answer_bytes)
+                complete = not watch.fired  # a body cut by the deadline is not an answer
+            finally:
+                if not complete:
+                    response.close()  # a refused or broken answer: the connection is not reused
+                response.release_conn()
+            if watch.fired:
+                raise self._timeout(subject, self.timeout)
+        return body
+
+    def _json(
+        self, subject: str, kind: str | None, call: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> dict[str, Any]:
+        """An API answer parsed as a JSON object of ``kind`` (any ``...List`` for ``"List"``, not checked
+        for None), or a ClusterError that says what came instead."""
+        body = self._get(subject, call, *args, **kwargs)
+        try:
+            doc = json.loads(body)
+        except (ValueError, RecursionError):  # HTML from a proxy, bytes that are not UTF-8, nesting
+            raise ClusterError(
+                self.name, f"{subject}: the API server's answer is not JSON ({_looks_like(body)})"
+            ) from None
+        if not isinstance(doc, dict):
+            raise ClusterError(self.name, f"{subject}: the API server's answer is not a JSON object")
+        got = doc.get("kind")
+        if kind is not None and not (got == kind or (kind == "List" and str(got).endswith("List"))):
+            shown = repr(got)[:40] if isinstance(got, str) else "no kind"
+            raise ClusterError(
+                self.name, f"{subject}: the API server's answer is {shown}, not a {kind} (not the API?)"
+            )
+        return doc
+
+    def _items(self, subject: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> list[_Doc]:
+        """The ``items`` of a list answer."""
+        doc = _Doc(self._json(subject, "List", call, *args, **kwargs), subject, self.name)
+        return doc.objs("items")
+
     def list_pods(self, namespace: str, label_selector: str | None = None) -> list[Pod]:
         """Pods in ``namespace`` matching ``label_selector``, e.g. ``list_pods("sample", "app=curl")``."""
         validate_name(namespace, "namespace")
         validate_selector(label_selector)
         log.debug("%s: list pods in %s (selector %r)", self.name, namespace, label_selector)
-        with self._errors(f"pods in namespace {namespace}"):
-            items = self.core.list_namespaced_pod(
-                namespace, label_selector=label_selector or None, _request_timeout=self.timeout
-            ).items
-        return [_pod(p) for p in items or []]
+        subject = f"pods in namespace {namespace}"
+        items = self._items(
+            subject, self.core.list_namespaced_pod, namespace, label_selector=label_selector or None
+        )
+        return [_pod(p) for p in items]
 
     def read_secret(self, namespace: str, name: str) -> SecretData:
         """A secret's decoded data, e.g. ``read_secret("istio-system", "cacerts")["root-cert.pem"]``."""
         validate_name(namespace, "namespace")
         validate_name(name, "secret name", subdomain=True)
         log.debug("%s: read secret %s/%s", self.name, namespace, name)
-        with self._errors(f"secret {namespace}/{name}"):
-            secret = self.core.read_namespaced_secret(name, namespace, _request_timeout=self.timeout)
-        return self._decode(secret.data, f"secret {namespace}/{name}")
+        subject = f"secret {namespace}/{name}"
+        secret = _Doc(
+            self._json(subject, "Secret", self.core.read_namespaced_secret, name, namespace),
+            subject,
+            self.name,
+        )
+        return self._decode(secret.strings("data"), subject)
 
     def list_secrets(self, namespace: str, label_selector: str | None = None) -> list[Secret]:
         """Secrets in ``namespace``, e.g. ``list_secrets("istio-system", "istio/multiCluster=true")``."""
         validate_name(namespace, "namespace")
         validate_selector(label_selector)
         log.debug("%s: list secrets in %s (selector %r)", self.name, namespace, label_selector)
-        with self._errors(f"secrets in namespace {namespace}"):
-            items = self.core.list_namespaced_secret(
-                namespace, label_selector=label_selector or None, _request_timeout=self.timeout
-            ).items
-        return [
-            Secret(
-                name=s.metadata.name,
-                namespace=s.metadata.namespace or namespace,
-                type=s.type or "Opaque",
-                labels=dict(s.metadata.labels or {}),
-                annotations=dict(s.metadata.annotations or {}),
-                data=self._decode(s.data, f"secret {namespace}/{s.metadata.name}"),
+        subject = f"secrets in namespace {namespace}"
+        items = self._items(
+            subject, self.core.list_namespaced_secret, namespace, label_selector=label_selector or None
+        )
+        secrets = []
+        for item in items:
+            meta = item.obj("metadata")
+            secrets.append(
+                Secret(
+                    name=meta.text("name"),
+                    namespace=meta.text("namespace", namespace),
+                    type=item.text("type", "Opaque"),
+                    labels=meta.strings("labels"),
+                    annotations=meta.strings("annotations"),
+                    data=self._decode(item.strings("data"), f"secret {namespace}/{meta.text('name')}"),
+                )
             )
-            for s in items or []
-        ]
+        return secrets
 
     def logs(
         self, namespace: str, pod: str, container: str | None = None, tail_lines: int | None = None
@@ -272,47 +308,43 @@ class KubeCluster:
         if tail_lines is not None and (isinstance(tail_lines, bool) or not isinstance(tail_lines, int)):
             raise InvalidName(f"invalid tail_lines {tail_lines!r}: use a whole number")
         log.debug("%s: logs %s/%s (container %s, tail %s)", self.name, namespace, pod, container, tail_lines)
-        with self._errors(f"pod {namespace}/{pod}" + (f" container {container}" if container else "")):
-            resp = self.core.read_namespaced_pod_log(
-                pod,
-                namespace,
-                container=container,
-                tail_lines=tail_lines,
-                _preload_content=False,  # raw text: preloading may reparse log lines that look like JSON
-                _request_timeout=self.timeout,
-            )
-            try:
-                data = resp.data
-            finally:
-                resp.release_conn()
+        subject = f"pod {namespace}/{pod}" + (f" container {container}" if container else "")
+        data = self._get(
+            subject,
+            self.core.read_namespaced_pod_log,  # raw text: log lines that look like JSON stay text
+            pod,
+            namespace,
+            container=container,
+            tail_lines=tail_lines,
+        )
         return data.decode("utf-8", "replace")
 
     def list_nodes(self) -> list[Node]:
         """Every node with its labels (``region``/``zone`` come from the topology labels)."""
         log.debug("%s: list nodes", self.name)
-        with self._errors("nodes"):
-            items = self.core.list_node(_request_timeout=self.timeout).items
-        return [Node(name=n.metadata.name, labels=dict(n.metadata.labels or {})) for n in items or []]
+        items = self._items("nodes", self.core.list_node)
+        metas = [item.obj("metadata") for item in items]
+        return [Node(name=meta.text("name"), labels=meta.strings("labels")) for meta in metas]
 
     def list_services(self, namespace: str, label_selector: str | None = None) -> list[Service]:
         """Services in ``namespace``, e.g. ``list_services("istio-system", "istio=eastwestgateway")``."""
         validate_name(namespace, "namespace")
         validate_selector(label_selector)
         log.debug("%s: list services in %s (selector %r)", self.name, namespace, label_selector)
-        with self._errors(f"services in namespace {namespace}"):
-            items = self.core.list_namespaced_service(
-                namespace, label_selector=label_selector or None, _request_timeout=self.timeout
-            ).items
-        return [_service(item) for item in items or []]
+        subject = f"services in namespace {namespace}"
+        items = self._items(
+            subject, self.core.list_namespaced_service, namespace, label_selector=label_selector or None
+        )
+        return [_service(item) for item in items]
 
     def read_config_map(self, namespace: str, name: str) -> dict[str, str]:
         """A ConfigMap's data, e.g. ``read_config_map("istio-system", "istio")["mesh"]``."""
         validate_name(namespace, "namespace")
         validate_name(name, "config map name", subdomain=True)
         log.debug("%s: read config map %s/%s", self.name, namespace, name)
-        with self._errors(f"configmap {namespace}/{name}"):
-            item = self.core.read_namespaced_config_map(name, namespace, _request_timeout=self.timeout)
-        return dict(item.data or {})
+        subject = f"configmap {namespace}/{name}"
+        item = self._json(subject, "ConfigMap", self.core.read_namespaced_config_map, name, namespace)
+        return _Doc(item, subject, self.name).strings("data")
 
     def list_custom_objects(self, group: str, version: str, namespace: str, plural: str) -> list[dict]:
         """Custom resources as plain dicts, e.g. DestinationRules (networking.istio.io, v1)."""
@@ -323,11 +355,10 @@ class KubeCluster:
         validate_name(version, "API version")
         validate_name(plural, "resource")
         log.debug("%s: list %s.%s/%s in %s", self.name, plural, group, version, namespace)
-        with self._errors(f"{plural}.{group} in namespace {namespace}"):
-            listing = client.CustomObjectsApi(self.api_client).list_namespaced_custom_object(
-                group, version, namespace, plural, _request_timeout=self.timeout
-            )
-        return list(listing.get("items") or [])
+        subject = f"{plural}.{group} in namespace {namespace}"
+        api = client.CustomObjectsApi(self.api_client)
+        items = self._items(subject, api.list_namespaced_custom_object, group, version, namespace, plural)
+        return [item.value for item in items]
 
     def create(self, manifest: dict) -> None:
         """Create a Namespace, Service or Pod (the only writes meshnb makes, when the user allows them)."""
@@ -335,66 +366,57 @@ class KubeCluster:
         meta = manifest.get("metadata") or {}
         name, namespace = meta.get("name", ""), meta.get("namespace")
         validate_name(name, f"{kind} name", subdomain=True)
+        if kind == "Namespace":
+            call, args = self.core.create_namespace, (manifest,)
+        elif kind in ("Service", "Pod"):
+            validate_name(namespace, "namespace")
+            call = {"Service": self.core.create_namespaced_service, "Pod": self.core.create_namespaced_pod}[
+                kind
+            ]
+            args = (namespace, manifest)
+        else:
+            raise InvalidName(f"meshnb creates only Namespace, Service and Pod objects, not {kind!r}")
         log.info("%s: create %s %s/%s", self.name, kind, namespace or "-", name)
-        with self._errors(f"{kind} {namespace + '/' if namespace else ''}{name}"):
-            if kind == "Namespace":
-                self.core.create_namespace(manifest, _request_timeout=self.timeout)
-            elif kind in ("Service", "Pod"):
-                validate_name(namespace, "namespace")
-                create = (
-                    self.core.create_namespaced_service
-                    if kind == "Service"
-                    else self.core.create_namespaced_pod
-                )
-                create(namespace, manifest, _request_timeout=self.timeout)
-            else:
-                raise InvalidName(f"meshnb creates only Namespace, Service and Pod objects, not {kind!r}")
+        self._get(f"{kind} {namespace + '/' if namespace else ''}{name}", call, *args)
 
     def delete(self, kind: str, namespace: str | None, name: str) -> None:
         """Delete a Namespace, Service or Pod."""
         validate_name(name, f"{kind} name", subdomain=True)
+        kwargs: dict[str, Any] = {}
+        if kind == "Namespace":
+            call, args = self.core.delete_namespace, (name,)
+        elif kind in ("Service", "Pod"):
+            namespace = validate_name(namespace, "namespace")
+            call = {"Service": self.core.delete_namespaced_service, "Pod": self.core.delete_namespaced_pod}[
+                kind
+            ]
+            args = (name, namespace)
+            if kind == "Pod":
+                kwargs["grace_period_seconds"] = 0
+        else:
+            raise InvalidName(f"meshnb deletes only Namespace, Service and Pod objects, not {kind!r}")
         log.info("%s: delete %s %s/%s", self.name, kind, namespace or "-", name)
-        with self._errors(f"{kind} {namespace + '/' if namespace else ''}{name}"):
-            if kind == "Namespace":
-                self.core.delete_namespace(name, _request_timeout=self.timeout)
-            elif kind == "Service":
-                self.core.delete_namespaced_service(
-                    name, validate_name(namespace, "namespace"), _request_timeout=self.timeout
-                )
-            elif kind == "Pod":
-                self.core.delete_namespaced_pod(
-                    name,
-                    validate_name(namespace, "namespace"),
-                    grace_period_seconds=0,
-                    _request_timeout=self.timeout,
-                )
-            else:
-                raise InvalidName(f"meshnb deletes only Namespace, Service and Pod objects, not {kind!r}")
+        self._get(f"{kind} {namespace + '/' if namespace else ''}{name}", call, *args, **kwargs)
 
     def version(self) -> str:
         """The API server's git version, e.g. ``'v1.30.2'``."""
         from kubernetes import client
 
         log.debug("%s: version", self.name)
-        with self._errors("version"):
-            resp = client.VersionApi(self.api_client).get_code(
-                _preload_content=False, _request_timeout=self.timeout
-            )
-            try:
-                data = resp.data
-            finally:
-                resp.release_conn()
-        try:
-            return str(json.loads(data)["gitVersion"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ClusterError(self.name, "version: the API server's answer has no gitVersion") from exc
+        doc = self._json("version", None, client.VersionApi(self.api_client).get_code)
+        version = doc.get("gitVersion")
+        if not isinstance(version, str):
+            raise ClusterError(self.name, "version: the API server's answer has no gitVersion")
+        return version
 
     # -- exec -----------------------------------------------------------------------------------------
     def _default_container(self, namespace: str, pod: str) -> str | None:
         """Read the pod for the container kubectl would pick (the API server refuses an exec without
         one in a pod of several); callers that hold the Pod pass ``pod.default_container`` instead."""
-        with self._errors(f"pod {namespace}/{pod}"):
-            found = self.core.read_namespaced_pod(pod, namespace, _request_timeout=self.timeout)
+        subject = f"pod {namespace}/{pod}"
+        found = _Doc(
+            self._json(subject, "Pod", self.core.read_namespaced_pod, pod, namespace), subject, self.name
+        )
         return _pod(found).default_container
 
     def exec(
@@ -420,7 +442,7 @@ class KubeCluster:
         subject = f"pod {namespace}/{pod} container {container}"
         log.debug("%s: exec in %s: %r (timeout %ss)", self.name, subject, command, timeout)
         deadline = time.monotonic() + timeout
-        with self._errors(subject):
+        with self._errors(subject, timeout) as watch:
             channels, closed = self._run_exec(
                 namespace=namespace,
                 pod=pod,
@@ -428,6 +450,7 @@ class KubeCluster:
                 container=container,
                 deadline=deadline,
                 timeout=timeout,
+                watch=watch,
             )
         stdout, stderr = (channels.get(c, b"").decode("utf-8", "replace") for c in (_STDOUT, _STDERR))
         returncode = self._returncode(channels.get(_ERROR, b""), closed, subject, command)
@@ -442,6 +465,7 @@ class KubeCluster:
         container: str | None,
         deadline: float,
         timeout: float,
+        watch: bounded.Deadline,
     ) -> tuple[dict[int, bytes], bool]:
         """Open the exec websocket and collect its channels until it closes; always close it."""
         from websocket import WebSocketConnectionClosedException
@@ -454,11 +478,12 @@ class KubeCluster:
             deadline=deadline,
             timeout=timeout,
         )
-        closed = False
+        watch.watch(getattr(ws.sock, "sock", None))  # a trickle of frames is cut at the deadline too
+        out: dict[int, bytearray] = {c: bytearray() for c in (_STDOUT, _STDERR, _ERROR)}
         try:
             while ws.is_open():
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or watch.fired:
                     raise ClusterTimeout(
                         self.name, f"{command[0]!r} in {namespace}/{pod} did not finish within {timeout:g}s"
                     )
@@ -466,11 +491,27 @@ class KubeCluster:
                 try:
                     ws.update(timeout=remaining)
                 except WebSocketConnectionClosedException:
+                    if watch.fired:
+                        raise
                     break  # dropped without a close frame: whatever arrived is judged below
+                self._drain(ws, out, f"{command[0]!r} in {namespace}/{pod}")
             closed = not ws.is_open()
-            return {c: ws.read_channel(c, timeout=0) for c in (_STDOUT, _STDERR, _ERROR)}, closed
+            self._drain(ws, out, f"{command[0]!r} in {namespace}/{pod}")
+            return {c: bytes(data) for c, data in out.items()}, closed
         finally:
             _close_websocket(ws)
+
+    def _drain(self, ws: Any, out: dict[int, bytearray], what: str) -> None:
+        """Move what arrived on each channel into ``out``; refuse output past ``max_answer_bytes``."""
+        for channel in out:
+            out[channel] += ws.read_channel(channel, timeout=0)
+        size = sum(len(received) for received in out.values())
+        if size > self.max_answer_bytes:
+            raise ClusterError(
+                self.name,
+                f"{what}: printed over {self.max_answer_bytes:,} bytes; refused "
+                "(connect(max_answer_bytes=...) allows more)",
+            )
 
     def _open_exec(
         self,
@@ -539,18 +580,28 @@ class KubeCluster:
 
     # -- errors ---------------------------------------------------------------------------------------
     @contextmanager
-    def _errors(self, subject: str) -> Iterator[None]:
-        """Turn kubernetes/urllib3/websocket errors into meshnb errors naming ``subject``."""
-        try:
-            yield
-        except MeshnbError:
-            raise
-        except Exception as exc:
-            mapped = self._map_error(exc, subject)
-            if mapped is None:
+    def _errors(self, subject: str, seconds: float | None = None) -> Iterator[bounded.Deadline]:
+        """Bound the calls in the block to ``seconds`` (the cluster's timeout) in all, and turn
+        kubernetes/urllib3/websocket errors into meshnb errors naming ``subject``."""
+        seconds = self.timeout if seconds is None else seconds
+        with bounded.deadline(seconds) as watch:
+            try:
+                yield watch
+            except MeshnbError:
                 raise
-            log.debug("%s", mapped)
-            raise mapped from exc
+            except bounded.AnswerTooLarge as exc:
+                raise ClusterError(
+                    self.name, f"{subject}: refused an {exc} (connect(max_answer_bytes=...) allows more)"
+                ) from exc
+            except Exception as exc:
+                mapped = self._timeout(subject, seconds) if watch.fired else self._map_error(exc, subject)
+                if mapped is None:
+                    raise
+                log.debug("%s", mapped)
+                raise mapped from exc
+
+    def _timeout(self, subject: str, seconds: float) -> ClusterTimeout:
+        return ClusterTimeout(self.name, f"{subject}: no complete answer within {seconds:g}s")
 
     def _map_error(self, exc: BaseException, subject: str) -> ClusterError | None:
         import pydantic
@@ -655,31 +706,86 @@ def _status_message(body: str | bytes | None) -> str:
     return str(doc.get("message") or "") if isinstance(doc, dict) else ""
 
 
-def _service(item: Any) -> Service:
-    spec, status = item.spec, item.status
-    ingress = (status.load_balancer.ingress if status and status.load_balancer else None) or []
+def _looks_like(body: bytes) -> str:
+    """What a body that is not JSON seems to be, without quoting it."""
+    head = body[:512].lstrip().lower()
+    if not body:
+        return "an empty answer"
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+        return f"an HTML page of {len(body):,} bytes: a proxy or load balancer in front of it?"
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"{len(body):,} bytes that are not UTF-8 text"
+    return f"{len(body):,} bytes of text"
+
+
+class _Doc:
+    """A JSON object from the API with typed reads: a field of the wrong type is a ClusterError that
+    names the field (an API server, or what answers in its place, may send anything)."""
+
+    __slots__ = ("cluster", "subject", "value", "where")
+
+    def __init__(self, value: Any, subject: str, cluster: str, where: str = ""):
+        self.value, self.subject, self.cluster, self.where = value, subject, cluster, where
+
+    def _wrong(self, key: str, expected: str) -> ClusterError:
+        field = f"{self.where}.{key}".lstrip(".")
+        return ClusterError(
+            self.cluster, f"{self.subject}: unexpected answer from the API server ({field} is not {expected})"
+        )
+
+    def _field(self, key: str, kind: type | tuple[type, ...], expected: str) -> Any:
+        value = self.value.get(key)
+        if value is not None and not isinstance(value, kind):
+            raise self._wrong(key, expected)
+        return value
+
+    def obj(self, key: str) -> _Doc:
+        value = self._field(key, dict, "an object") or {}
+        return _Doc(value, self.subject, self.cluster, f"{self.where}.{key}")
+
+    def objs(self, key: str) -> list[_Doc]:
+        items = self._field(key, list, "a list") or []
+        if not all(isinstance(item, dict) for item in items):
+            raise self._wrong(key, "a list of objects")
+        return [_Doc(item, self.subject, self.cluster, f"{self.where}.{key}[]") for item in items]
+
+    def text(self, key: str, default: str | None = None) -> Any:
+        return self._field(key, str, "a string") or default
+
+    def strings(self, key: str) -> dict[str, str]:
+        value = self._field(key, dict, "an object") or {}
+        if not all(isinstance(v, str) for v in value.values()):
+            raise self._wrong(key, "an object of strings")
+        return dict(value)
+
+
+def _service(item: _Doc) -> Service:
+    meta, spec = item.obj("metadata"), item.obj("spec")
+    ingress = item.obj("status").obj("loadBalancer").objs("ingress")
     return Service(
-        name=item.metadata.name,
-        namespace=item.metadata.namespace,
-        labels=dict(item.metadata.labels or {}),
-        type=(spec.type if spec else None) or "ClusterIP",
-        cluster_ip=spec.cluster_ip if spec else None,
-        external_addresses=tuple(a for i in ingress for a in (i.ip, i.hostname) if a),
-        ports=tuple(p.port for p in (spec.ports if spec else None) or []),
+        name=meta.text("name"),
+        namespace=meta.text("namespace"),
+        labels=meta.strings("labels"),
+        type=spec.text("type", "ClusterIP"),
+        cluster_ip=spec.text("clusterIP"),
+        external_addresses=tuple(a for i in ingress for a in (i.text("ip"), i.text("hostname")) if a),
+        ports=tuple(p.value["port"] for p in spec.objs("ports") if isinstance(p.value.get("port"), int)),
     )
 
 
-def _pod(p: Any) -> Pod:
-    meta, spec, status = p.metadata, p.spec, p.status
-    conditions = (status.conditions if status else None) or []
+def _pod(item: _Doc) -> Pod:
+    meta, spec, status = item.obj("metadata"), item.obj("spec"), item.obj("status")
+    conditions = status.objs("conditions")
     return Pod(
-        name=meta.name,
-        namespace=meta.namespace,
-        labels=dict(meta.labels or {}),
-        annotations=dict(meta.annotations or {}),
-        node=spec.node_name if spec else None,
-        ip=status.pod_ip if status else None,
-        phase=(status.phase if status else None) or "Unknown",
-        ready=any(c.type == "Ready" and c.status == "True" for c in conditions),
-        containers=tuple(c.name for c in (spec.containers if spec else None) or []),
+        name=meta.text("name"),
+        namespace=meta.text("namespace"),
+        labels=meta.strings("labels"),
+        annotations=meta.strings("annotations"),
+        node=spec.text("nodeName"),
+        ip=status.text("podIP"),
+        phase=status.text("phase", "Unknown"),
+        ready=any(c.text("type") == "Ready" and c.text("status") == "True" for c in conditions),
+        containers=tuple(c.text("name") for c in spec.objs("containers")),
     )
