@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from meshnb.errors import MeshnbError
+from meshnb.errors import ConfigError, MeshnbError
 
 EXIT_ERROR = 2
 #: Signals that stop meshnb the way Ctrl-C does (cleanup runs), exiting 128 + the signal's number.
@@ -226,6 +226,13 @@ def _add_target(sub: argparse.ArgumentParser, scenarios) -> None:
     sub.add_argument(
         "--kubeconfig", metavar="FILE", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"
     )
+    sub.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="with --context: the most one API call may take, start to end (default: %(default)s)",
+    )
     sub.add_argument("--seed", type=int, default=0, help="seed of the simulated mesh (default: %(default)s)")
 
 
@@ -257,7 +264,9 @@ def _mesh(args: argparse.Namespace):
         return open_mesh("sim", scenario=args.simulate, seed=args.seed)
     if args.lab:
         return open_mesh("lab", scenario=args.lab, seed=args.seed)
-    return open_mesh("kube", contexts=args.context, kubeconfig=args.kubeconfig)
+    if not 0 < args.timeout <= 3600:
+        raise ConfigError(f"--timeout must be between 0 and 3600 seconds, not {args.timeout:g}")
+    return open_mesh("kube", contexts=args.context, kubeconfig=args.kubeconfig, timeout=args.timeout)
 
 
 def _split_table(finding) -> list[str]:
@@ -403,6 +412,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
     except KeyboardInterrupt as exc:
+        for stop in STOP_SIGNALS:  # cleanup is done: another Ctrl-C must not interrupt the exit
+            signal.signal(stop, signal.SIG_IGN)
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         _say(f"meshnb: interrupted ({signal.Signals(signum).name})")
         return 128 + signum

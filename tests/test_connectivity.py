@@ -161,3 +161,74 @@ def test_panel_shows_the_plan_until_changes_are_allowed():
     assert panel.run().status == "skipped"
     panel.allow_changes.value = True
     assert panel.run().status == "fail" and "FAIL" in panel.status.value
+
+
+def test_a_second_interrupt_during_cleanup_waits_for_it_to_finish(caplog):
+    """Ctrl-C during the probe, then Ctrl-C again while the (slow) cleanup runs: cleanup still deletes
+    everything, then the interruption goes on."""
+    import _thread
+    import threading
+    import time
+
+    mesh = meshnb.simulate()
+    before = _namespaces(mesh)
+    cluster1 = mesh.clusters["cluster1"]
+
+    class Slow:
+        name = "cluster1"
+
+        def __getattr__(self, attr):
+            return getattr(cluster1, attr)
+
+        def exec(self, *args, **kwargs):
+            raise KeyboardInterrupt  # the first Ctrl-C, during the probe
+
+        def delete(self, *args, **kwargs):
+            threading.Timer(0.2, _thread.interrupt_main).start()  # the second, mid-delete
+            time.sleep(1.0)
+            return cluster1.delete(*args, **kwargs)
+
+    mesh.clusters["cluster1"] = Slow()
+    with pytest.raises(KeyboardInterrupt):
+        check_connectivity(mesh, apply=True)
+    assert _namespaces(mesh) == before
+    assert "cleaning up namespace uninjected-sample first" in caplog.text
+
+
+def test_no_create_starts_once_cleanup_began():
+    """Ctrl-C, and Ctrl-C again, while cluster2's worker waits for an old namespace to go; the old
+    namespace goes afterwards: the stopped run's worker must not create the probe there then (the gate
+    is closed before cleanup deletes, and nothing waits for the worker)."""
+    import _thread
+    import threading
+    import time
+
+    mesh = meshnb.simulate()
+    still = _StillDeleting(mesh.clusters["cluster2"], calls=10**6)
+    mesh.clusters["cluster2"] = still
+    waiting = threading.Event()
+
+    def sleep(seconds):
+        waiting.set()
+        time.sleep(0.05)
+
+    finished = threading.Event()
+
+    def interrupt_twice():
+        waiting.wait(5)
+        _thread.interrupt_main()
+        time.sleep(0.1)
+        _thread.interrupt_main()
+        time.sleep(0.3)
+        still.calls = 0  # the old namespace is gone now: a surviving worker would create
+        finished.set()
+
+    threading.Thread(target=interrupt_twice, daemon=True).start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            check_connectivity(mesh, apply=True, sleep=sleep)
+        finished.wait(5)
+    except KeyboardInterrupt:  # the second Ctrl-C came after cleanup had already ended
+        finished.wait(5)
+    time.sleep(0.5)  # well past the old namespace going and a worker's next poll
+    assert NS not in mesh.state("cluster2").namespaces and NS not in mesh.state("cluster1").namespaces

@@ -45,10 +45,12 @@ def open_mesh(
     seed: int = 0,
     contexts: Sequence[str] | Mapping[str, str] | None = None,
     kubeconfig: str | None = None,
+    timeout: float | None = None,
 ) -> Mesh:
     """The mesh a notebook works on: ``sim`` (the simulated mesh), ``lab`` (real Envoys on this
     machine, see :func:`meshnb.lab`) with ``scenario`` and ``seed``, or ``kube`` (real clusters by
-    kubeconfig ``contexts``). Contexts given with the default backend mean ``kube``."""
+    kubeconfig ``contexts``; ``timeout`` bounds each API call). Contexts given with the default backend
+    mean ``kube``."""
     from meshnb.errors import ConfigError
 
     if contexts is not None and backend == "sim":
@@ -66,5 +68,5 @@ def open_mesh(
             raise ConfigError("backend 'kube' needs kubeconfig contexts, e.g. contexts=['ctx-a', 'ctx-b']")
         from meshnb.backends.kube import connect
 
-        return connect(contexts, kubeconfig=kubeconfig)
+        return connect(contexts, kubeconfig=kubeconfig, **({} if timeout is None else {"timeout": timeout}))
     raise ConfigError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")

@@ -16,13 +16,15 @@ unless ``keep=True``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from meshnb.backends.base import Mesh, Pod
-from meshnb.diagnostics.fanout import Progress, per_cluster
+from meshnb.backends.base import DEFAULT_TIMEOUT, Mesh, Pod
+from meshnb.diagnostics.fanout import Cancelled, Progress, per_cluster
 from meshnb.diagnostics.finding import Finding
 from meshnb.errors import ClusterError, ClusterTimeout, MeshnbError, NotFound
 from meshnb.names import validate_name
@@ -130,6 +132,39 @@ def _plan(mesh: Mesh, namespace: str):
     return pd.DataFrame(rows, columns=["cluster", "kind", "namespace", "name", "image"])
 
 
+class _Gate:
+    """The probe's creates pass through here: once cleanup closes it, no create starts (a worker still
+    waiting for an old namespace to go stops), and cleanup waits, per cluster, for those in flight."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._open = True
+        self._busy: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def entry(self, cluster: str) -> Iterator[None]:
+        with self._cond:
+            if not self._open:
+                raise Cancelled
+            self._busy[cluster] = self._busy.get(cluster, 0) + 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._busy[cluster] -= 1
+                self._cond.notify_all()
+
+    def close(self) -> None:
+        """Let no create start, in any cluster."""
+        with self._cond:
+            self._open = False
+
+    def settle(self, cluster: str, timeout: float) -> bool:
+        """Wait up to ``timeout`` for ``cluster``'s creates in flight to end; False if one still runs."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._busy.get(cluster), timeout)
+
+
 def _create(
     mesh: Mesh,
     namespace: str,
@@ -137,27 +172,41 @@ def _create(
     progress: Progress | None,
     deadline: float,
     sleep: Callable[[float], None],
+    gate: _Gate,
 ) -> dict[str, Any]:
     """Create the probe objects in every cluster; ``created`` counts, as it goes, what each cluster got."""
     index = {name: i for i, name in enumerate(mesh.clusters)}
 
     def work(name, cluster, report):
         objects = manifests(index[name], namespace)
-        for manifest in objects:
-            _create_one(cluster, manifest, deadline, sleep)
+
+        def count() -> None:  # inside the gate: cleanup, once it passes the gate, sees every create
             created[name] = created.get(name, 0) + 1
+
+        for manifest in objects:
+            _create_one(name, cluster, manifest, deadline, sleep, gate, count)
             report(created[name], len(objects))
         return True
 
     return per_cluster(mesh, work, progress)
 
 
-def _create_one(cluster, manifest: dict[str, Any], deadline: float, sleep: Callable[[float], None]) -> None:
+def _create_one(
+    name: str,
+    cluster,
+    manifest: dict[str, Any],
+    deadline: float,
+    sleep: Callable[[float], None],
+    gate: _Gate,
+    count: Callable[[], None],
+) -> None:
     """Create one object; while a namespace of the same name is still being deleted (a previous probe's,
     Kubernetes deletes namespaces in the background), wait for it to go, until ``deadline``."""
     while True:
         try:
-            cluster.create(manifest)
+            with gate.entry(name):
+                cluster.create(manifest)
+                count()
             return
         except ClusterError as exc:
             if exc.status != 409 or "being deleted" not in exc.detail or time.monotonic() >= deadline:
@@ -244,19 +293,54 @@ def _probe(mesh: Mesh, namespace: str, ready: dict[str, list[Pod]]) -> list[dict
     return rows
 
 
-def _cleanup(mesh: Mesh, namespace: str, created: list[str]) -> dict[str, str]:
-    """Delete what was created (the namespace takes its pods and service with it)."""
-    outcome = {}
-    for name in created:
+def _cleanup(mesh: Mesh, namespace: str, created: dict[str, int], gate: _Gate) -> dict[str, str]:
+    """Delete what was created (the namespace takes its pods and service with it), in every cluster at
+    once, each after its creates still in flight have ended. A second Ctrl-C (or SIGTERM) while this
+    runs does not cut it short: it is bounded by the clusters' call timeouts, and then re-raised."""
+    gate.close()
+    outcome: dict[str, str] = {}
+
+    def clean(name: str) -> None:
+        cluster = mesh.clusters[name]
+        timeout = float(getattr(cluster, "timeout", DEFAULT_TIMEOUT))
+        if not gate.settle(name, timeout + 1.0):
+            outcome[name] = f"NOT deleted: a create call did not end; check namespace {namespace} there"
+        elif not created.get(name):
+            return  # nothing of this run's is there
         try:
-            mesh.clusters[name].delete("Namespace", None, namespace)
+            cluster.delete("Namespace", None, namespace)
             outcome[name] = "deleted"
         except NotFound:
-            outcome[name] = "already gone"
-        except MeshnbError as exc:
-            log.error("%s: could not delete namespace %s: %s", name, namespace, exc)
+            outcome.setdefault(name, "already gone")
+        except Exception as exc:  # MeshnbError, or a bug: say so, never as a traceback of a thread
+            log.debug("cleanup of %s in %s", namespace, name, exc_info=True)
             outcome[name] = f"NOT deleted: {exc}"
-    return outcome
+        if not outcome[name].startswith(("deleted", "already")):
+            log.error("%s: namespace %s %s", name, namespace, outcome[name])
+
+    finished = threading.Semaphore(0)
+
+    def run(name: str) -> None:
+        try:
+            clean(name)
+        finally:
+            finished.release()
+
+    for name in mesh.clusters:
+        threading.Thread(target=run, args=(name,), name=f"meshnb-cleanup-{name}", daemon=True).start()
+    interrupted: BaseException | None = None
+    waiting = len(mesh.clusters)
+    while waiting:  # not Thread.join: interrupted, it can take a running thread for finished
+        try:
+            if finished.acquire(timeout=0.2):
+                waiting -= 1
+        except KeyboardInterrupt as exc:  # Ctrl-C again, SIGTERM, SIGHUP: finish cleaning first
+            interrupted = exc
+            log.warning("cleaning up namespace %s first: it ends within the clusters' timeouts", namespace)
+    log.info("probe namespace %s: %s", namespace, outcome or "nothing to delete")
+    if interrupted is not None:
+        raise interrupted
+    return {name: outcome[name] for name in mesh.clusters if name in outcome}
 
 
 def check_connectivity(
@@ -297,11 +381,12 @@ def check_connectivity(
             details=details,
         )
     created: dict[str, int] = {}  # objects created per cluster, updated as they are created
+    gate = _Gate()
     probes: list[dict[str, Any]] = []
     cleanup: dict[str, str] = {}
     errors: dict[str, str] = {}
     try:
-        outcomes = _create(mesh, namespace, created, progress, time.monotonic() + timeout, sleep)
+        outcomes = _create(mesh, namespace, created, progress, time.monotonic() + timeout, sleep, gate)
         for name, outcome in outcomes.items():
             if isinstance(outcome, MeshnbError):
                 errors[name] = f"could not create the probe objects: {outcome}"
@@ -311,9 +396,12 @@ def check_connectivity(
             if isinstance(outcome, MeshnbError):
                 errors[name] = str(outcome)
         probes = _probe(mesh, namespace, {n: o for n, o in ready.items() if isinstance(o, list)})
-    finally:  # also on errors and KeyboardInterrupt: remove what this run created, nothing else
-        touched = [name for name in mesh.clusters if created.get(name)]
-        cleanup = {n: "kept (keep=True)" for n in touched} if keep else _cleanup(mesh, namespace, touched)
+    finally:  # also on errors and interruptions: remove what this run created, nothing else
+        if keep:
+            gate.close()
+            cleanup = {n: "kept (keep=True)" for n in mesh.clusters if created.get(n)}
+        else:
+            cleanup = _cleanup(mesh, namespace, created, gate)
     probe_df = pd.DataFrame(
         probes,
         columns=[

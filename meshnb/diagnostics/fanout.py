@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from meshnb.backends.base import Cluster, Mesh
 from meshnb.errors import ClusterError, MeshnbError
 
-__all__ = ["Progress", "describe", "per_cluster"]
+__all__ = ["Cancelled", "Progress", "describe", "per_cluster"]
 
 log = logging.getLogger("meshnb")
 
@@ -28,48 +28,80 @@ Progress = Callable[[str, int, int], None]
 Report = Callable[[int, int], None]
 
 
+class Cancelled(BaseException):
+    """Raised in a worker, at its next progress report, once the caller was interrupted (a
+    BaseException, like KeyboardInterrupt, so that no ``except Exception`` in a check swallows it)."""
+
+
+class _Failed:
+    """A worker's unexpected exception (a bug), carried to the caller's thread to be raised there."""
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
 def per_cluster(
     mesh: Mesh,
     work: Callable[[str, Cluster, Report], T],
     progress: Progress | None = None,
     max_workers: int | None = None,
+    cancel: threading.Event | None = None,
 ) -> dict[str, T | MeshnbError]:
     """``work(name, cluster, report)`` for every cluster in parallel threads.
 
     Returns, by cluster name, the result or the :class:`MeshnbError` that cluster raised, so one
     failing cluster never hides the others. Other exceptions (bugs) propagate. ``report(done,
     total)`` from a worker reaches ``progress`` on the calling thread.
-    """
-    events: queue.Queue[tuple[str, int, int]] = queue.Queue()
-    names = list(mesh.clusters)
 
-    def run(name: str) -> Any:
-        try:
-            return work(name, mesh.clusters[name], lambda done, total: events.put((name, done, total)))
-        except MeshnbError as exc:
-            log.warning("%s", exc)
-            return exc
+    An interruption of the caller (Ctrl-C, or any exception while it waits) returns at once: it sets
+    ``cancel``, so each worker stops at its next ``report`` with :class:`Cancelled`, and the workers,
+    daemon threads, are not waited for (one blocked on a dead API server cannot hold the caller).
+    """
+    cancel = cancel if cancel is not None else threading.Event()
+    names = list(mesh.clusters)
+    events: queue.Queue[tuple[str, str, Any]] = queue.Queue()
+    slots = threading.Semaphore(max_workers or max(1, len(names)))
+
+    def run(name: str) -> None:
+        def report(done: int, total: int) -> None:
+            if cancel.is_set():
+                raise Cancelled
+            events.put(("progress", name, (done, total)))
+
+        outcome: Any = None
+        with slots:
+            try:
+                if cancel.is_set():
+                    raise Cancelled
+                outcome = work(name, mesh.clusters[name], report)
+            except MeshnbError as exc:
+                log.warning("%s", exc)
+                outcome = exc
+            except Cancelled:
+                return
+            except BaseException as exc:  # handed to the caller's thread
+                outcome = _Failed(exc)
+        events.put(("done", name, outcome))
 
     results: dict[str, Any] = {}
-    with ThreadPoolExecutor(
-        max_workers=max_workers or max(1, len(names)), thread_name_prefix="meshnb"
-    ) as pool:
-        futures = {name: pool.submit(run, name) for name in names}
-        pending = set(names)
-        while pending:
+    try:
+        for name in names:
+            threading.Thread(target=run, args=(name,), name=f"meshnb-{name}", daemon=True).start()
+        while len(results) < len(names):
             try:
-                name, done, total = events.get(timeout=0.05)
-                if progress:
-                    progress(name, done, total)
+                kind, name, value = events.get(timeout=0.5)
             except queue.Empty:
-                pass
-            for name in [n for n in pending if futures[n].done()]:
-                pending.discard(name)
-                results[name] = futures[name].result()
-        while not events.empty():
-            name, done, total = events.get_nowait()
-            if progress:
-                progress(name, done, total)
+                continue
+            if kind == "progress":
+                if progress:
+                    progress(name, *value)
+            elif isinstance(value, _Failed):
+                raise value.error
+            else:
+                results[name] = value
+    except BaseException:
+        cancel.set()
+        raise
     return {name: results[name] for name in names}
 
 
