@@ -28,8 +28,12 @@ __all__ = [
 ]
 
 
+JSON = "Content-Type: application/json\r\n"
+CLOSE = "Connection: close\r\n"  # it closes after each answer, and says so: the client won't reuse it
+
+
 def _answer(body: bytes, content_type: str = "application/json", status: str = "200 OK") -> bytes:
-    head = f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+    head = f"HTTP/1.1 {status}\r\n{CLOSE}Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
     return head.encode() + body
 
 
@@ -56,7 +60,7 @@ def trickle_body(interval: float = 0.3) -> Behaviour:
     def send(conn: socket.socket, stop: threading.Event) -> None:
         body = json.dumps({"kind": "PodList", "items": [], "padding": "x" * 10_000}).encode()
         conn.sendall(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\n"
             + f"Content-Length: {len(body)}\r\n\r\n".encode()
         )
         for byte in body:
@@ -81,14 +85,14 @@ def trickle_headers(interval: float = 0.3) -> Behaviour:
 
 def announced_gigabytes(conn: socket.socket, stop: threading.Event) -> None:
     """Content-Length of 10 GB, then zeros for as long as the client reads."""
-    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10000000000\r\n\r\n")
+    conn.sendall(f"HTTP/1.1 200 OK\r\n{CLOSE}{JSON}Content-Length: 10000000000\r\n\r\n".encode())
     while not stop.is_set():
         conn.sendall(b"0" * 65536)
 
 
 def endless_chunks(conn: socket.socket, stop: threading.Event) -> None:
     """Chunked transfer of a JSON list that never ends (no Content-Length to refuse it by)."""
-    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+    conn.sendall(f"HTTP/1.1 200 OK\r\n{CLOSE}{JSON}Transfer-Encoding: chunked\r\n\r\n".encode())
     chunk = b'{"items": [' + b'{"metadata": {"name": "x"}},' * 2000
     while not stop.is_set():
         conn.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")

@@ -16,9 +16,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from meshnb.errors import ExecError
 
@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "Cluster",
     "ExecResult",
+    "KeysOnly",
     "Mesh",
     "Node",
     "Pod",
@@ -33,6 +34,8 @@ __all__ = [
     "SecretData",
     "Service",
 ]
+
+V = TypeVar("V")
 
 #: Seconds any single backend call may take unless the caller says otherwise.
 DEFAULT_TIMEOUT = 30.0
@@ -59,12 +62,78 @@ class ExecResult:
         return self
 
 
+class KeysOnly(Generic[V]):
+    """A read-only mapping that every rendering shows by its keys only: repr, str, pprint, IPython, and
+    a pandas cell (pandas prints each value of a ``collections.abc.Mapping``, so this is deliberately
+    not one; it reads like one: ``[key]``, ``get``, ``in``, ``keys``/``items``/``values``, ``dict()``).
+
+    >>> annotations = KeysOnly({"kubectl.kubernetes.io/last-applied-configuration": '{"token": "x"}'})
+    >>> annotations
+    KeysOnly(keys=['kubectl.kubernetes.io/last-applied-configuration'])
+    >>> len(dict(annotations)["kubectl.kubernetes.io/last-applied-configuration"])
+    14
+    """
+
+    __slots__ = ("_data",)
+    __hash__ = None  # type: ignore[assignment]  # like a dict
+
+    def __init__(self, data: Mapping[str, V] | KeysOnly[V] | None = None):
+        self._data: dict[str, V] = dict(data.items() if data is not None else ())
+
+    def __getitem__(self, key: str) -> V:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, KeysOnly):
+            return self._data == other._data
+        return isinstance(other, Mapping) and self._data == dict(other)
+
+    def keys(self) -> KeysView[str]:
+        return self._data.keys()
+
+    def items(self) -> ItemsView[str, V]:
+        return self._data.items()
+
+    def values(self) -> ValuesView[V]:
+        return self._data.values()
+
+    def get(self, key: str, default: V | None = None) -> V | None:
+        return self._data.get(key, default)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(keys={sorted(self._data)!r})"
+
+    def _repr_pretty_(self, printer: object, cycle: bool) -> None:  # IPython: as repr, not as a dict
+        printer.text(repr(self))  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class Pod:
+    """A pod. Its annotations show their keys only (:class:`KeysOnly`): a pod applied with ``kubectl
+    apply`` carries its whole manifest, env values included, in
+    ``kubectl.kubernetes.io/last-applied-configuration``, and any tool may write any text into an
+    annotation. Labels (``app``, ``version``) stay visible.
+
+    >>> Pod("curl-1", "sample", labels={"app": "curl"}, annotations={"sidecar.istio.io/status": "{}"})
+    ... # doctest: +NORMALIZE_WHITESPACE
+    Pod(name='curl-1', namespace='sample', labels={'app': 'curl'},
+        annotations=KeysOnly(keys=['sidecar.istio.io/status']), node=None, ip=None, phase='Unknown',
+        ready=False, containers=())
+    """
+
     name: str
     namespace: str
     labels: Mapping[str, str] = field(default_factory=dict)
-    annotations: Mapping[str, str] = field(default_factory=dict)
+    annotations: KeysOnly[str] = field(default_factory=KeysOnly)
     node: str | None = None
     ip: str | None = None
     phase: str = "Unknown"
@@ -81,6 +150,9 @@ class Pod:
         """
         chosen = self.annotations.get("kubectl.kubernetes.io/default-container")
         return chosen if chosen in self.containers else next(iter(self.containers), None)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "annotations", KeysOnly(self.annotations))
 
 
 @dataclass(frozen=True)
@@ -110,29 +182,14 @@ class Node:
         return self.labels.get("topology.kubernetes.io/zone")
 
 
-class SecretData(Mapping[str, bytes]):
+class SecretData(KeysOnly[bytes]):
     """A secret's decoded data. Its repr shows the keys only, never the values.
 
     >>> SecretData({"token": b"s3cr3t"})
     SecretData(keys=['token'])
     """
 
-    __slots__ = ("_data",)
-
-    def __init__(self, data: Mapping[str, bytes]):
-        self._data = dict(data)
-
-    def __getitem__(self, key: str) -> bytes:
-        return self._data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __repr__(self) -> str:
-        return f"SecretData(keys={sorted(self._data)!r})"
+    __slots__ = ()
 
     def text(self, key: str) -> str:
         """The value of ``key`` decoded as UTF-8 (replacing undecodable bytes)."""
@@ -141,12 +198,33 @@ class SecretData(Mapping[str, bytes]):
 
 @dataclass(frozen=True)
 class Secret:
+    """A secret. Its labels, annotations and data are :class:`KeysOnly`, so every rendering of it (repr,
+    str, pprint, IPython, a pandas cell, ``pd.DataFrame(cluster.list_secrets(...))``) shows their keys,
+    never a value: ``istioctl create-remote-secret | kubectl apply -f -``
+    leaves the whole kubeconfig, token included, in the ``kubectl.kubernetes.io/last-applied-configuration``
+    annotation, and a label value can hold a token's segment. ``data`` given as a plain mapping is
+    wrapped in :class:`SecretData`.
+
+    >>> Secret("istio-remote-secret-cluster2", "istio-system", labels={"istio/multiCluster": "true"},
+    ...        annotations={"networking.istio.io/cluster": "cluster2"}, data={"cluster2": b"token: x"})
+    ... # doctest: +NORMALIZE_WHITESPACE
+    Secret(name='istio-remote-secret-cluster2', namespace='istio-system', type='Opaque',
+           labels=KeysOnly(keys=['istio/multiCluster']),
+           annotations=KeysOnly(keys=['networking.istio.io/cluster']), data=SecretData(keys=['cluster2']))
+    """
+
     name: str
     namespace: str
     type: str = "Opaque"
-    labels: Mapping[str, str] = field(default_factory=dict)
-    annotations: Mapping[str, str] = field(default_factory=dict)
-    data: SecretData = field(default_factory=lambda: SecretData({}))
+    labels: KeysOnly[str] = field(default_factory=KeysOnly)
+    annotations: KeysOnly[str] = field(default_factory=KeysOnly)
+    data: SecretData = field(default_factory=SecretData)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", KeysOnly(self.labels))
+        object.__setattr__(self, "annotations", KeysOnly(self.annotations))
+        if not isinstance(self.data, SecretData):
+            object.__setattr__(self, "data", SecretData(self.data))
 
 
 @runtime_checkable

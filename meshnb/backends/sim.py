@@ -42,6 +42,7 @@ log = logging.getLogger("meshnb")
 
 MULTICLUSTER_LABEL = "istio/multiCluster"
 CLUSTER_ANNOTATION = "networking.istio.io/cluster"
+LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
 MAX_REPLICAS = 10
 #: The helloworld DestinationRule's outlier detection (``maxEjectionPercent`` comes from the knob).
 OUTLIER_DETECTION = {"consecutive5xxErrors": 3, "interval": "1s", "baseEjectionTime": "30s"}
@@ -387,12 +388,32 @@ class SimMesh:
         key = self.remote_secret_key(owner, remote)
         if key is None:
             return None
+        name, labels = f"istio-remote-secret-{remote}", {MULTICLUSTER_LABEL: "true"}
+        annotations = {CLUSTER_ANNOTATION: remote}
+        kubeconfig = self.pki.kubeconfig(remote, self._states[remote].api_server)
+        # as `istioctl create-remote-secret | kubectl apply -f -` leaves it: the manifest applied, token
+        # and all, in kubectl's annotation (sorted compact JSON and a newline, as kubectl writes it)
+        applied = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "annotations": annotations,
+                "creationTimestamp": None,
+                "labels": labels,
+                "name": name,
+                "namespace": "istio-system",
+            },
+            "stringData": {key: kubeconfig.decode()},
+        }
         return Secret(
-            name=f"istio-remote-secret-{remote}",
+            name=name,
             namespace="istio-system",
-            labels={MULTICLUSTER_LABEL: "true"},
-            annotations={CLUSTER_ANNOTATION: remote},
-            data=SecretData({key: self.pki.kubeconfig(remote, self._states[remote].api_server)}),
+            labels=labels,
+            annotations={
+                **annotations,
+                LAST_APPLIED_ANNOTATION: json.dumps(applied, sort_keys=True, separators=(",", ":")) + "\n",
+            },
+            data=SecretData({key: kubeconfig}),
         )
 
     def istiod_reads(self, owner: str) -> list[str]:

@@ -19,6 +19,7 @@ from meshnb import plots
 from meshnb.backends.base import Mesh
 from meshnb.diagnostics.finding import Finding
 from meshnb.diagnostics.triage import ORDER, Report, triage
+from meshnb.errors import MeshnbError
 from meshnb.html_report import diagnosis_html, write_html
 from meshnb.widgets.check_panel import STYLE, advance, error_html
 from meshnb.widgets.display import FigureBundle, show
@@ -161,7 +162,7 @@ class TriagePanel(widgets.VBox):
             return None
         try:
             written = write(self.result, path.strip())
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, MeshnbError) as exc:  # MeshnbError: not a regular file
             detail = html.escape(str(exc))
             self.message.value = (
                 f'<span role="alert" style="color:#cf222e">✖ could not write the {what}: {detail}</span>'
