@@ -17,6 +17,10 @@ One process playing, per cluster and from nothing but what the API servers hold:
 - the helloworld containers: one small HTTP server per Running helloworld pod, answering as Istio's
   sample does.
 
+A pass goes on past what fails: an object that the API refuses to bind, delete or finalize (a pod in a
+namespace being terminated, say) is logged once per reason and skipped, and a read that fails leaves
+what it feeds as it last was; only a pass whose reads all succeeded counts as synced (``/synced``).
+
     python -m testbed.meshd DIR
 """
 
@@ -30,6 +34,7 @@ import ipaddress
 import json
 import logging
 import random
+import re
 import sys
 import threading
 import time
@@ -38,6 +43,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import urllib3
 import yaml
 
 from .bed import Testbed
@@ -103,10 +109,12 @@ class ClusterRuntime:
     network: str
     api: object
     log_path: Path
+    nodes: list = field(default_factory=list)
     pods_by_ip: dict[str, dict] = field(default_factory=dict)
     endpoints: list[dict] = field(default_factory=list)
     root_pem: bytes | None = None
     ca_pem: bytes | None = None
+    locality_lb: bool = True
     outlier: dict | None = None
     secrets_seen: dict[str, str] = field(default_factory=dict)  # secret name -> resourceVersion
     remotes: dict[str, Remote] = field(default_factory=dict)  # secret name -> accepted remote
@@ -114,6 +122,10 @@ class ClusterRuntime:
     failures: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     ejected_until: dict[str, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # What failed (a step or one object) -> why, as last logged: each is logged once per reason.
+    reported: dict[str, str] = field(default_factory=dict)
+    touched: set[str] = field(default_factory=set)  # what this pass tried, failed or not
+    stale: bool = False  # a read of this pass failed: the pass is no sync
 
     def log(self, level: str, scope: str, message: str) -> None:
         """One istiod line, framed as the kubelet stores container output (kwok serves it as is)."""
@@ -129,6 +141,9 @@ class Meshd:
 
         self.bed = bed
         self.k8s = k8s
+        # What one call to an API server may raise that is the server's doing, not meshd's: its refusal,
+        # or a server that is down, going down or cut off. Anything else is a bug and aborts the pass.
+        self.errors = (k8s.ApiException, urllib3.exceptions.HTTPError)
         self.runtimes: dict[str, ClusterRuntime] = {}
         for name in bed.state["clusters"]:
             runtime = ClusterRuntime(
@@ -151,30 +166,118 @@ class Meshd:
         while True:
             started = time.time()
             try:
-                self._pass(runtime)
-                runtime.synced_at = started
-            except Exception:
-                log.exception("control pass for %s failed", name)
+                if self._pass(runtime):
+                    runtime.synced_at = started
+            except Exception as exc:  # a bug of meshd's: logged with its traceback, once per message
+                reason = f"{type(exc).__name__}: {exc}"
+                if runtime.reported.get("control pass") != reason:
+                    runtime.reported["control pass"] = reason
+                    log.exception("control pass for %s failed (logged again only if this changes)", name)
             time.sleep(PASS_INTERVAL)
 
-    def _pass(self, rt: ClusterRuntime) -> None:
+    def _pass(self, rt: ClusterRuntime) -> bool:
+        """One pass over cluster ``rt``; True if every read succeeded (then meshd is in sync with it).
+
+        Each step goes on past what fails: one object the API refuses (a binding, a deletion) is logged
+        and skipped, and a step whose read fails keeps the last good state of what it computes.
+        """
         core = self.k8s.CoreV1Api(rt.api)
-        nodes = core.list_node().items
-        self._schedule(core, rt, nodes)
-        self._finish_namespaces(core)
+        rt.touched, rt.stale = set(), False
+        self._step(rt, "listing nodes", self._read_nodes, core, rt)
+        self._step(rt, "listing unbound pods", self._schedule, core, rt)
+        self._step(rt, "listing namespaces", self._finish_namespaces, core, rt)
+        self._step(rt, "listing pods", self._read_pods, core, rt)
+        self._run_helloworld(rt)
+        self._step(rt, "reading secret istio-system/cacerts", self._read_cacerts, core, rt)
+        self._step(rt, "reading configmap istio-system/istio", self._read_mesh_config, core, rt)
+        self._step(rt, f"listing destinationrules in {NAMESPACE}", self._read_outlier_detection, rt)
+        self._step(rt, "listing remote secrets", self._remote_secrets, core, rt)
+        rt.endpoints = self._endpoints(rt)
+        self._done(rt, "control pass")
+        for what in [w for w in rt.reported if w not in rt.touched]:
+            del rt.reported[what]  # gone, or not tried this pass: a failure of it is news again
+        return not rt.stale
+
+    # ---- a pass's bookkeeping: each failure logged once per reason ----
+    def _step(self, rt: ClusterRuntime, what: str, step, *args) -> bool:
+        """Run one step of a pass; if its read fails, log that once and leave its state as it was."""
+        try:
+            step(*args)
+        except self.errors as exc:
+            rt.stale = True
+            self._failed(rt, what, exc)
+            return False
+        self._done(rt, what)
+        return True
+
+    def _try(self, rt: ClusterRuntime, what: str, call, *args, **kwargs) -> bool:
+        """One call about one object; if the API refuses it (or is away), log that once and go on."""
+        try:
+            call(*args, **kwargs)
+        except self.errors as exc:
+            self._failed(rt, what, exc)
+            return False
+        self._done(rt, what)
+        return True
+
+    def _failed(self, rt: ClusterRuntime, what: str, exc: Exception) -> None:
+        rt.touched.add(what)
+        reason = self._reason(exc)
+        if rt.reported.get(what) != reason:
+            rt.reported[what] = reason
+            log.warning(
+                "%s: %s failed (skipped; logged again only if this changes): %s", rt.name, what, reason
+            )
+
+    def _done(self, rt: ClusterRuntime, what: str) -> None:
+        rt.touched.add(what)
+        if rt.reported.pop(what, None) is not None:
+            log.info("%s: %s works again", rt.name, what)
+
+    def _reason(self, exc: Exception) -> str:
+        """What went wrong, the same text each time it goes wrong the same way."""
+        if isinstance(exc, self.k8s.ApiException):
+            try:
+                message = json.loads(exc.body)["message"]
+            except (TypeError, ValueError, KeyError):
+                message = exc.reason
+            return f"{exc.status} {exc.reason}: {message}"
+        return re.sub(r" at 0x[0-9a-f]+", "", f"{type(exc).__name__}: {exc}")
+
+    # ---- the steps ----
+    def _read_nodes(self, core, rt: ClusterRuntime) -> None:
+        rt.nodes = core.list_node().items
+
+    def _read_pods(self, core, rt: ClusterRuntime) -> None:
         pods = core.list_pod_for_all_namespaces().items
         rt.pods_by_ip = {p.status.pod_ip: _pod_info(p, rt.name) for p in pods if _running(p)}
-        self._run_helloworld(rt)
+
+    def _read_cacerts(self, core, rt: ClusterRuntime) -> None:
         cacerts = self._secret_data(core, "cacerts")
         rt.root_pem, rt.ca_pem = cacerts.get("root-cert.pem"), cacerts.get("ca-cert.pem")
-        mesh = (
-            yaml.safe_load(core.read_namespaced_config_map("istio", "istio-system").data.get("mesh") or "")
-            or {}
-        )
-        locality_lb = (mesh.get("localityLbSetting") or {}).get("enabled", True)
+
+    def _read_mesh_config(self, core, rt: ClusterRuntime) -> None:
+        try:
+            data = core.read_namespaced_config_map("istio", "istio-system").data or {}
+        except self.k8s.ApiException as exc:
+            if exc.status != 404:
+                raise
+            data = {}  # no mesh config: istiod's defaults
+        try:
+            mesh = yaml.safe_load(data.get("mesh") or "") or {}
+        except yaml.YAMLError as exc:  # istiod keeps the mesh config it has: so does meshd
+            self._failed(rt, "parsing the mesh config of configmap istio-system/istio", exc)
+            return
+        self._done(rt, "parsing the mesh config of configmap istio-system/istio")
+        setting = mesh.get("localityLbSetting") if isinstance(mesh, dict) else None
+        rt.locality_lb = (setting if isinstance(setting, dict) else {}).get("enabled", True) is not False
+
+    def _read_outlier_detection(self, rt: ClusterRuntime) -> None:
         rt.outlier = self._outlier_detection(rt)
-        self._remote_secrets(core, rt)
-        locality = {n.metadata.name: _locality(n) for n in nodes}
+
+    def _endpoints(self, rt: ClusterRuntime) -> list[dict]:
+        """The helloworld endpoints of ``rt``'s sidecars, from the last good read of each input."""
+        locality = {n.metadata.name: _locality(n) for n in rt.nodes}
         local = [
             {
                 "address": ip,
@@ -187,49 +290,73 @@ class Meshd:
             for ip, p in rt.pods_by_ip.items()
             if p["namespace"] == NAMESPACE and p["labels"].get("app") == SERVICE
         ]
-        remote = [ep for r in rt.remotes.values() for ep in self._remote_endpoints(rt, r)]
+        remote = [ep for r in list(rt.remotes.values()) for ep in self._remote_endpoints(rt, r)]
         here = locality.get(next(iter(locality), ""), ("", ""))
-        prefer_local = locality_lb is not False and rt.outlier is not None
+        prefer_local = rt.locality_lb and rt.outlier is not None
         endpoints = []
         for ep in local + remote:
             priority = 0
             if prefer_local:
                 priority = 0 if ep["locality"] == here else (1 if ep["locality"][0] == here[0] else 2)
             endpoints.append({**ep, "priority": priority})
-        rt.endpoints = endpoints
+        return endpoints
 
-    def _schedule(self, core, rt: ClusterRuntime, nodes) -> None:
-        """The scheduler's one job: bind pods that name no node, round-robin over the nodes."""
-        names = sorted(n.metadata.name for n in nodes)
+    def _schedule(self, core, rt: ClusterRuntime) -> None:
+        """The scheduler's one job: bind pods that name no node, round-robin over the nodes.
+
+        A binding the API refuses (the pod's namespace is being terminated, the pod went away) holds
+        only that pod: logged once, tried again next pass, and the other pods are bound meanwhile.
+        """
+        names = sorted(n.metadata.name for n in rt.nodes)
         for pod in core.list_pod_for_all_namespaces(field_selector="spec.nodeName=").items:
-            if not names or pod.metadata.deletion_timestamp:
-                continue
-            node = names[hash(pod.metadata.name) % len(names)]
+            meta = pod.metadata
+            if not names or meta.deletion_timestamp or pod.spec.scheduling_gates:
+                continue  # as kube-scheduler: nowhere to bind it, it is going away, or it is gated
+            node = names[hash(meta.name) % len(names)]
             body = self.k8s.V1Binding(
-                metadata=self.k8s.V1ObjectMeta(name=pod.metadata.name),
+                metadata=self.k8s.V1ObjectMeta(name=meta.name),
                 target=self.k8s.V1ObjectReference(kind="Node", name=node, api_version="v1"),
             )
-            core.create_namespaced_binding(pod.metadata.namespace, body, _preload_content=False)
-            log.info("%s: bound %s/%s to %s", rt.name, pod.metadata.namespace, pod.metadata.name, node)
+            what = f"binding pod {meta.namespace}/{meta.name}"
+            bind = core.create_namespaced_binding
+            if self._try(rt, what, bind, meta.namespace, body, _preload_content=False):
+                log.info("%s: bound %s/%s to %s", rt.name, meta.namespace, meta.name, node)
 
-    def _finish_namespaces(self, core) -> None:
-        """The namespace controller's one job: empty a terminating namespace, then finalize it."""
+    def _finish_namespaces(self, core, rt: ClusterRuntime) -> None:
+        """The namespace controller's one job: empty a terminating namespace, then finalize it.
+
+        Each namespace, and each object in it, holds only itself: one that cannot be emptied, or one
+        held by a finalizer in metadata.finalizers (someone else's to remove), stays Terminating while
+        the others are finished.
+        """
         for ns in core.list_namespace().items:
-            if not ns.metadata.deletion_timestamp:
-                continue
-            name = ns.metadata.name
-            left = core.list_namespaced_pod(name).items
-            for pod in left:
-                if not pod.metadata.deletion_timestamp:
-                    core.delete_namespaced_pod(pod.metadata.name, name)
-            for svc in core.list_namespaced_service(name).items:
-                core.delete_namespaced_service(svc.metadata.name, name)
-            for cm in core.list_namespaced_config_map(name).items:
-                core.delete_namespaced_config_map(cm.metadata.name, name)
-            if left:
-                continue  # kwok removes the pods; finalize on a later pass
-            ns.spec.finalizers = []
-            core.replace_namespace_finalize(name, ns)
+            if ns.metadata.deletion_timestamp:
+                self._finish_namespace(core, rt, ns)
+
+    def _finish_namespace(self, core, rt: ClusterRuntime, ns) -> None:
+        name = ns.metadata.name
+        what = f"listing what is left in namespace {name}"
+        try:
+            pods = core.list_namespaced_pod(name).items
+            services = core.list_namespaced_service(name).items
+            maps = core.list_namespaced_config_map(name).items
+        except self.errors as exc:
+            self._failed(rt, what, exc)
+            return
+        self._done(rt, what)
+        deletions = [
+            *(("pod", p, core.delete_namespaced_pod) for p in pods),
+            *(("service", s, core.delete_namespaced_service) for s in services),
+            *(("configmap", c, core.delete_namespaced_config_map) for c in maps),
+        ]
+        for kind, obj, delete in deletions:
+            if not obj.metadata.deletion_timestamp:
+                self._try(rt, f"deleting {kind} {name}/{obj.metadata.name}", delete, obj.metadata.name, name)
+        finalizers = (ns.spec and ns.spec.finalizers) or []
+        if deletions or "kubernetes" not in finalizers:
+            return  # gone on a later pass (kwok removes the pods), or finalized: what holds it is not ours
+        ns.spec.finalizers = [f for f in finalizers if f != "kubernetes"]
+        self._try(rt, f"finalizing namespace {name}", core.replace_namespace_finalize, name, ns)
 
     def _run_helloworld(self, rt: ClusterRuntime) -> None:
         """Start a helloworld server for each Running helloworld pod, stop those whose pod is gone."""
@@ -264,9 +391,14 @@ class Meshd:
 
     def _outlier_detection(self, rt: ClusterRuntime) -> dict | None:
         custom = self.k8s.CustomObjectsApi(rt.api)
-        rules = custom.list_namespaced_custom_object(
-            "networking.istio.io", "v1", NAMESPACE, "destinationrules"
-        )
+        try:
+            rules = custom.list_namespaced_custom_object(
+                "networking.istio.io", "v1", NAMESPACE, "destinationrules"
+            )
+        except self.k8s.ApiException as exc:
+            if exc.status != 404:
+                raise
+            return None  # no DestinationRule CRD: no rule
         for rule in rules.get("items", []):
             spec = rule.get("spec") or {}
             if spec.get("host") in (
@@ -339,9 +471,10 @@ class Meshd:
             gateways = core.list_namespaced_service(
                 "istio-system", label_selector=f"topology.istio.io/network={network}"
             ).items
-        except Exception as exc:
-            log.warning("%s: reading %s with its remote secret failed: %s", rt.name, remote.name, exc)
+        except self.errors as exc:  # the remote is away or refuses the token: keep what was last read
+            self._failed(rt, f"reading {remote.name} with its remote secret", exc)
             return remote.endpoints
+        self._done(rt, f"reading {remote.name} with its remote secret")
         ready = [p for p in pods if _running(p)]
         where = nodes.get(ready[0].spec.node_name, ("", "")) if ready else ("", "")
         addresses = [
@@ -433,9 +566,13 @@ class Meshd:
         target = next((rt.pods_by_ip[ip] for rt in self.runtimes.values() if ip in rt.pods_by_ip), None)
         if target is None:  # a pod that started since the last pass: ask the API servers now
             for rt in self.runtimes.values():
-                found = self.k8s.CoreV1Api(rt.api).list_pod_for_all_namespaces(
-                    field_selector=f"status.podIP={ip}"
-                )
+                try:
+                    found = self.k8s.CoreV1Api(rt.api).list_pod_for_all_namespaces(
+                        field_selector=f"status.podIP={ip}"
+                    )
+                except self.errors as exc:  # that cluster's API server is away: ask the others
+                    log.warning("%s: looking up pod IP %s failed: %s", rt.name, ip, self._reason(exc))
+                    continue
                 target = next((_pod_info(p, rt.name) for p in found.items if _running(p)), target)
         answer = self._backend(target, path) if target and port == PORT else None
         return answer if answer else (502, f"nothing listens on {ip}:{port}")
