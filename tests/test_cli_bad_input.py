@@ -1,0 +1,107 @@
+"""The command line under bad conditions, as a real subprocess: an unreachable cluster beside a good
+one, a --save path that cannot be written, a reader that closes the pipe, an unexpected error. Never a
+traceback; the result the user could read is never lost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fakeapi import FakeApiServer, write_kubeconfig
+
+import meshnb
+
+
+def meshnb_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "meshnb", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def half_mesh(tmp_path: Path):
+    """A kubeconfig with cluster1 served by a fake API over the simulated cluster, cluster2 unreachable."""
+    with FakeApiServer(meshnb.simulate().clusters["cluster1"]) as server:
+        yield write_kubeconfig(tmp_path / "kubeconfig", {"cluster1": server}, unreachable="cluster2")
+
+
+@pytest.mark.parametrize("check", ["trust", "remote-secrets", "endpoints", "locality", "load-balancing"])
+def test_an_unreachable_cluster_is_an_error_row_beside_the_other(half_mesh, check):
+    """Empty date cells (no certificate, no token expiry for cluster2) used to stop the table with a
+    pandas error that hid cluster1 and exited 1."""
+    result = meshnb_cli(
+        "check", check, "--context", "cluster1", "--context", "cluster2", "--kubeconfig", str(half_mesh)
+    )
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stdout.startswith("ERROR: cluster2: unreachable"), result.stdout
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert any(row[:1] == ["cluster1"] for row in rows), result.stdout
+    assert any(row[:1] == ["cluster2"] and "error" in row for row in rows), result.stdout
+
+
+def test_an_unwritable_save_path_still_prints_the_result(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = meshnb_cli(
+        "triage", "--simulate", "firewall", "--requests", "20", "--save", str(blocker / "x.meshnb")
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stdout.startswith("FAIL: most likely:"), result.stdout  # the diagnosis is there
+    assert "meshnb: error: the snapshot was not saved:" in result.stderr, result.stderr
+
+
+def test_html_to_dev_null_is_refused_and_the_diagnosis_shown(tmp_path):
+    snapshot = tmp_path / "s.meshnb"
+    assert (
+        meshnb_cli("triage", "--simulate", "healthy", "--requests", "20", "--save", str(snapshot)).returncode
+        == 0
+    )
+    result = meshnb_cli("report", str(snapshot), "--html", "/dev/null")
+    assert result.returncode == 2 and result.stdout.startswith("PASS:"), result
+    assert "the HTML report was not written: refusing to write /dev/null" in result.stderr
+    assert Path("/dev/null").is_char_device()
+
+
+def test_a_reader_that_closes_the_pipe_ends_it_quietly():
+    code = (
+        "import subprocess, sys\n"
+        "p = subprocess.Popen([sys.executable, '-m', 'meshnb', 'check', 'load-balancing', '--simulate',"
+        " 'healthy', '--requests', '2000', '--json'], stdout=subprocess.PIPE, stderr=subprocess.PIPE)\n"
+        "p.stdout.read(100); p.stdout.close()\n"
+        "err = p.stderr.read().decode(); p.wait()\n"
+        "print(p.returncode); print(err)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    returncode, _, err = result.stdout.partition("\n")
+    assert returncode == "141", result.stdout
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_an_unexpected_error_is_one_line_and_the_traceback_only_with_vv(tmp_path):
+    """A bug must not show a traceback either: one line, exit 2; -vv logs where it happened."""
+    code = (
+        "import sys, meshnb.cli as cli\n"
+        "def broken(args): raise TypeError('something meshnb did not foresee')\n"
+        "cli._triage = broken\n"
+        "sys.exit(cli.main(sys.argv[1:]))\n"
+    )
+    argv = [sys.executable, "-c", code, "triage", "--simulate", "healthy"]
+    quiet = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert quiet.returncode == 2
+    assert quiet.stderr == (
+        "meshnb: internal error: TypeError: something meshnb did not foresee (run with -vv for details)\n"
+    )
+    loud = subprocess.run(
+        [*argv[:3], "-vv", *argv[3:]], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert loud.returncode == 2 and "Traceback" in loud.stderr and "def broken" not in loud.stdout
