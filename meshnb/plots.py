@@ -279,7 +279,10 @@ def _bins(samples: pd.DataFrame, max_bins: int) -> tuple[pd.DataFrame, pd.DataFr
     """Bins of consecutive requests per source: spans (source_cluster, first, last, requests) and
     counts per outcome (a column per version, then "error"), one row per bin, in seq order."""
     source, sources = pd.factorize(samples["source_cluster"], sort=True)
-    outcome, outcomes = pd.factorize(samples["version"].fillna(_ERROR), sort=True)
+    version = samples["version"]
+    if isinstance(version.dtype, pd.CategoricalDtype) and _ERROR not in version.cat.categories:
+        version = version.cat.add_categories([_ERROR])  # the samples' strings are categoricals
+    outcome, outcomes = pd.factorize(version.fillna(_ERROR), sort=True)
     seq = samples["seq"].to_numpy()
     order = np.lexsort((seq, source))
     order = order[source[order] >= 0]
@@ -429,7 +432,7 @@ def timeline_figure(samples: pd.DataFrame, events: pd.DataFrame, max_points: int
         width = max((end - start) / max_points, pd.Timedelta(milliseconds=1))
         binned = (
             samples.assign(outcome=outcome, bin=start + ((samples["ts"] - start) // width) * width)
-            .groupby(["source_cluster", "outcome", "bin"])
+            .groupby(["source_cluster", "outcome", "bin"], observed=True)
             .size()
             .rename("requests")
             .reset_index()

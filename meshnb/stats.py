@@ -188,7 +188,10 @@ def split_table(
     0      v1      3    1.0
     1      v2      0    0.0
     """
-    by_dest = samples.groupby(["source_cluster", "version", "dest_cluster"], dropna=False).size()
+    # observed=True: the samples' strings are categoricals (meshnb.schemas), count only what occurs
+    by_dest = samples.groupby(
+        ["source_cluster", "version", "dest_cluster"], dropna=False, observed=True
+    ).size()
     by_dest = by_dest[by_dest.index.get_level_values("version").notna()]
     sources = sorted(samples["source_cluster"].dropna().unique())
     version_clusters = dict(version_clusters or {})
@@ -197,8 +200,9 @@ def split_table(
     )
 
     index = pd.MultiIndex.from_product([sources, versions], names=["source_cluster", "version"])
-    counts = by_dest.groupby(level=["source_cluster", "version"]).sum().reindex(index, fill_value=0)
-    per_version = by_dest.groupby(level=["version", "dest_cluster"]).sum()
+    counts = by_dest.groupby(level=["source_cluster", "version"], observed=True).sum()
+    counts = counts.reindex(index, fill_value=0)
+    per_version = by_dest.groupby(level=["version", "dest_cluster"], observed=True).sum()
     seen_dest = {
         version: dest for version, dest in per_version.sort_values(kind="stable").index if pd.notna(dest)
     }
@@ -238,12 +242,14 @@ def source_summary(samples: pd.DataFrame, split: pd.DataFrame) -> pd.DataFrame:
     >>> list(summary.columns)[:5], len(summary)
     (['source_cluster', 'source_pod', 'requests', 'ok', 'errors'], 0)
     """
-    per_pod = samples.groupby(["source_cluster", "source_pod"], dropna=False).agg(
+    per_pod = samples.groupby(["source_cluster", "source_pod"], dropna=False, observed=True).agg(
         requests=("seq", "size"), ok=("version", "count")
     )
-    per_source = per_pod.groupby(level="source_cluster").sum()
+    per_source = per_pod.groupby(level="source_cluster", observed=True).sum()
     pods = per_pod.index.to_frame(index=False).dropna()
-    pods = pods.groupby("source_cluster")["source_pod"].agg(lambda names: ",".join(sorted(names)))
+    pods = pods.groupby("source_cluster", observed=True)["source_pod"].agg(
+        lambda names: ",".join(sorted(names))
+    )
     rows = []
     for source, counts in per_source.iterrows():
         own = split[split["source_cluster"] == source]

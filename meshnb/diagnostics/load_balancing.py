@@ -13,10 +13,14 @@ response, and tests the split against the expected one.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
+import os
 import time
+from array import array
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from meshnb.backends.base import Cluster, Mesh, Pod
@@ -24,12 +28,20 @@ from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster
 from meshnb.diagnostics.finding import Finding, verdict
 from meshnb.errors import ExecError, MeshnbError, NotFound
 from meshnb.names import validate_name, validate_path, validate_port, validate_selector
-from meshnb.parse import CURL_WRITE_OUT, ERROR_KINDS, classify_error, parse_curl_batch, parse_hello
+from meshnb.parse import (
+    CURL_WRITE_OUT,
+    ERROR_KINDS,
+    Transfer,
+    classify_error,
+    parse_curl_batch,
+    parse_hello,
+)
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
-__all__ = ["check_load_balancing", "curl_argv"]
+__all__ = ["SAMPLE_BYTES", "available_memory", "check_load_balancing", "curl_argv"]
 
 log = logging.getLogger("meshnb")
 
@@ -37,6 +49,10 @@ CHECK = "load-balancing"
 #: p-value under which a split is called significantly different from the expected one.
 ALPHA = 0.001
 MAX_REQUESTS = 1_000_000
+#: What one sample costs at the check's peak, with margin: benchmarks/bench_memory.py measures about
+#: 95 bytes (the samples frame keeps 41 of them); the memory guard counts this many.
+SAMPLE_BYTES = 150
+_NAN = math.nan
 
 GUIDE = "Istio's 'Troubleshooting Multicluster' guide"
 STEP_CONNECTIVITY = (
@@ -65,6 +81,57 @@ STEP_SECRETS = (
 )
 
 
+def available_memory(proc: str = "/proc", cgroup: str = "/sys/fs/cgroup") -> int | None:
+    """Bytes of memory this process can still take, or None if the machine does not say.
+
+    The kernel's MemAvailable (``/proc/meminfo``; else ``os.sysconf``'s available pages), and no
+    more than this process's cgroup v2 limit leaves (a container's or a notebook server's limit, which
+    MemAvailable does not show), counting its reclaimable page cache as free.
+    """
+    found = []
+    try:
+        with open(f"{proc}/meminfo") as meminfo:
+            found += [int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:")]
+    except (OSError, ValueError, IndexError):
+        pass
+    if not found:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    try:
+        with open(f"{proc}/self/cgroup") as own:
+            path = next(line.split(":", 2)[2].strip() for line in own if line.startswith("0::"))
+        with open(f"{cgroup}{path}/memory.max") as limit_file:
+            limit = limit_file.read().strip()
+        if limit != "max":
+            with open(f"{cgroup}{path}/memory.current") as current_file:
+                used = int(current_file.read())
+            with open(f"{cgroup}{path}/memory.stat") as stat:
+                cache = sum(int(line.split()[1]) for line in stat if line.startswith("inactive_file "))
+            found.append(max(0, int(limit) - used + cache))
+    except (OSError, ValueError, IndexError, StopIteration):
+        pass
+    return min(found) if found else None
+
+
+def _check_memory(requests: int, clusters: int) -> None:
+    """Refuse, before sending anything, a sample bigger than the memory the machine can give."""
+    available = available_memory()
+    needed = requests * clusters * SAMPLE_BYTES
+    if available is None or needed <= available:
+        return
+    fits = available // (clusters * SAMPLE_BYTES)
+    how = (
+        f"use requests={fits} or fewer, or sample fewer clusters at once (a mesh of fewer contexts)"
+        if fits >= 1
+        else "sample fewer clusters at once (a mesh of fewer contexts)"
+    )
+    raise ValueError(
+        f"requests={requests} from each of {clusters} clusters is {requests * clusters:,} samples, about "
+        f"{needed / 2**30:.1f} GiB at peak ({SAMPLE_BYTES} bytes a sample), more than the "
+        f"{available / 2**30:.1f} GiB of memory this machine has available: sample less: {how}"
+    )
+
+
 def curl_argv(url: str, count: int, max_time: float) -> list[str]:
     """The argv of one batched curl: ``count`` requests to ``url``, each followed by a marker line.
 
@@ -74,12 +141,71 @@ def curl_argv(url: str, count: int, max_time: float) -> list[str]:
     return ["curl", "-s", "--max-time", str(max_time), "--write-out", CURL_WRITE_OUT, *([url] * count)]
 
 
+#: One outcome of a request: (http_status, version, instance, error, error_kind).
+_Outcome = tuple[int | None, str | None, str | None, str | None, str | None]
+#: Bodies longer than this are classified each time, not remembered (the error kept is cut to 500).
+_MEMO_BODY = 1_000
+_MEMO_SIZE = 4_096
+
+
 @dataclass
 class _Sampled:
+    """One source cluster's samples as they arrive, column-wise: per request an outcome code and two
+    floats in compact arrays (about 20 bytes), each distinct outcome once; no object per request."""
+
     pod: Pod
-    records: list[dict]
+    url: str
     members: dict[str, tuple[str | None, str]]  # instance -> (version, cluster)
     error: MeshnbError | None = None
+    codes: array = field(default_factory=lambda: array("i"))  # index into outcomes, per request
+    seconds: array = field(default_factory=lambda: array("d"))  # curl's time_total (NaN if none)
+    ts: array = field(default_factory=lambda: array("d"))  # when it ended, seconds since the epoch
+    outcomes: list[_Outcome] = field(default_factory=list)
+    _code: dict[_Outcome, int] = field(default_factory=dict)
+    _seen: dict[tuple, int] = field(default_factory=dict)  # a response already classified -> code
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def add(self, transfers: list[Transfer], started: float) -> None:
+        """Append a batch of transfers: each is classified once per distinct response."""
+        codes, seconds, ts, seen = self.codes, self.seconds, self.ts, self._seen
+        elapsed = 0.0
+        for transfer in transfers:
+            key = (transfer.http_status, transfer.body, transfer.curl_exit, transfer.curl_error)
+            code = seen.get(key)
+            if code is None:
+                code = self._classify(transfer)
+                if len(transfer.body) <= _MEMO_BODY and len(seen) < _MEMO_SIZE:
+                    seen[key] = code
+            codes.append(code)
+            time_total = transfer.seconds
+            seconds.append(_NAN if time_total is None else time_total)
+            elapsed += time_total or 0.0
+            ts.append(started + elapsed)
+
+    def _classify(self, transfer: Transfer) -> int:
+        kind = classify_error(transfer.http_status, transfer.body, transfer.curl_exit, transfer.curl_error)
+        hello = parse_hello(transfer.body) if kind is None else None
+        error = None
+        if kind is not None:
+            error = (transfer.curl_error or transfer.body.strip() or f"HTTP {transfer.http_status}")[:500]
+        outcome = (
+            transfer.http_status,
+            hello[0] if hello else None,
+            hello[1] if hello else None,
+            error,
+            kind,
+        )
+        code = self._code.get(outcome)
+        if code is None:
+            code = self._code[outcome] = len(self.outcomes)
+            self.outcomes.append(outcome)
+        return code
+
+    def release(self) -> None:
+        """Drop the columns (once they are in the samples frame)."""
+        self.codes, self.seconds, self.ts = array("i"), array("d"), array("d")
 
 
 def _source_pod(cluster_name: str, cluster: Cluster, namespace: str, selector: str) -> Pod:
@@ -114,10 +240,10 @@ def _sample_cluster(
     members = {
         p.name: (p.labels.get("version"), name) for p in cluster.list_pods(namespace, f"app={service}")
     }
-    sampled = _Sampled(pod=pod, records=[], members=members)
+    sampled = _Sampled(pod=pod, url=url, members=members)
     report(0, requests)
-    while len(sampled.records) < requests:
-        count = min(batch_size, requests - len(sampled.records))
+    while len(sampled) < requests:
+        count = min(batch_size, requests - len(sampled))
         started = time.time()
         try:
             result = cluster.exec(
@@ -135,54 +261,80 @@ def _sample_cluster(
             detail = (result.stderr or result.stdout).strip()[:300]
             sampled.error = ExecError(name, f"curl in pod {pod.name} exited {result.returncode}: {detail}")
             break
-        elapsed = 0.0
-        for transfer in transfers[:count]:
-            elapsed += transfer.seconds or 0.0
-            kind = classify_error(
-                transfer.http_status, transfer.body, transfer.curl_exit, transfer.curl_error
-            )
-            hello = parse_hello(transfer.body) if kind is None else None
-            error = None
-            if kind is not None:
-                error = (transfer.curl_error or transfer.body.strip() or f"HTTP {transfer.http_status}")[:500]
-            sampled.records.append(
-                {
-                    "source_cluster": name,
-                    "source_pod": pod.name,
-                    "seq": len(sampled.records) + 1,
-                    "url": url,
-                    "http_status": transfer.http_status,
-                    "version": hello[0] if hello else None,
-                    "instance": hello[1] if hello else None,
-                    "dest_cluster": None,
-                    "error": error,
-                    "error_kind": kind,
-                    "latency_ms": None if transfer.seconds is None else transfer.seconds * 1000.0,
-                    "ts": started + elapsed,
-                }
-            )
+        sampled.add(transfers[:count], started)
         if len(transfers) < count:
             sampled.error = ExecError(
                 name, f"curl in pod {pod.name} returned {len(transfers)} of {count} responses (cut short)"
             )
             break
-        report(len(sampled.records), requests)
+        report(len(sampled), requests)
     return sampled
 
 
-def _samples_frame(sampled: Mapping[str, _Sampled], members: Mapping[str, tuple[str | None, str]]):
+def _timestamps(seconds: np.ndarray, chunk: int = 1 << 16) -> pd.Series:
+    """Seconds since the epoch as UTC timestamps rounded to the microsecond (NaN is NaT), converted a
+    chunk at a time: pandas' conversion of floats takes about 70 bytes a row while it works."""
+    import numpy as np
     import pandas as pd
 
-    from meshnb.schemas import frame, validate
+    ns = np.empty(len(seconds), dtype=np.int64)
+    for start in range(0, len(seconds), chunk):
+        part = pd.to_datetime(seconds[start : start + chunk], unit="s", utc=True).round("us")
+        ns[start : start + chunk] = part.as_unit("ns").asi8
+    return pd.Series(ns.view("datetime64[ns]"), copy=False).dt.tz_localize("UTC")
 
-    df = frame("samples", [])
-    records = [r for s in sampled.values() for r in s.records]
-    if records:
-        raw = pd.DataFrame.from_records(records, columns=list(df.columns))
-        raw["ts"] = pd.to_datetime(raw["ts"], unit="s", utc=True).dt.round("us")
-        raw["dest_cluster"] = raw["instance"].map({k: v[1] for k, v in members.items()})
-        df = validate("samples", raw)
-    return df
+
+def _samples_frame(sampled: Mapping[str, _Sampled], members: Mapping[str, tuple[str | None, str]]):
+    """The samples frame from every cluster's columns, built once (each cluster's columns are released
+    as they are copied in): category columns from the few distinct outcomes, never a string per row."""
+    import numpy as np
+    import pandas as pd
+
+    from meshnb.schemas import categorical, frame, validate
+
+    parts = [(name, s) for name, s in sampled.items() if len(s)]
+    if not parts:
+        return frame("samples", [])
+    lengths = np.array([len(s) for _, s in parts])
+    total = int(lengths.sum())
+    outcomes: dict[_Outcome, int] = {}  # every cluster's outcomes, numbered anew
+    code = np.empty(total, dtype=np.int32)
+    latency = np.empty(total, dtype=np.float64)
+    ts = np.empty(total, dtype=np.float64)
+    seq = np.empty(total, dtype=np.int64)
+    start = 0
+    for _, s in parts:
+        end = start + len(s)
+        renumber = np.array([outcomes.setdefault(o, len(outcomes)) for o in s.outcomes], dtype=np.int32)
+        code[start:end] = renumber[np.frombuffer(s.codes, dtype=np.intc)]
+        np.multiply(np.frombuffer(s.seconds, dtype=np.float64), 1000.0, out=latency[start:end])
+        ts[start:end] = np.frombuffer(s.ts, dtype=np.float64)
+        seq[start:end] = np.arange(1, end - start + 1)
+        s.release()
+        start = end
+    table = list(outcomes)
+    status = np.array([-1 if o[0] is None else o[0] for o in table], dtype=np.int64)[code]
+    instances = [o[2] for o in table]
+    dest = {instance: cluster for instance, (_, cluster) in members.items()}
+    source = np.repeat(np.arange(len(parts)), lengths)
+    raw = pd.DataFrame(
+        {
+            "source_cluster": categorical(source, [name for name, _ in parts]),
+            "source_pod": categorical(source, [s.pod.name for _, s in parts]),
+            "seq": seq,
+            "url": categorical(source, [s.url for _, s in parts]),
+            "http_status": pd.arrays.IntegerArray(status, status < 0),
+            "version": categorical(code, [o[1] for o in table]),
+            "instance": categorical(code, instances),
+            "dest_cluster": categorical(code, [dest.get(i) if i is not None else None for i in instances]),
+            "error": categorical(code, [o[3] for o in table]),
+            "error_kind": categorical(code, [o[4] for o in table]),
+            "latency_ms": latency,
+            "ts": _timestamps(ts),
+        },
+        copy=False,
+    )
+    return validate("samples", raw)
 
 
 def _verdicts(
@@ -307,6 +459,7 @@ def check_load_balancing(
         raise ValueError(f"batch_size must be a positive int, not {batch_size!r}")
     if not 0 < max_time <= 300:
         raise ValueError(f"max_time must be in (0, 300] seconds, not {max_time!r}")
+    _check_memory(requests, len(mesh.clusters))
     url = f"http://{service}.{namespace}:{port}{path}"
     log.info("load-balancing: %d requests to %s from %d clusters", requests, url, len(mesh.clusters))
 

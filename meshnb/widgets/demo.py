@@ -252,7 +252,9 @@ class BalancingDemo(widgets.HBox):
             self.batches += 1
             self._started = self._started or time.monotonic()
             for source, rows in samples.groupby("source_cluster"):
-                outcome = rows["version"].where(rows["error_kind"].isna(), ERROR).fillna(ERROR)
+                outcome = (
+                    rows["version"].astype("string").where(rows["error_kind"].isna(), ERROR).fillna(ERROR)
+                )
                 self._counts[source].update(outcome.tolist())
                 remote = (rows["dest_cluster"].notna() & (rows["dest_cluster"] != source)).mean()
                 self._history.append(
