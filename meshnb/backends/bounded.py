@@ -104,23 +104,23 @@ def _connection_classes() -> dict[str, type]:
     from urllib3.connection import HTTPConnection, HTTPSConnection
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-    class BoundedHTTPConnection(HTTPConnection):
+    class Registers:
+        """Join the current deadline on connecting (plain HTTP connects inside ``request``) and on
+        sending a request over a connection reused from the pool."""
+
         def connect(self) -> None:
-            super().connect()
+            super().connect()  # type: ignore[misc]
             _register(self)
 
         def request(self, *args: Any, **kwargs: Any) -> None:
             _register(self)
-            super().request(*args, **kwargs)
+            super().request(*args, **kwargs)  # type: ignore[misc]
 
-    class BoundedHTTPSConnection(HTTPSConnection):
-        def connect(self) -> None:
-            super().connect()
-            _register(self)
+    class BoundedHTTPConnection(Registers, HTTPConnection):
+        pass
 
-        def request(self, *args: Any, **kwargs: Any) -> None:
-            _register(self)
-            super().request(*args, **kwargs)
+    class BoundedHTTPSConnection(Registers, HTTPSConnection):
+        pass
 
     class BoundedHTTPPool(HTTPConnectionPool):
         ConnectionCls = BoundedHTTPConnection
