@@ -302,19 +302,19 @@ def _cleanup(mesh: Mesh, namespace: str, created: dict[str, int], gate: _Gate) -
 
     def clean(name: str) -> None:
         cluster = mesh.clusters[name]
-        timeout = float(getattr(cluster, "timeout", DEFAULT_TIMEOUT))
-        if not gate.settle(name, timeout + 1.0):
-            outcome[name] = f"NOT deleted: a create call did not end; check namespace {namespace} there"
-        elif not created.get(name):
+        settled = gate.settle(name, float(getattr(cluster, "timeout", DEFAULT_TIMEOUT)) + 1.0)
+        if settled and not created.get(name):
             return  # nothing of this run's is there
         try:
             cluster.delete("Namespace", None, namespace)
             outcome[name] = "deleted"
         except NotFound:
-            outcome.setdefault(name, "already gone")
+            outcome[name] = "already gone"
         except Exception as exc:  # MeshnbError, or a bug: say so, never as a traceback of a thread
             log.debug("cleanup of %s in %s", namespace, name, exc_info=True)
             outcome[name] = f"NOT deleted: {exc}"
+        if not settled:  # its create may still land: say so whatever the delete did
+            outcome[name] = f"NOT sure: {outcome[name]}, but a create call had not ended; check {namespace}"
         if not outcome[name].startswith(("deleted", "already")):
             log.error("%s: namespace %s %s", name, namespace, outcome[name])
 
