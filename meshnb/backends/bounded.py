@@ -143,7 +143,7 @@ def install(api_client: Any) -> None:
     manager.pool_classes_by_scheme = dict(_connection_classes())
 
 
-def read_body(response: Any, limit: int = MAX_ANSWER_BYTES) -> bytes:
+def read_body(response: Any, limit: int = MAX_ANSWER_BYTES) -> bytearray:
     """All of an urllib3 response's body, read a piece at a time; :class:`AnswerTooLarge` past ``limit``.
 
     The caller closes the response (its connection is not reusable after a refusal).
@@ -155,7 +155,7 @@ def read_body(response: Any, limit: int = MAX_ANSWER_BYTES) -> bytes:
     while True:
         piece = response.read1(_PIECE)
         if not piece:
-            return bytes(body)
+            return body  # not bytes(body): a copy would cost the answer twice over
         body += piece
         if len(body) > limit:
             raise AnswerTooLarge(len(body), limit)

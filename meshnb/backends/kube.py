@@ -206,7 +206,7 @@ class KubeCluster:
         return self._core
 
     # -- reads ----------------------------------------------------------------------------------------
-    def _get(self, subject: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> bytes:
+    def _get(self, subject: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> bytearray:
         """The body of one API call, within ``timeout`` from start to end and ``max_answer_bytes``."""
         with self._errors(subject) as watch:
             response = call(*args, _preload_content=False, _request_timeout=self.timeout, **kwargs)
@@ -466,7 +466,7 @@ class KubeCluster:
         deadline: float,
         timeout: float,
         watch: bounded.Deadline,
-    ) -> tuple[dict[int, bytes], bool]:
+    ) -> tuple[dict[int, bytearray], bool]:
         """Open the exec websocket and collect its channels until it closes; always close it."""
         from websocket import WebSocketConnectionClosedException
 
@@ -497,7 +497,7 @@ class KubeCluster:
                 self._drain(ws, out, f"{command[0]!r} in {namespace}/{pod}")
             closed = not ws.is_open()
             self._drain(ws, out, f"{command[0]!r} in {namespace}/{pod}")
-            return {c: bytes(data) for c, data in out.items()}, closed
+            return out, closed  # bytearrays, decoded once by the caller (no copy)
         finally:
             _close_websocket(ws)
 
@@ -560,7 +560,7 @@ class KubeCluster:
                 self.name, f"exec in pod {namespace}/{pod}: no answer to the handshake within {timeout:g}s"
             ) from None
 
-    def _returncode(self, status: bytes, closed: bool, subject: str, command: list[str]) -> int:
+    def _returncode(self, status: bytes | bytearray, closed: bool, subject: str, command: list[str]) -> int:
         """Read the exit code from the error channel's Status (``{"status": "Success"}`` means 0)."""
         if not status:
             why = "closed without" if closed else "lost before"
@@ -706,7 +706,7 @@ def _status_message(body: str | bytes | None) -> str:
     return str(doc.get("message") or "") if isinstance(doc, dict) else ""
 
 
-def _looks_like(body: bytes) -> str:
+def _looks_like(body: bytes | bytearray) -> str:
     """What a body that is not JSON seems to be, without quoting it."""
     head = body[:512].lstrip().lower()
     if not body:
