@@ -45,7 +45,6 @@ def per_cluster(
     work: Callable[[str, Cluster, Report], T],
     progress: Progress | None = None,
     max_workers: int | None = None,
-    cancel: threading.Event | None = None,
 ) -> dict[str, T | MeshnbError]:
     """``work(name, cluster, report)`` for every cluster in parallel threads.
 
@@ -53,11 +52,11 @@ def per_cluster(
     failing cluster never hides the others. Other exceptions (bugs) propagate. ``report(done,
     total)`` from a worker reaches ``progress`` on the calling thread.
 
-    An interruption of the caller (Ctrl-C, or any exception while it waits) returns at once: it sets
-    ``cancel``, so each worker stops at its next ``report`` with :class:`Cancelled`, and the workers,
-    daemon threads, are not waited for (one blocked on a dead API server cannot hold the caller).
+    An interruption of the caller (Ctrl-C, or any exception while it waits) returns at once: each
+    worker stops at its next ``report`` with :class:`Cancelled`, and the workers, daemon threads, are
+    not waited for (one blocked on a dead API server cannot hold the caller).
     """
-    cancel = cancel if cancel is not None else threading.Event()
+    cancel = threading.Event()
     names = list(mesh.clusters)
     events: queue.Queue[tuple[str, str, Any]] = queue.Queue()
     slots = threading.Semaphore(max_workers or max(1, len(names)))
