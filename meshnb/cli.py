@@ -406,12 +406,13 @@ def _say(text: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``meshnb`` command; returns the exit code. Never shows a traceback: an
     interruption (Ctrl-C, SIGTERM, SIGHUP) exits 128 + its signal after cleanup, an unexpected error
-    exits 2 with one line (``-vv`` logs its traceback)."""
-    for signum in STOP_SIGNALS[1:]:
-        signal.signal(signum, _interrupt)
+    exits 2 with one line (``-vv`` logs its traceback). The signal handlers it sets are put back
+    when it returns, unless it was interrupted (then the process is on its way out)."""
+    previous = {signum: signal.signal(signum, _interrupt) for signum in STOP_SIGNALS[1:]}
     try:
         return _main(argv)
     except KeyboardInterrupt as exc:
+        previous = {}
         for stop in STOP_SIGNALS:  # cleanup is done: another Ctrl-C must not interrupt the exit
             signal.signal(stop, signal.SIG_IGN)
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
@@ -424,6 +425,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("meshnb").debug("unexpected error", exc_info=True)
         _say(f"meshnb: internal error: {type(exc).__name__}: {str(exc)[:300]} (run with -vv for details)")
         return EXIT_ERROR
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _main(argv: Sequence[str] | None) -> int:

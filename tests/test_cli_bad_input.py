@@ -105,3 +105,14 @@ def test_an_unexpected_error_is_one_line_and_the_traceback_only_with_vv(tmp_path
         [*argv[:3], "-vv", *argv[3:]], capture_output=True, text=True, timeout=60, check=False
     )
     assert loud.returncode == 2 and "Traceback" in loud.stderr and "def broken" not in loud.stdout
+
+
+def test_main_puts_back_the_callers_signal_handlers(capsys):
+    """Called from Python (a test, a script), the command's SIGTERM/SIGHUP handling ends with it."""
+    import signal
+
+    from meshnb import cli
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    assert cli.main(["scenarios"]) == 0
+    assert {s: signal.getsignal(s) for s in before} == before
