@@ -130,7 +130,7 @@ def _load(path: str | os.PathLike[str], max_bytes: int) -> Report:
     return Report(findings, Diagnosis.from_dict(manifest["diagnosis"]), manifest["metadata"])
 
 
-def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: object) -> bytes:
+def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: object) -> bytearray:
     """A member's bytes, read in pieces and never past ``limit`` (whatever its header claims)."""
     if info.file_size > limit:
         raise ConfigError(
@@ -143,21 +143,23 @@ def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: o
             out += piece
             if len(out) > limit:
                 raise ConfigError(f"{path}: {info.filename} unpacks past the limit of {limit:,} bytes")
-    return bytes(out)
+    return out  # held once: the Parquet reader reads it in place
 
 
-def _table(data: bytes, member: str, limit: int, path: object) -> pd.DataFrame:
+def _table(data: bytearray, member: str, limit: int, path: object) -> pd.DataFrame:
     """A Parquet member as a DataFrame, refused first if its pages would unpack or load past ``limit``."""
+    import pyarrow
     import pyarrow.parquet as pq
 
-    meta = pq.ParquetFile(io.BytesIO(data)).metadata
+    buffer = pyarrow.py_buffer(data)  # no copy (io.BytesIO would make one per reader)
+    meta = pq.ParquetFile(pyarrow.BufferReader(buffer)).metadata
     unpacked = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
     in_memory = meta.num_rows * max(meta.num_columns, 1) * 8  # at least a pointer or number per cell
     if max(unpacked, in_memory) > limit:
         raise ConfigError(
             f"{path}: {member} ({meta.num_rows:,} rows) would take more than the limit of {limit:,} bytes"
         )
-    return pq.read_table(io.BytesIO(data), page_checksum_verification=True).to_pandas()
+    return pq.read_table(pyarrow.BufferReader(buffer), page_checksum_verification=True).to_pandas()
 
 
 def _check_manifest(manifest: Any, path: object) -> None:
@@ -173,11 +175,11 @@ def _check_manifest(manifest: Any, path: object) -> None:
             raise ConfigError(f"{path}: the manifest's {key!r} is missing or not a JSON object")
     for key, entry in manifest["findings"].items():
         name = repr(key)[:60]
-        if not isinstance(entry, dict) or not isinstance(entry.get("evidence", []), list):
+        tables = entry.setdefault("evidence", []) if isinstance(entry, dict) else None
+        if not isinstance(tables, list):
             raise ConfigError(f"{path}: the manifest's finding {name} is not of a snapshot's form")
-        if not all(isinstance(t, str) and t and "/" not in t for t in entry.get("evidence", [])):
+        if not all(isinstance(t, str) and t and "/" not in t for t in tables):
             raise ConfigError(f"{path}: the manifest's finding {name} names tables that cannot be")
-        entry.setdefault("evidence", [])
         if entry.get("status") not in STATUSES:
             status = repr(entry.get("status"))[:40]
             raise ConfigError(f"{path}: finding {name} has status {status}, not one of {', '.join(STATUSES)}")
