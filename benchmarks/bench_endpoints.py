@@ -1,4 +1,4 @@
-"""Benchmark meshnb.endpoints.read_endpoints on large inputs (a script, not a test).
+"""Benchmark meshnb.readers.endpoints.read_endpoints on large inputs (a script, not a test).
 
 Generates Envoy ``/clusters?format=json`` with 5,000 clusters x 10 hosts (50,000 hosts, shaped like
 Envoy 1.40's output: zero values omitted, stats as strings) and a 50,000-row ``istioctl proxy-config
@@ -76,7 +76,7 @@ def istioctl_table(rows: int = CLUSTERS * HOSTS) -> str:
 
 _CHILD = """
 import resource, sys, tracemalloc
-from meshnb.endpoints import read_endpoints
+from meshnb.readers.endpoints import read_endpoints
 import pandas  # imported before measuring: the call, not the import, is measured
 text = open(sys.argv[1], encoding="utf-8").read()
 try:  # reset the peak RSS (VmHWM) to now, so only the call counts (Linux >= 4.0)
@@ -100,7 +100,7 @@ print(len(df), peak, peak_rss())
 
 def measure(path: Path) -> tuple[float, int, int, int]:
     """(best of 3 seconds, rows, tracemalloc peak bytes, peak RSS bytes) of read_endpoints on ``path``."""
-    from meshnb.endpoints import read_endpoints
+    from meshnb.readers.endpoints import read_endpoints
 
     text = path.read_text(encoding="utf-8")
     times = []

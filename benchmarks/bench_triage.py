@@ -28,7 +28,7 @@ import meshnb
 from meshnb import plots
 from meshnb.diagnostics.diagnosis import Diagnosis
 from meshnb.diagnostics.finding import Finding
-from meshnb.diagnostics.triage import Report
+from meshnb.diagnostics.report import Report
 from meshnb.schemas import frame, validate
 from meshnb.stats import split_table
 

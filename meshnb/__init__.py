@@ -17,9 +17,9 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-logging.getLogger("meshnb").addHandler(logging.NullHandler())
+from meshnb.version import __version__
 
-__version__ = "0.1.0"
+logging.getLogger("meshnb").addHandler(logging.NullHandler())
 
 # public name -> module that defines it (imported on first access)
 _EXPORTS = {
@@ -32,14 +32,16 @@ _EXPORTS = {
     "check_endpoints": "meshnb.diagnostics.endpoints",
     "check_load_balancing": "meshnb.diagnostics.load_balancing",
     "check_locality": "meshnb.diagnostics.locality",
-    "read_endpoints": "meshnb.endpoints",
+    "read_endpoints": "meshnb.readers.endpoints",
+    "read_curl": "meshnb.readers.curl",
+    "read_istiod_log": "meshnb.readers.istiod_log",
     "check_remote_secrets": "meshnb.diagnostics.remote_secrets",
     "check_trust": "meshnb.diagnostics.trust",
-    "read_certs": "meshnb.certs",
+    "read_certs": "meshnb.readers.certs",
     "Finding": "meshnb.diagnostics.finding",
     "triage": "meshnb.diagnostics.triage",
-    "Report": "meshnb.diagnostics.triage",
-    "load": "meshnb.diagnostics.snapshot",
+    "Report": "meshnb.diagnostics.report",
+    "load": "meshnb.diagnostics.report",
     "diff": "meshnb.diagnostics.diff",
     "MeshnbError": "meshnb.errors",
     "ConfigError": "meshnb.errors",
@@ -70,7 +72,9 @@ __all__ = [
     "load",
     "open_mesh",
     "read_certs",
+    "read_curl",
     "read_endpoints",
+    "read_istiod_log",
     "simulate",
     "triage",
 ]
@@ -80,7 +84,6 @@ if TYPE_CHECKING:
     from meshnb.backends.kube import connect
     from meshnb.backends.lab import lab
     from meshnb.backends.sim import SCENARIOS, simulate
-    from meshnb.certs import read_certs
     from meshnb.diagnostics.connectivity import check_connectivity
     from meshnb.diagnostics.diff import diff
     from meshnb.diagnostics.endpoints import check_endpoints
@@ -88,11 +91,14 @@ if TYPE_CHECKING:
     from meshnb.diagnostics.load_balancing import check_load_balancing
     from meshnb.diagnostics.locality import check_locality
     from meshnb.diagnostics.remote_secrets import check_remote_secrets
-    from meshnb.diagnostics.snapshot import load
-    from meshnb.diagnostics.triage import Report, triage
+    from meshnb.diagnostics.report import Report, load
+    from meshnb.diagnostics.triage import triage
     from meshnb.diagnostics.trust import check_trust
-    from meshnb.endpoints import read_endpoints
     from meshnb.errors import ClusterError, ConfigError, InvalidName, MeshnbError, ParseError
+    from meshnb.readers.certs import read_certs
+    from meshnb.readers.curl import read_curl
+    from meshnb.readers.endpoints import read_endpoints
+    from meshnb.readers.istiod_log import read_istiod_log
 
 
 def __getattr__(name: str) -> Any:

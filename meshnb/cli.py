@@ -341,7 +341,7 @@ def _triage_text(report) -> str:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from meshnb.diagnostics.snapshot import load
+    from meshnb.diagnostics.report import load
     from meshnb.html_report import write_html
 
     try:

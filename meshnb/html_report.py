@@ -20,7 +20,7 @@ from meshnb import plots
 from meshnb.files import atomic_file
 
 if TYPE_CHECKING:
-    from meshnb.diagnostics.triage import Report
+    from meshnb.diagnostics.report import Report
 
 __all__ = ["diagnosis_html", "report_html", "write_html"]
 

@@ -51,6 +51,16 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "latency_ms": "float64",
         "ts": "datetime64[ns, UTC]",
     },
+    # One row per response in pasted curl output (meshnb.read_curl).
+    "responses": {
+        "seq": "int64",
+        "http_status": "Int64",
+        "version": "string",
+        "instance": "string",
+        "error_kind": "string",
+        "error": "string",
+        "latency_ms": "float64",
+    },
     # One row per (source cluster, version) among successful responses.
     "split": {
         "source_cluster": "string",

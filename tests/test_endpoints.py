@@ -1,4 +1,4 @@
-"""meshnb.endpoints: every reference file, cross-format agreement, and garbage that only raises ParseError."""
+"""meshnb.readers.endpoints: every reference file, formats that agree, garbage that only raises ParseError."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meshnb.endpoints import (
+from meshnb.errors import ParseError
+from meshnb.readers.endpoints import (
     FORMATS,
     detect_format,
     parse_cluster_name,
@@ -22,7 +23,6 @@ from meshnb.endpoints import (
     read_istioctl_json,
     read_istioctl_table,
 )
-from meshnb.errors import ParseError
 from meshnb.schemas import SCHEMAS
 
 HW = "outbound|5000||helloworld.sample.svc.cluster.local"

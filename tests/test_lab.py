@@ -19,7 +19,7 @@ from meshnb.backends import lab as lab_module
 from meshnb.backends.lab.envoy import Envoy
 from meshnb.backends.sim import SCENARIOS
 from meshnb.diagnostics.load_balancing import ALPHA, check_load_balancing
-from meshnb.parse import CURL_WRITE_OUT, parse_curl_batch
+from meshnb.readers.curl import CURL_WRITE_OUT, parse_curl_batch
 from meshnb.stats import goodness_of_fit
 
 ANSWERED = {"pass", "warn"}  # every request answered (warn: a split off by chance, alpha 0.001)

@@ -31,7 +31,9 @@ def test_public_api():
         "load",
         "open_mesh",
         "read_certs",
+        "read_curl",
         "read_endpoints",
+        "read_istiod_log",
         "simulate",
         "triage",
     ]

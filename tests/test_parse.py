@@ -7,7 +7,7 @@ import re
 import pytest
 
 from meshnb.errors import ParseError
-from meshnb.parse import ERROR_KINDS, classify_error, fill_write_out, parse_curl_batch, parse_hello
+from meshnb.readers.curl import ERROR_KINDS, classify_error, fill_write_out, parse_curl_batch, parse_hello
 
 GUIDE_TLS = (
     "upstream connect error or disconnect/reset before headers. reset reason: connection failure, "

@@ -20,13 +20,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import meshnb
-from meshnb import certs
 from meshnb.backends.base import Secret, SecretData
-from meshnb.certs import parse_pem, read_certs
 from meshnb.diagnostics.remote_secrets import ANNOTATION, describe_remote_secret
 from meshnb.errors import ParseError
-from meshnb.istiod_logs import parse_istiod_log
-from meshnb.parse import (
+from meshnb.readers import certs
+from meshnb.readers.certs import parse_pem, read_certs
+from meshnb.readers.curl import (
     CURL_MARKER,
     CURL_WRITE_OUT,
     ERROR_KINDS,
@@ -36,6 +35,7 @@ from meshnb.parse import (
     parse_curl_batch,
     parse_hello,
 )
+from meshnb.readers.istiod_log import parse_istiod_log
 from meshnb.schemas import frame
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -88,7 +88,7 @@ def test_real_pieces_are_there():
 
 
 # --------------------------------------------------------------------------------------------------
-# meshnb.parse: parse_curl_batch, classify_error, parse_hello
+# meshnb.readers.curl: parse_curl_batch, classify_error, parse_hello
 
 
 def _check_error_line(text: str, err: ParseError) -> None:
@@ -247,7 +247,7 @@ def test_parse_hello_never_raises(body):
 
 
 # --------------------------------------------------------------------------------------------------
-# meshnb.certs.read_certs
+# meshnb.readers.certs.read_certs
 
 REDACTED = certs._REDACTED
 
@@ -427,7 +427,7 @@ def test_private_key_body_under_a_certificate_label_is_not_shown():
 
 
 # --------------------------------------------------------------------------------------------------
-# meshnb.istiod_logs.parse_istiod_log
+# meshnb.readers.istiod_log.parse_istiod_log
 
 _word = st.text("abcdefghijklmnopqrstuvwxyz0123456789-./", min_size=1, max_size=20)
 _real_ts = st.datetimes(dt.datetime(2000, 1, 1), dt.datetime(2100, 1, 1)).map(

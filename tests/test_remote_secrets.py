@@ -12,8 +12,8 @@ import yaml
 import meshnb
 from meshnb.backends.base import Secret, SecretData
 from meshnb.diagnostics.remote_secrets import check_remote_secrets, describe_remote_secret
-from meshnb.istiod_logs import current_failures, parse_istiod_log
 from meshnb.panels import RemoteSecretsPanel
+from meshnb.readers.istiod_log import current_failures, parse_istiod_log
 
 T = "2026-11-28T09:00:01.100000Z"
 

@@ -15,7 +15,7 @@ import pytest
 import meshnb
 from meshnb.diagnostics import load_balancing as lb
 from meshnb.diagnostics.finding import Finding
-from meshnb.parse import classify_error, parse_curl_batch, parse_hello
+from meshnb.readers.curl import classify_error, parse_curl_batch, parse_hello
 from meshnb.schemas import CATEGORY, SCHEMAS, frame, validate
 
 CATEGORY_COLUMNS = [c for c, t in SCHEMAS["samples"].items() if t == CATEGORY]

@@ -9,7 +9,7 @@ from cryptography import x509
 import meshnb
 from meshnb.backends.sim import SCENARIOS
 from meshnb.errors import ConfigError, ExecError, InvalidName, NotFound, Unreachable
-from meshnb.parse import CURL_WRITE_OUT, classify_error, parse_curl_batch
+from meshnb.readers.curl import CURL_WRITE_OUT, classify_error, parse_curl_batch
 
 URL = "http://helloworld.sample:5000/hello"
 

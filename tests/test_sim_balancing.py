@@ -15,7 +15,7 @@ from meshnb.backends.sim_lb import Picker, expected_shares
 from meshnb.diagnostics.load_balancing import check_load_balancing
 from meshnb.diagnostics.locality import check_locality
 from meshnb.errors import ConfigError
-from meshnb.parse import parse_curl_batch
+from meshnb.readers.curl import parse_curl_batch
 from tests.test_sim import curl
 
 

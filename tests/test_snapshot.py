@@ -14,7 +14,7 @@ import pytest
 from planted import planted_secrets
 
 import meshnb
-from meshnb.diagnostics import snapshot
+from meshnb.diagnostics import report as snapshot
 from meshnb.diagnostics.triage import triage
 from meshnb.errors import ConfigError
 from meshnb.html_report import report_html

@@ -18,7 +18,9 @@ import pytest
 
 import meshnb
 from meshnb.backends.base import SecretData
-from meshnb.certs import (
+from meshnb.diagnostics.trust import check_trust
+from meshnb.errors import NotFound, ParseError
+from meshnb.readers.certs import (
     chain_roots,
     chains_to,
     fingerprint,
@@ -28,8 +30,6 @@ from meshnb.certs import (
     parse_pem,
     read_certs,
 )
-from meshnb.diagnostics.trust import check_trust
-from meshnb.errors import NotFound, ParseError
 from meshnb.schemas import SCHEMAS
 
 SAMPLE_ROOT = (

@@ -34,7 +34,7 @@ from meshnb.backends.sim_lb import DEFAULT_POLICY, POLICIES, Picker, expected_sh
 from meshnb.backends.sim_pki import SimPKI
 from meshnb.errors import ClusterError, ConfigError, ExecError, InvalidName, NotFound, Unreachable
 from meshnb.names import match_selector, validate_name, validate_selector
-from meshnb.parse import fill_write_out
+from meshnb.readers.curl import fill_write_out
 
 __all__ = ["SCENARIOS", "SCENARIO_DESCRIPTIONS", "Knobs", "SimCluster", "SimMesh", "simulate"]
 

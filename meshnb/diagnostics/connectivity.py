@@ -28,7 +28,7 @@ from meshnb.diagnostics.fanout import Cancelled, Progress, per_cluster
 from meshnb.diagnostics.finding import Finding
 from meshnb.errors import ClusterError, ClusterTimeout, MeshnbError, NotFound
 from meshnb.names import validate_name
-from meshnb.parse import CURL_WRITE_OUT, classify_error, parse_curl_batch
+from meshnb.readers.curl import CURL_WRITE_OUT, classify_error, parse_curl_batch
 
 __all__ = ["check_connectivity", "manifests"]
 

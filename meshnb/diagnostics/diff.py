@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from meshnb.diagnostics.triage import Report
+    from meshnb.diagnostics.report import Report
 
 __all__ = ["COLUMNS", "diff"]
 

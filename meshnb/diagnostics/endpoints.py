@@ -50,7 +50,7 @@ class _Seen:
 def _read(
     name: str, cluster: Cluster, report: Report, *, namespace: str, service: str, port: int, selector: str
 ) -> _Seen:
-    from meshnb.endpoints import read_endpoints
+    from meshnb.readers.endpoints import read_endpoints
 
     report(0, 3)
     pods = [p for p in cluster.list_pods(namespace, selector) if p.phase == "Running"]

@@ -28,7 +28,7 @@ from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster
 from meshnb.diagnostics.finding import Finding, verdict
 from meshnb.errors import ExecError, MeshnbError, NotFound
 from meshnb.names import validate_name, validate_path, validate_port, validate_selector
-from meshnb.parse import (
+from meshnb.readers.curl import (
     CURL_WRITE_OUT,
     ERROR_KINDS,
     Transfer,

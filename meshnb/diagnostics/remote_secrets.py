@@ -28,8 +28,8 @@ from meshnb.backends.base import Cluster, Mesh, Secret
 from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster
 from meshnb.diagnostics.finding import Finding, verdict
 from meshnb.errors import ClusterError, MeshnbError
-from meshnb.istiod_logs import current_failures, parse_istiod_log
 from meshnb.names import validate_name
+from meshnb.readers.istiod_log import current_failures, parse_istiod_log
 
 __all__ = ["check_remote_secrets", "describe_remote_secret"]
 

@@ -10,24 +10,23 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from meshnb.backends.base import Mesh
 from meshnb.diagnostics.connectivity import check_connectivity
-from meshnb.diagnostics.diagnosis import Diagnosis, diagnose
+from meshnb.diagnostics.diagnosis import diagnose
 from meshnb.diagnostics.endpoints import check_endpoints
-from meshnb.diagnostics.finding import Finding, worst
+from meshnb.diagnostics.finding import Finding
 from meshnb.diagnostics.load_balancing import check_load_balancing
 from meshnb.diagnostics.locality import check_locality
 from meshnb.diagnostics.remote_secrets import check_remote_secrets
+from meshnb.diagnostics.report import Report
 from meshnb.diagnostics.trust import check_trust
 from meshnb.errors import MeshnbError
+from meshnb.version import __version__
 
-__all__ = ["ORDER", "Report", "TriageProgress", "triage"]
+__all__ = ["ORDER", "TriageProgress", "triage"]
 
 log = logging.getLogger("meshnb")
 
@@ -38,42 +37,7 @@ ORDER = ("load-balancing", "connectivity", "trust", "endpoints", "remote-secrets
 TriageProgress = Callable[[str, str, int, int], None]
 
 
-@dataclass
-class Report:
-    """What triage saw and concluded: every Finding by check name, the diagnosis, and metadata."""
-
-    findings: dict[str, Finding]
-    diagnosis: Diagnosis
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def status(self) -> str:
-        """The worst status of the findings (a skipped probe does not count)."""
-        return worst([f.status for f in self.findings.values()])
-
-    @property
-    def exit_code(self) -> int:
-        """As for ``meshnb check``: 0 pass/warn, 1 fail, 2 error."""
-        return {"fail": 1, "error": 2}.get(self.status, 0)
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write a snapshot (see :mod:`meshnb.diagnostics.snapshot`) atomically; ``meshnb.load`` reads it."""
-        from meshnb.diagnostics.snapshot import save
-
-        return save(self, path)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "diagnosis": self.diagnosis.to_dict(),
-            "metadata": self.metadata,
-            "findings": {name: f.to_dict() for name, f in self.findings.items()},
-        }
-
-
 def _metadata(mesh: Mesh, started: dt.datetime) -> dict[str, Any]:
-    import meshnb
-
     versions = {}
     for name, cluster in mesh.clusters.items():
         version = getattr(cluster, "version", None)
@@ -89,7 +53,7 @@ def _metadata(mesh: Mesh, started: dt.datetime) -> dict[str, Any]:
         "backend": type(mesh).__name__,
         "scenario": getattr(mesh, "scenario", None),
         "versions": versions,
-        "meshnb_version": meshnb.__version__,
+        "meshnb_version": __version__,
     }
 
 

@@ -129,7 +129,7 @@ class _Read:
 
 
 def _read_cluster(name: str, cluster: Cluster, report: Report, *, namespace: str, secret: str) -> _Read:
-    from meshnb.certs import cert_record, parse_pem
+    from meshnb.readers.certs import cert_record, parse_pem
 
     report(0, 1)
     try:
@@ -182,14 +182,14 @@ def _short(sha256: str) -> str:
 
 
 def _fps(certs: list[Certificate]) -> list[str]:
-    from meshnb.certs import fingerprint
+    from meshnb.readers.certs import fingerprint
 
     return [fingerprint(c) for c in certs]
 
 
 def _matrix(reads: Mapping[str, _Read | MeshnbError]) -> dict[str, dict[str, bool | None]]:
     """matrix[presenter][verifier]: does ``verifier``'s root-cert.pem accept ``presenter``'s chain."""
-    from meshnb.certs import chains_to
+    from meshnb.readers.certs import chains_to
 
     matrix: dict[str, dict[str, bool | None]] = {}
     for p, pr in reads.items():
@@ -282,7 +282,7 @@ def _rows(
     now: dt.datetime,
     soon_days: float,
 ) -> tuple[list[dict[str, Any]], dict[str, set[str]]]:
-    from meshnb.certs import chains_to
+    from meshnb.readers.certs import chains_to
 
     rows, kinds = [], {"missing": set(), "bundle": set(), "expiry": set(), "error": set(), "trust": set()}
     for name, read in reads.items():
@@ -358,7 +358,7 @@ def _frames(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     import pandas as pd
 
-    from meshnb.certs import certs_frame
+    from meshnb.readers.certs import certs_frame
 
     clusters = pd.DataFrame(rows, columns=list(_CLUSTER_COLUMNS))
     for column, dtype in _CLUSTER_COLUMNS.items():

@@ -18,7 +18,8 @@ import ipywidgets as widgets
 from meshnb import plots
 from meshnb.backends.base import Mesh
 from meshnb.diagnostics.finding import Finding
-from meshnb.diagnostics.triage import ORDER, Report, triage
+from meshnb.diagnostics.report import Report
+from meshnb.diagnostics.triage import ORDER, triage
 from meshnb.errors import MeshnbError
 from meshnb.html_report import diagnosis_html, write_html
 from meshnb.widgets.check_panel import STYLE, advance, error_html

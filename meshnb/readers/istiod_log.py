@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["current_failures", "parse_istiod_log"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["current_failures", "parse_istiod_log", "read_istiod_log"]
 
 _LINE = re.compile(
     r"^(?P<ts>\d{4}-\d\d-\d\dT[0-9:.]+Z?)\s+(?P<level>[a-z]+)\s+(?:(?P<scope>[\w.-]+)\t)?(?P<rest>.*)$"
@@ -137,3 +140,15 @@ def current_failures(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             key = (event.get("cluster") or "", event.get("secret") or event.get("remote_cluster") or "")
             latest[key] = event
     return [event for event in latest.values() if event["event"] == "add_failed"]
+
+
+def read_istiod_log(text: str, *, cluster: str = "", pod: str = "") -> pd.DataFrame:
+    """istiod's remote-cluster log lines as an ``istiod_events`` DataFrame (``kubectl logs`` of istiod).
+
+    >>> df = read_istiod_log("2026-11-28T09:00:00.000000Z\\tinfo\\tkube\\tNumber of remote clusters: 1")
+    >>> df[["event", "level"]].values.tolist()
+    [['remote_clusters=1', 'info']]
+    """
+    from meshnb.schemas import frame
+
+    return frame("istiod_events", parse_istiod_log(text, cluster=cluster, pod=pod))

@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from meshnb.errors import ParseError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "CURL_MARKER",
@@ -26,6 +30,7 @@ __all__ = [
     "fill_write_out",
     "parse_curl_batch",
     "parse_hello",
+    "read_curl",
 ]
 
 CURL_MARKER = "@@meshnb@@"
@@ -164,3 +169,63 @@ def classify_error(http_status: int | None, body: str, curl_exit: int | None, cu
     if parse_hello(body) is None:
         return "unexpected_body"
     return None
+
+
+_CURL_FAILED = re.compile(r"^curl: \((?P<exit>\d+)\) (?P<message>.*)$")
+_KUBECTL_EXIT = re.compile(r"^command terminated with exit code \d+$")
+
+
+def _plain_line(line: str) -> tuple[Transfer, str | None]:
+    """One line of the guide's loop (``curl -sS helloworld.sample:5000/hello``, one call per line)."""
+    failed = _CURL_FAILED.match(line)
+    if failed:
+        transfer = Transfer(None, "", None, int(failed["exit"]), failed["message"])
+        return transfer, classify_error(None, "", transfer.curl_exit, transfer.curl_error)
+    if parse_hello(line) is not None:
+        return Transfer(None, line, None, 0, ""), None
+    kind = classify_error(503, line, 0, "")  # Envoy's local replies come with a 503
+    return Transfer(None, line, None, 0, ""), "unexpected_body" if kind == "http_error" else kind
+
+
+def read_curl(text: str | bytes) -> pd.DataFrame:
+    """Responses from curl output, as a ``responses`` DataFrame (one row per request).
+
+    Reads the guide's loop (``for i in $(seq 10); do kubectl exec ... -- curl -sS
+    helloworld.sample:5000/hello; done``: one answer or ``curl: (N) ...`` error per line; kubectl's
+    ``command terminated with exit code N`` lines are skipped) and meshnb's batched output with its
+    ``--write-out`` markers (:data:`CURL_WRITE_OUT`, which adds the HTTP status and time).
+
+    >>> df = read_curl("Hello version: v1, instance: helloworld-v1-776f57d5f6-s7zfc\\n"
+    ...                "no healthy upstream\\n"
+    ...                "curl: (7) Failed to connect to helloworld.sample port 5000 after 1 ms\\n")
+    >>> df[["version", "error_kind"]].astype(object).where(df[["version", "error_kind"]].notna(), None
+    ...     ).values.tolist()
+    [['v1', None], [None, 'no_healthy_upstream'], [None, 'refused']]
+    """
+    from meshnb.schemas import frame
+
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    if CURL_MARKER in text:
+        pairs = [
+            (t, classify_error(t.http_status, t.body, t.curl_exit, t.curl_error))
+            for t in parse_curl_batch(text)
+        ]
+    else:
+        lines = (line.strip() for line in text.splitlines())
+        pairs = [_plain_line(line) for line in lines if line and not _KUBECTL_EXIT.match(line)]
+    rows = []
+    for seq, (transfer, kind) in enumerate(pairs, start=1):
+        hello = parse_hello(transfer.body) if kind is None else None
+        rows.append(
+            {
+                "seq": seq,
+                "http_status": transfer.http_status,
+                "version": hello[0] if hello else None,
+                "instance": hello[1] if hello else None,
+                "error_kind": kind,
+                "error": None if kind is None else (transfer.curl_error or transfer.body)[:500],
+                "latency_ms": None if transfer.seconds is None else transfer.seconds * 1000.0,
+            }
+        )
+    return frame("responses", rows)

@@ -1,4 +1,6 @@
-"""Snapshots: a triage Report kept in one file, to read back with no cluster at hand, and to compare.
+"""A triage Report (what every check saw, and the diagnosis) and its snapshot file.
+
+A snapshot keeps a Report in one file, to read back with no cluster at hand, and to compare.
 
 A snapshot is a zip: ``manifest.json`` (metadata, diagnosis, each Finding without its tables) and
 ``evidence/<check>/<table>.parquet``. It is written to a temporary file beside the target and renamed
@@ -20,25 +22,56 @@ import json
 import os
 import zipfile
 import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshnb.diagnostics.diagnosis import Diagnosis
-from meshnb.diagnostics.finding import STATUSES, Finding
+from meshnb.diagnostics.finding import STATUSES, Finding, worst
 from meshnb.errors import ConfigError
 from meshnb.files import atomic_file
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from meshnb.diagnostics.triage import Report
-
-__all__ = ["FORMAT", "MAX_BYTES", "load", "save"]
+__all__ = ["FORMAT", "MAX_BYTES", "Report", "load", "save"]
 
 FORMAT = "meshnb-snapshot/1"
 #: The most a snapshot may unpack to (all members together, and any one table in memory).
 MAX_BYTES = 2 << 30
 MAX_MANIFEST_BYTES = 64 << 20
+
+
+@dataclass
+class Report:
+    """What triage saw and concluded: every Finding by check name, the diagnosis, and metadata."""
+
+    findings: dict[str, Finding]
+    diagnosis: Diagnosis
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        """The worst status of the findings (a skipped probe does not count)."""
+        return worst([f.status for f in self.findings.values()])
+
+    @property
+    def exit_code(self) -> int:
+        """As for ``meshnb check``: 0 pass/warn, 1 fail, 2 error."""
+        return {"fail": 1, "error": 2}.get(self.status, 0)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write a snapshot atomically (see :func:`save`); ``meshnb.load`` reads it."""
+        return save(self, path)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: the status, the diagnosis, the metadata and every Finding."""
+        return {
+            "status": self.status,
+            "diagnosis": self.diagnosis.to_dict(),
+            "metadata": self.metadata,
+            "findings": {name: f.to_dict() for name, f in self.findings.items()},
+        }
 
 
 def save(report: Report, path: str | os.PathLike[str]) -> Path:
@@ -93,7 +126,6 @@ def _why(exc: BaseException) -> str:
 
 
 def _load(path: str | os.PathLike[str], max_bytes: int) -> Report:
-    from meshnb.diagnostics.triage import Report
     from meshnb.schemas import SCHEMAS, validate
 
     try:
