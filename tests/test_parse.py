@@ -7,7 +7,7 @@ import re
 import pytest
 
 from meshnb.errors import ParseError
-from meshnb.readers.curl import ERROR_KINDS, classify_error, fill_write_out, parse_curl_batch, parse_hello
+from meshnb.readers.curl import ERROR_KINDS, classify_error, parse_curl_batch, parse_hello
 
 GUIDE_TLS = (
     "upstream connect error or disconnect/reset before headers. reset reason: connection failure, "
@@ -100,39 +100,6 @@ def test_guide_tls_error_forms(body):
 def test_classify(status, body, curl_exit, kind):
     assert classify_error(status, body, curl_exit, "") == kind
     assert kind is None or kind in ERROR_KINDS
-
-
-def test_batch_with_successes_and_failures():
-    tls = "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure"
-    out = (
-        "Hello version: v1, instance: helloworld-v1-a\n"
-        + fill_write_out("200", "0.004100", "0", "")
-        + tls
-        + fill_write_out("503", "0.031000", "0", "")
-        + fill_write_out(
-            "000", "2.001000", "28", "Operation timed out after 2001 milliseconds with 0 bytes received"
-        )
-        + "Hello version: v2, instance: helloworld-v2-b\n"
-        + fill_write_out("200", "0.020000", "0", "")
-    )
-    transfers = parse_curl_batch(out)
-    assert [t.http_status for t in transfers] == [200, 503, None, 200]
-    assert transfers[0].body == "Hello version: v1, instance: helloworld-v1-a"
-    assert transfers[1].body == tls
-    assert transfers[2].curl_exit == 28 and transfers[2].curl_error.startswith("Operation timed out")
-    assert transfers[3].seconds == pytest.approx(0.02)
-
-
-def test_body_without_trailing_newline_and_cut_batches():
-    out = (
-        "Hello version: v1, instance: x"
-        + fill_write_out("200", "0.1", "0", "")
-        + "Hello version: v2, instance"
-    )
-    transfers = parse_curl_batch(out)
-    assert len(transfers) == 1  # the half transfer after the last marker is not counted
-    assert transfers[0].body == "Hello version: v1, instance: x"
-    assert parse_curl_batch("") == []
 
 
 @pytest.mark.parametrize(

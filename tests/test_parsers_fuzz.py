@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 import meshnb
 from meshnb.backends.base import Secret, SecretData
+from meshnb.backends.sim.curl import fill_write_out
 from meshnb.diagnostics.remote_secrets import ANNOTATION, describe_remote_secret
 from meshnb.errors import ParseError
 from meshnb.readers import certs
@@ -31,7 +32,6 @@ from meshnb.readers.curl import (
     ERROR_KINDS,
     Transfer,
     classify_error,
-    fill_write_out,
     parse_curl_batch,
     parse_hello,
 )

@@ -8,6 +8,7 @@ from cryptography import x509
 
 import meshnb
 from meshnb.backends.sim import SCENARIOS
+from meshnb.backends.sim.curl import MESHNB_WRITE_OUT, fill_write_out
 from meshnb.errors import ConfigError, ExecError, InvalidName, NotFound, Unreachable
 from meshnb.readers.curl import CURL_WRITE_OUT, classify_error, parse_curl_batch
 
@@ -241,3 +242,90 @@ def test_use_switches_scenario_and_resets_ejections():
     mesh.use("healthy")
     assert mesh.scenario == "healthy" and mesh.knobs == meshnb.simulate().knobs
     assert versions(mesh, "cluster1") == {"v1", "v2"}
+
+
+def test_another_data_plane_plugs_in_through_the_seam():
+    """What meshnb.backends.lab does: its own data plane for exec of curl and pilot-agent, told of changes."""
+    from meshnb.backends.sim import DataPlane, Knobs, SimMesh
+
+    class Recorder:
+        def __init__(self, mesh):
+            self.mesh, self.calls, self.changes = mesh, [], []
+
+        def curl(self, cluster, pod, args, timeout):
+            self.calls.append(("curl", cluster, pod.pod.name, args))
+            return "hi\n", "", 0
+
+        def admin(self, cluster, pod, path):
+            self.calls.append(("admin", cluster, pod.app, path))
+            return "{}", "", 0
+
+        def on_change(self, *, new_scenario=False):
+            self.changes.append(new_scenario)
+
+    mesh = SimMesh(Knobs(), data_plane=Recorder)
+    plane = mesh.data_plane
+    assert isinstance(plane, DataPlane) and plane.mesh is mesh and plane.changes == [False]
+    c = mesh.clusters["cluster1"]
+    pod = c.list_pods("sample", "app=curl")[0].name
+    assert c.exec("sample", pod, ["curl", "-s", "http://x"]).stdout == "hi\n"
+    assert c.exec("sample", pod, ["pilot-agent", "request", "GET", "stats"], "istio-proxy").stdout == "{}"
+    assert c.exec("sample", pod, ["echo", "x"]).stdout == "x\n"  # the cluster API's own
+    assert plane.calls == [
+        ("curl", "cluster1", pod, ["-s", "http://x"]),
+        ("admin", "cluster1", "curl", "stats"),
+    ]
+    mesh.set(firewall=True)
+    mesh.use("healthy")
+    c.create({"kind": "Namespace", "metadata": {"name": "probe"}})
+    c.delete("Namespace", None, "probe")
+    assert plane.changes == [False, False, True, False, False]
+
+    class OwnCerts(SimMesh):
+        def cacerts(self, cluster):
+            return {"root-cert.pem": b"mine"}
+
+    secret = OwnCerts(Knobs()).clusters["cluster1"].read_secret("istio-system", "cacerts")
+    assert dict(secret) == {"root-cert.pem": b"mine"}
+
+
+# ---- the simulated curl's --write-out, read back by meshnb.readers.curl ----
+
+
+def test_fill_write_out_fills_curl_variables_and_defaults_to_the_checks_format():
+    assert MESHNB_WRITE_OUT == CURL_WRITE_OUT  # the sim does not import the readers: kept equal here
+    assert fill_write_out("200", "0.012", "0", "") == "\n@@meshnb@@ 200 0.012 0 \n"
+    assert fill_write_out("000", "2.0", "28", "late", template="%{exitcode}:%{errormsg}") == "28:late"
+
+
+def test_batch_with_successes_and_failures():
+    tls = "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure"
+    out = (
+        "Hello version: v1, instance: helloworld-v1-a\n"
+        + fill_write_out("200", "0.004100", "0", "")
+        + tls
+        + fill_write_out("503", "0.031000", "0", "")
+        + fill_write_out(
+            "000", "2.001000", "28", "Operation timed out after 2001 milliseconds with 0 bytes received"
+        )
+        + "Hello version: v2, instance: helloworld-v2-b\n"
+        + fill_write_out("200", "0.020000", "0", "")
+    )
+    transfers = parse_curl_batch(out)
+    assert [t.http_status for t in transfers] == [200, 503, None, 200]
+    assert transfers[0].body == "Hello version: v1, instance: helloworld-v1-a"
+    assert transfers[1].body == tls
+    assert transfers[2].curl_exit == 28 and transfers[2].curl_error.startswith("Operation timed out")
+    assert transfers[3].seconds == pytest.approx(0.02)
+
+
+def test_body_without_trailing_newline_and_cut_batches():
+    out = (
+        "Hello version: v1, instance: x"
+        + fill_write_out("200", "0.1", "0", "")
+        + "Hello version: v2, instance"
+    )
+    transfers = parse_curl_batch(out)
+    assert len(transfers) == 1  # the half transfer after the last marker is not counted
+    assert transfers[0].body == "Hello version: v1, instance: x"
+    assert parse_curl_batch("") == []

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import meshnb
-from meshnb.backends.sim_lb import Picker, expected_shares
+from meshnb.backends.sim.lb import Picker, expected_shares
 from meshnb.diagnostics.load_balancing import check_load_balancing
 from meshnb.diagnostics.locality import check_locality
 from meshnb.errors import ConfigError

@@ -8,7 +8,7 @@ skipped too. Text outside blocks is ignored; text with no block at all is an err
 Fingerprints and serials are upper-case hex, as ``openssl x509 -noout -fingerprint -sha256 -serial``
 prints them, so they can be compared with what a user runs by hand.
 
->>> from meshnb.backends.sim_pki import SimPKI
+>>> from meshnb.backends.sim.pki import SimPKI
 >>> data = SimPKI(seed=0).cacerts("cluster1", root="root")
 >>> df = read_certs(data["cert-chain.pem"], cluster="cluster1", key="cert-chain.pem")
 >>> df["subject"].tolist()
@@ -276,7 +276,7 @@ def is_issued_by(cert: Certificate, issuer: Certificate) -> bool:
 
     Works for RSA (PKCS#1 v1.5 and PSS), ECDSA, Ed25519 and Ed448 issuers; any failure is False.
 
-    >>> from meshnb.backends.sim_pki import SimPKI
+    >>> from meshnb.backends.sim.pki import SimPKI
     >>> pki = SimPKI(seed=0)
     >>> ca, root = load_certificates(pki.cacerts("cluster1", "root")["cert-chain.pem"])
     >>> other_root = load_certificates(pki.cacerts("cluster1", "alt")["root-cert.pem"])[0]

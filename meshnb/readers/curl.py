@@ -27,7 +27,6 @@ __all__ = [
     "ERROR_KINDS",
     "Transfer",
     "classify_error",
-    "fill_write_out",
     "parse_curl_batch",
     "parse_hello",
     "read_curl",
@@ -36,22 +35,6 @@ __all__ = [
 CURL_MARKER = "@@meshnb@@"
 #: curl --write-out format: status, seconds, curl exit code and curl's error message per transfer.
 CURL_WRITE_OUT = "\n" + CURL_MARKER + " %{http_code} %{time_total} %{exitcode} %{errormsg}\n"
-
-
-def fill_write_out(
-    http_code: str, time_total: str, exitcode: str, errormsg: str, template: str = CURL_WRITE_OUT
-) -> str:
-    """What curl prints for ``template`` (a --write-out format) with these variables' values.
-
-    >>> fill_write_out("200", "0.012", "0", "")
-    '\\n@@meshnb@@ 200 0.012 0 \\n'
-    """
-    return (
-        template.replace("%{http_code}", http_code)
-        .replace("%{time_total}", time_total)
-        .replace("%{exitcode}", exitcode)
-        .replace("%{errormsg}", errormsg)
-    )
 
 
 _HELLO = re.compile(r"^Hello version: (?P<version>[^,\s]+), instance: (?P<instance>\S+)$")

@@ -27,11 +27,10 @@ from collections import Counter, deque
 
 import ipywidgets as widgets
 
-from meshnb.backends.sim import MAX_REPLICAS, Knobs, SimMesh
-from meshnb.backends.sim_lb import POLICIES
-from meshnb.backends.sim_story import why
+from meshnb.backends.sim import MAX_REPLICAS, POLICIES, Knobs, SimMesh
 from meshnb.diagnostics.load_balancing import check_load_balancing
 from meshnb.widgets.check_panel import STYLE, error_html
+from meshnb.widgets.demo_story import why
 
 __all__ = ["BalancingDemo"]
 

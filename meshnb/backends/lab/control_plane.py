@@ -225,6 +225,6 @@ def gateway_endpoints(mesh: SimMesh, cluster: str) -> dict:
     members = [
         {"endpoint": {"address": _address(p.pod.ip, PORT)}}
         for p in mesh.pods_of(cluster, NAMESPACE, SERVICE)
-        if p.pod.ready
+        if p.pod.ready and p.pod.ip
     ]
     return _assignment(INBOUND, {(region, zone, 0, None): members} if members else {})

@@ -126,7 +126,7 @@ class Envoy:
         applied; a file rewritten unchanged would not move it)."""
         for name, assignment in endpoints.items():
             if self.endpoints.get(name) != assignment:
-                document = {"resources": [{"@type": ENDPOINTS_TYPE, **assignment}]}
+                document: dict[str, object] = {"resources": [{"@type": ENDPOINTS_TYPE, **assignment}]}
                 _write_json(self.eds_path(name), document)
         self.endpoints = endpoints
         for kind, resources, type_url in (

@@ -13,7 +13,8 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from meshnb.backends.sim_pki import SimPKI
+from meshnb.backends.sim.pki import SimPKI
+from meshnb.errors import ConfigError
 
 __all__ = ["workload_files"]
 
@@ -25,12 +26,16 @@ def workload_files(pki: SimPKI, directory: Path, cluster: str, root: str, worklo
     """
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
     from cryptography.x509.oid import NameOID
 
     cacerts = pki.cacerts(cluster, root)
     issuer = x509.load_pem_x509_certificate(cacerts["ca-cert.pem"])
     issuer_key = serialization.load_pem_private_key(cacerts["ca-key.pem"], password=None)
+    if not isinstance(issuer_key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
+        raise ConfigError(
+            f"lab: the cacerts key of {cluster} is a {type(issuer_key).__name__}, not Ed25519 or ECDSA"
+        )
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     spiffe = f"spiffe://cluster.local/ns/{workload}"

@@ -28,6 +28,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # else every response waits ~40 ms for a delayed ACK
     server_version = "Werkzeug/3.0"  # what the sample's Flask app says
     sys_version = ""
+    server: _Server
 
     def do_GET(self) -> None:
         if self.path.split("?", 1)[0] == "/hello":
@@ -62,9 +63,10 @@ class _Server(http.server.ThreadingHTTPServer):
             self.connections.add(connection)
         return connection, address
 
-    def shutdown_request(self, request: socket.socket) -> None:
-        with self.connections_lock:
-            self.connections.discard(request)
+    def shutdown_request(self, request: socket.socket | tuple[bytes, socket.socket]) -> None:
+        if isinstance(request, socket.socket):  # always, over TCP
+            with self.connections_lock:
+                self.connections.discard(request)
         super().shutdown_request(request)
 
     def drop_connections(self) -> None:

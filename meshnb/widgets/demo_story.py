@@ -26,7 +26,7 @@ def _pods(count: int) -> str:
 
 
 def _holdings(mesh: SimMesh, source: str) -> str:
-    endpoints = mesh.clusters[source].endpoints_view("sample", "helloworld", 5000)
+    endpoints = mesh.endpoints(source, "sample", "helloworld", 5000)
     local = [ep for ep in endpoints if not ep["via_gateway"]]
     parts = []
     if local:
@@ -116,7 +116,7 @@ def _faults(mesh: SimMesh, source: str) -> list[str]:
 
 def why(mesh: SimMesh, source: str) -> list[str]:
     """Sentences on where ``source``'s requests go and why: endpoints, policy, locality, faults."""
-    endpoints = mesh.clusters[source].endpoints_view("sample", "helloworld", 5000)
+    endpoints = mesh.endpoints(source, "sample", "helloworld", 5000)
     sentences = [_holdings(mesh, source), _locality(mesh, source)]
     if len({ep["weight"] for ep in endpoints}) > 1 or mesh.knobs.lb_policy != "LEAST_REQUEST":
         sentences.append(POLICY_WORDS[mesh.knobs.lb_policy] + ".")

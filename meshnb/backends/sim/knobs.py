@@ -1,0 +1,122 @@
+"""What can be wrong (or different) in the simulated mesh: its knobs, and the guide's scenarios.
+
+>>> Knobs().replace(**SCENARIOS["missing-remote-secret"]).missing_remote_secret
+('cluster1',)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshnb.backends.sim.lb import DEFAULT_POLICY, POLICIES
+from meshnb.errors import ConfigError
+
+__all__ = ["MAX_REPLICAS", "OUTLIER_DETECTION", "SCENARIOS", "SCENARIO_DESCRIPTIONS", "Knobs"]
+
+MAX_REPLICAS = 10
+#: The helloworld DestinationRule's outlier detection (``maxEjectionPercent`` comes from the knob).
+OUTLIER_DETECTION = {"consecutive5xxErrors": 3, "interval": "1s", "baseEjectionTime": "30s"}
+
+
+@dataclass
+class Knobs:
+    """What can be wrong (or different) in the simulated mesh. Set them through :func:`simulate`.
+
+    Cluster-valued knobs name the cluster whose control plane or pods are affected.
+    """
+
+    firewall: bool = False
+    """Traffic between the clusters' networks is dropped (east-west gateways and pod IPs)."""
+    trust_mismatch: bool = False
+    """The last cluster's ``cacerts`` are signed by a different root than the others'."""
+    missing_cacerts: tuple[str, ...] = ()
+    """Clusters with no ``cacerts`` secret (their istiod then signs with its own self-signed root)."""
+    missing_remote_secret: tuple[str, ...] = ()
+    """Clusters whose istio-system lacks the remote secrets for the other clusters."""
+    remote_secret_wrong_key: tuple[str, ...] = ()
+    """Clusters whose remote secrets hold the kubeconfig under a data key that is not the cluster name."""
+    locality_lb: bool = False
+    """Locality load balancing is on in the mesh config (``localityLbSetting.enabled``)."""
+    outlier_detection: bool = False
+    """A helloworld DestinationRule has outlier detection (without it, locality settings do nothing)."""
+    same_locality: bool = False
+    """Every cluster's nodes are in the first cluster's region and zone."""
+    dead_versions: tuple[str, ...] = ()
+    """helloworld versions whose process is down (their pods refuse connections)."""
+    max_ejection_percent: int | None = 100
+    """The DestinationRule's ``outlierDetection.maxEjectionPercent`` (None: unset, Envoy's 10%). Envoy
+    ejects a host only if the ejected hosts, it included, stay within it: with two endpoints, 50."""
+    lb_policy: str = DEFAULT_POLICY
+    """The DestinationRule's ``loadBalancer.simple``: LEAST_REQUEST (Istio's default), ROUND_ROBIN, RANDOM."""
+    locality_distribute: int | None = None
+    """With ``locality_lb``: percent of each cluster's traffic kept in its own region
+    (``localityLbSetting.distribute``; the rest is spread evenly over the other regions). None: not set."""
+    replicas: Mapping[str, int] = field(default_factory=dict)
+    """helloworld pods per cluster (default 1); Istio weights a remote gateway by the pods behind it."""
+    retries: int = 2
+    """Retries per request on connect failures, to another host when there is one (Istio's default: 2)."""
+    hide_tls_reason: bool = True
+    """Envoy >= 1.38.1 hides the TLS failure reason from the response body."""
+    latency_ms: float = 3.0
+    """Median latency of a request answered in the source's own cluster."""
+    cross_cluster_ms: float = 25.0
+    """Extra median latency of a request through the remote east-west gateway."""
+    rtt: float = 0.0
+    """Seconds every backend call waits (models the API server round trip, e.g. 0.05)."""
+    unreachable: tuple[str, ...] = ()
+    """Clusters whose API server cannot be reached."""
+
+    def replace(self, **changes: object) -> Knobs:
+        """A copy with ``changes`` applied; unknown knobs raise ConfigError."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise ConfigError(f"unknown simulated-mesh knob(s) {unknown}; known: {sorted(names)}")
+        normalised: dict[str, Any] = {
+            key: tuple(value) if isinstance(value, list | set | frozenset) else value
+            for key, value in changes.items()
+        }
+        for key, value in normalised.items():
+            if isinstance(value, str) and isinstance(getattr(self, key), tuple):
+                normalised[key] = (value,)
+        if "lb_policy" in normalised:
+            policy = str(normalised["lb_policy"]).upper()
+            if policy not in POLICIES:
+                raise ConfigError(f"unknown load-balancing policy {policy!r}; choose one of {list(POLICIES)}")
+            normalised["lb_policy"] = policy
+        for key in ("locality_distribute", "max_ejection_percent"):
+            value = normalised.get(key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100
+            ):
+                raise ConfigError(f"{key}: a percentage from 0 to 100, or None; not {value!r}")
+        for cluster, count in dict(normalised.get("replicas") or {}).items():
+            if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_REPLICAS:
+                raise ConfigError(f"replicas of {cluster}: an int from 0 to {MAX_REPLICAS}, not {count!r}")
+        if "replicas" in normalised:
+            normalised["replicas"] = dict(normalised["replicas"] or {})
+        return dataclasses.replace(self, **normalised)
+
+
+#: Named sets of knobs: the failures of Istio's multicluster troubleshooting guide.
+SCENARIOS: dict[str, dict[str, object]] = {
+    "healthy": {},
+    "firewall": {"firewall": True},
+    "trust-mismatch": {"trust_mismatch": True},
+    "missing-remote-secret": {"missing_remote_secret": ("cluster1",)},
+    "remote-secret-wrong-key": {"remote_secret_wrong_key": ("cluster1",)},
+    "locality-prefer-local": {"locality_lb": True, "outlier_detection": True},
+}
+
+#: What each scenario breaks, in a sentence.
+SCENARIO_DESCRIPTIONS: dict[str, str] = {
+    "healthy": "nothing is wrong",
+    "firewall": "traffic between the clusters' networks is dropped",
+    "trust-mismatch": "the last cluster's cacerts chain to a different root",
+    "missing-remote-secret": "cluster1's istiod has no remote secret for cluster2",
+    "remote-secret-wrong-key": "cluster1's remote secret uses a data key that is not the cluster name",
+    "locality-prefer-local": "locality load balancing with outlier detection keeps traffic local",
+}
