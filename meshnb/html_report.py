@@ -20,6 +20,8 @@ from meshnb import plots
 from meshnb.files import atomic_file
 
 if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
     from meshnb.diagnostics.report import Report
 
 __all__ = ["diagnosis_html", "report_html", "write_html"]
@@ -43,8 +45,8 @@ def _e(text: object) -> str:
     return html.escape(str(text))
 
 
-def _figures(report: Report) -> list[tuple[str, object]]:
-    found = []
+def _figures(report: Report) -> list[tuple[str, go.Figure]]:
+    found: list[tuple[str, go.Figure]] = []
     lb = report.findings.get("load-balancing")
     if lb is not None and "split" in lb.evidence:
         found.append(("load-balancing", plots.split_figure(lb.evidence["split"], lb.evidence.get("sources"))))

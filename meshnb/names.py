@@ -28,8 +28,9 @@ _REQUIREMENT = re.compile(
 _PATH = re.compile(r"^/[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*$")
 
 
-def validate_name(name: str, kind: str = "name", *, subdomain: bool = False) -> str:
-    """Return ``name`` if it is a valid DNS-1123 label (or subdomain), else raise InvalidName."""
+def validate_name(name: object, kind: str = "name", *, subdomain: bool = False) -> str:
+    """Return ``name`` if it is a valid DNS-1123 label (or subdomain), else raise InvalidName (also for
+    what is not a string: ``None``, a number)."""
     pattern, limit = (_DNS_SUBDOMAIN, 253) if subdomain else (_DNS_LABEL, 63)
     if not isinstance(name, str) or not name or len(name) > limit or not pattern.match(name):
         raise InvalidName(
@@ -41,7 +42,9 @@ def validate_name(name: str, kind: str = "name", *, subdomain: bool = False) -> 
 
 
 def _split_requirements(selector: str) -> list[str]:
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in selector:
         depth += {"(": 1, ")": -1}.get(char, 0)
         if char == "," and depth == 0:
@@ -101,6 +104,7 @@ def match_selector(selector: str | None, labels: Mapping[str, str]) -> bool:
     >>> match_selector("app=helloworld,version in (v1,v2)", {"app": "helloworld", "version": "v2"})
     True
     """
-    if not validate_selector(selector):
+    checked = validate_selector(selector)  # the selector itself, once it is known to be well formed
+    if not checked:
         return True
-    return all(_requirement_matches(part, labels) for part in _split_requirements(selector))
+    return all(_requirement_matches(part, labels) for part in _split_requirements(checked))

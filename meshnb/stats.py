@@ -20,11 +20,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from statistics import NormalDist
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from meshnb.schemas import frame, validate
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["chi2_sf", "goodness_of_fit", "source_summary", "split_table", "wilson_interval"]
 
@@ -154,13 +158,14 @@ def goodness_of_fit(observed: Sequence[int], expected_shares: Sequence[float]) -
     return chi2, dof, chi2_sf(chi2, dof)
 
 
-def _expected_shares(versions: list[str], expected: Mapping[str, float] | None) -> np.ndarray:
+def _expected_shares(versions: list[str], expected: Mapping[str, float] | None) -> npt.NDArray[np.float64]:
     if not expected:
         return np.full(len(versions), 1 / len(versions)) if versions else np.zeros(0)
     weights = np.array([float(expected.get(version, 0.0)) for version in versions])
     if (weights < 0).any() or not weights.sum() > 0:
         raise ValueError(f"expected weights must be non-negative and not all 0, got {dict(expected)}")
-    return weights / weights.sum()
+    shares: npt.NDArray[np.float64] = weights / weights.sum()
+    return shares
 
 
 def split_table(

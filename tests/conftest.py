@@ -1,13 +1,33 @@
-"""Shared fixtures. Reference data lives in ../shared/reference-data (real Envoy and istioctl output)."""
+"""Shared fixtures, and the markers of the slow tests (pyproject.toml registers them).
+
+Reference data lives in ../shared/reference-data (real Envoy and istioctl output).
+
+``pytest_collection_modifyitems`` marks, from what a test uses, so that
+``pytest -m "not lab and not testbed and not browser"`` starts neither an Envoy, nor the test bed, nor
+a browser (a deselected test never sets up the ``testbed`` session fixture):
+
+- ``testbed``: a test that uses the ``testbed`` fixture (directly or through another fixture), or whose
+  backend parameter is ``"testbed"`` (``make_mesh[testbed]``, which asks for the fixture at run time);
+- ``lab``: every test in ``LAB_MODULES``; a test whose backend parameter is ``"lab"``
+  (``make_mesh[lab]``, ``voila[lab]``); a test or doctest whose code calls ``meshnb.lab(...)`` or
+  passes ``"--lab"`` or ``backend="lab"`` (the command line, papermill);
+- ``browser``: everything under tests/e2e (tests/e2e/conftest.py).
+"""
 
 from __future__ import annotations
 
+import ast
+import inspect
+import textwrap
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference-data"
+
+LAB_MODULES = {ROOT / "tests" / "test_lab.py"}  # every test in them starts real Envoys
+BACKEND_MARKS = {"lab": "lab", "testbed": "testbed"}  # a parametrized backend's value -> its marker
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +55,67 @@ def testbed(tmp_path_factory):
         yield bed
     finally:
         bed.down()
+
+
+def _is_lab(node: ast.AST) -> bool:
+    """Does this code start the lab: ``meshnb.lab(...)`` / ``lab(...)``, ``"--lab"`` (the command
+    line), ``backend="lab"`` or ``{"backend": "lab"}`` (a notebook's parameter)?"""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call):
+            func = sub.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if name == "lab" or any(k.arg == "backend" and _is_str(k.value, "lab") for k in sub.keywords):
+                return True
+        if _is_str(sub, "--lab"):
+            return True
+        if isinstance(sub, ast.Dict) and any(
+            _is_str(k, "backend") and _is_str(v, "lab") for k, v in zip(sub.keys, sub.values, strict=True)
+        ):
+            return True
+    return False
+
+
+def _is_str(node: ast.AST | None, value: str) -> bool:
+    return isinstance(node, ast.Constant) and node.value == value
+
+
+def _code_starts_the_lab(item: pytest.Item) -> bool:
+    if isinstance(item, pytest.DoctestItem):
+        if item.dtest is None:
+            return False
+        sources = [example.source for example in item.dtest.examples]
+    elif isinstance(item, pytest.Function):
+        try:
+            sources = [textwrap.dedent(inspect.getsource(item.function))]
+        except (OSError, TypeError):
+            return False
+    else:
+        return False
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        if _is_lab(tree):
+            return True
+    return False
+
+
+def _marks(item: pytest.Item) -> set[str]:
+    marks = set()
+    if "testbed" in getattr(item, "fixturenames", ()):
+        marks.add("testbed")
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None:
+        values = [v for v in callspec.params.values() if isinstance(v, str)]
+        marks |= {BACKEND_MARKS[v] for v in values if v in BACKEND_MARKS}
+    if item.path in LAB_MODULES or _code_starts_the_lab(item):
+        marks.add("lab")
+    return marks
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for name in sorted(_marks(item)):
+            if item.get_closest_marker(name) is None:
+                item.add_marker(name)

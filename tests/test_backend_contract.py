@@ -47,7 +47,14 @@ def _simulated_world(request, tmp_path):
     return stack, make
 
 
-@pytest.fixture(params=["sim", "kube", "testbed", "lab"])
+@pytest.fixture(
+    params=[
+        "sim",
+        "kube",
+        pytest.param("testbed", marks=pytest.mark.testbed),
+        pytest.param("lab", marks=pytest.mark.lab),
+    ]
+)
 def make_mesh(request, tmp_path):
     """make_mesh(scenario) -> a Mesh of the backend under test, in the guide's world with that fault:
     the simulated mesh, the kube backend over a fake API serving it, the real API servers of

@@ -14,11 +14,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import pytest
 from testbed import processes
 from testbed.bed import NAMES
 from testbed.world import create
 
 import meshnb
+
+pytestmark = pytest.mark.testbed
 
 STUCK = "resilience-1-unbindable"  # sorts before the others: meshd meets it first in every list
 HELD = "resilience-2-held"

@@ -22,6 +22,8 @@ from testbed.world import FAULTS, service_account_kubeconfig
 import meshnb
 from meshnb.errors import ConfigError
 
+pytestmark = pytest.mark.testbed  # every test here runs on the test bed
+
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Every read-only check, as the CLI and panels run them.

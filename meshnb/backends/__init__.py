@@ -68,5 +68,7 @@ def open_mesh(
             raise ConfigError("backend 'kube' needs kubeconfig contexts, e.g. contexts=['ctx-a', 'ctx-b']")
         from meshnb.backends.kube import connect
 
-        return connect(contexts, kubeconfig=kubeconfig, **({} if timeout is None else {"timeout": timeout}))
+        if timeout is None:
+            return connect(contexts, kubeconfig=kubeconfig)
+        return connect(contexts, kubeconfig=kubeconfig, timeout=timeout)
     raise ConfigError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from meshnb.errors import ExecError
 
@@ -36,6 +36,11 @@ __all__ = [
 ]
 
 V = TypeVar("V")
+
+
+class _Printer(Protocol):  # IPython's pretty printer, as far as _repr_pretty_ uses it
+    def text(self, obj: str) -> None: ...
+
 
 #: Seconds any single backend call may take unless the caller says otherwise.
 DEFAULT_TIMEOUT = 30.0
@@ -112,8 +117,8 @@ class KeysOnly(Generic[V]):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(keys={sorted(self._data)!r})"
 
-    def _repr_pretty_(self, printer: object, cycle: bool) -> None:  # IPython: as repr, not as a dict
-        printer.text(repr(self))  # type: ignore[attr-defined]
+    def _repr_pretty_(self, printer: _Printer, cycle: bool) -> None:  # IPython: as repr, not as a dict
+        printer.text(repr(self))
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,21 @@ class Pod:
     phase: str = "Unknown"
     ready: bool = False
     containers: tuple[str, ...] = ()
+
+    if TYPE_CHECKING:  # the generated __init__, as __post_init__ lets it be called: annotations any mapping
+
+        def __init__(
+            self,
+            name: str,
+            namespace: str,
+            labels: Mapping[str, str] = ...,
+            annotations: Mapping[str, str] | KeysOnly[str] = ...,
+            node: str | None = None,
+            ip: str | None = None,
+            phase: str = "Unknown",
+            ready: bool = False,
+            containers: tuple[str, ...] = (),
+        ) -> None: ...
 
     @property
     def default_container(self) -> str | None:
@@ -220,6 +240,18 @@ class Secret:
     annotations: KeysOnly[str] = field(default_factory=KeysOnly)
     data: SecretData = field(default_factory=SecretData)
 
+    if TYPE_CHECKING:  # the generated __init__, as __post_init__ lets it be called: any mappings
+
+        def __init__(
+            self,
+            name: str,
+            namespace: str,
+            type: str = "Opaque",
+            labels: Mapping[str, str] | KeysOnly[str] = ...,
+            annotations: Mapping[str, str] | KeysOnly[str] = ...,
+            data: Mapping[str, bytes] | KeysOnly[bytes] = ...,
+        ) -> None: ...
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", KeysOnly(self.labels))
         object.__setattr__(self, "annotations", KeysOnly(self.annotations))
@@ -258,10 +290,12 @@ class Cluster(Protocol):
 
     def read_config_map(self, namespace: str, name: str) -> dict[str, str]: ...
 
-    def list_custom_objects(self, group: str, version: str, namespace: str, plural: str) -> list[dict]: ...
+    def list_custom_objects(
+        self, group: str, version: str, namespace: str, plural: str
+    ) -> list[dict[str, Any]]: ...
 
     # Writes: only for checks the user explicitly allows to change the cluster (and that clean up).
-    def create(self, manifest: dict) -> None:
+    def create(self, manifest: dict[str, Any]) -> None:
         """Create a Namespace, Service or Pod from its manifest (a dict as in YAML)."""
         ...
 
@@ -274,4 +308,5 @@ class Cluster(Protocol):
 class Mesh(Protocol):
     """Clusters that form one Istio mesh, by cluster name."""
 
-    clusters: Mapping[str, Cluster]
+    @property
+    def clusters(self) -> Mapping[str, Cluster]: ...  # read-only here, so a dict of any Cluster type fits

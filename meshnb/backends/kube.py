@@ -346,7 +346,9 @@ class KubeCluster:
         item = self._json(subject, "ConfigMap", self.core.read_namespaced_config_map, name, namespace)
         return _Doc(item, subject, self.name).strings("data")
 
-    def list_custom_objects(self, group: str, version: str, namespace: str, plural: str) -> list[dict]:
+    def list_custom_objects(
+        self, group: str, version: str, namespace: str, plural: str
+    ) -> list[dict[str, Any]]:
         """Custom resources as plain dicts, e.g. DestinationRules (networking.istio.io, v1)."""
         from kubernetes import client
 
@@ -360,20 +362,23 @@ class KubeCluster:
         items = self._items(subject, api.list_namespaced_custom_object, group, version, namespace, plural)
         return [item.value for item in items]
 
-    def create(self, manifest: dict) -> None:
+    def create(self, manifest: dict[str, Any]) -> None:
         """Create a Namespace, Service or Pod (the only writes meshnb makes, when the user allows them)."""
         kind = manifest.get("kind")
         meta = manifest.get("metadata") or {}
         name, namespace = meta.get("name", ""), meta.get("namespace")
         validate_name(name, f"{kind} name", subdomain=True)
+        call: Callable[..., object]
+        args: tuple[Any, ...]
         if kind == "Namespace":
             call, args = self.core.create_namespace, (manifest,)
         elif kind in ("Service", "Pod"):
             validate_name(namespace, "namespace")
-            call = {"Service": self.core.create_namespaced_service, "Pod": self.core.create_namespaced_pod}[
-                kind
-            ]
-            args = (namespace, manifest)
+            creators: dict[str, Callable[..., object]] = {
+                "Service": self.core.create_namespaced_service,
+                "Pod": self.core.create_namespaced_pod,
+            }
+            call, args = creators[kind], (namespace, manifest)
         else:
             raise InvalidName(f"meshnb creates only Namespace, Service and Pod objects, not {kind!r}")
         log.info("%s: create %s %s/%s", self.name, kind, namespace or "-", name)
@@ -383,6 +388,8 @@ class KubeCluster:
         """Delete a Namespace, Service or Pod."""
         validate_name(name, f"{kind} name", subdomain=True)
         kwargs: dict[str, Any] = {}
+        call: Callable[..., object]
+        args: tuple[Any, ...]
         if kind == "Namespace":
             call, args = self.core.delete_namespace, (name,)
         elif kind in ("Service", "Pod"):
@@ -638,7 +645,8 @@ class KubeCluster:
 
     def _unreachable(self, exc: BaseException, subject: str) -> Unreachable:
         host = self.api_client.configuration.host
-        detail = exc.reason if getattr(exc, "reason", None) and not isinstance(exc, OSError) else exc
+        reason = getattr(exc, "reason", None)
+        detail = reason if reason and not isinstance(exc, OSError) else exc
         return Unreachable(
             self.name, self._scrub(f"{subject}: cannot reach {host} ({type(exc).__name__}: {detail})")
         )

@@ -125,7 +125,8 @@ class Kubeconfig:
                 f"context {context!r} in kubeconfig {self.path}: cannot be used ({type(exc).__name__})"
             ) from exc
         if plugin is not None and plugin.expires:
-            configuration.refresh_api_key_hook = plugin.refresh
+            # kubernetes' Configuration sets the hook to None in __init__, so its inferred type is None
+            configuration.refresh_api_key_hook = plugin.refresh  # type: ignore[assignment]
         return client.ApiClient(configuration=configuration)
 
 

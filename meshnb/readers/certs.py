@@ -198,7 +198,7 @@ def _load_der(body: list[tuple[str, int]], begin_line: str, begin_no: int, x509:
             f"bad base64 in CERTIFICATE block ({exc})", line=_safe(last), lineno=last_no
         ) from None
     try:
-        cert = x509.load_der_x509_certificate(der)
+        cert: Certificate = x509.load_der_x509_certificate(der)
         cert.subject.rfc4514_string()
         cert.issuer.rfc4514_string()
     except (ValueError, TypeError, x509.InvalidVersion) as exc:

@@ -112,6 +112,19 @@ class _Columns:
         "zone",
     )
 
+    envoy_cluster: list[str]
+    service: list[str | None]
+    port: list[int | None]
+    address: list[str]
+    endpoint_port: list[int | None]
+    health: list[str | None]
+    outlier_check: list[str | None]
+    weight: list[int | None]
+    priority: list[int | None]
+    region: list[str | None]
+    zone: list[str | None]
+    subzone: list[str | None]
+
     def __init__(self) -> None:
         for name in self.__slots__:
             setattr(self, name, [])
@@ -236,7 +249,7 @@ def _json_error(message: str, path: str) -> ParseError:
     return err
 
 
-def _load_json(text: str | bytes | dict | list) -> Any:
+def _load_json(text: str | bytes | dict[str, Any] | list[Any]) -> Any:
     if isinstance(text, dict | list):
         return text
     text = _to_text(text)
@@ -250,7 +263,7 @@ def _load_json(text: str | bytes | dict | list) -> Any:
         raise ParseError(f"invalid JSON: {exc}", text[:200], 1) from exc
 
 
-def _get(obj: dict, snake: str, camel: str) -> Any:
+def _get(obj: dict[str, Any], snake: str, camel: str) -> Any:
     value = obj.get(snake)
     return obj.get(camel) if value is None else value
 
@@ -275,7 +288,7 @@ def _str(value: Any, path: str) -> str | None:
     raise _json_error(f"expected a string, got {type(value).__name__}", path)
 
 
-def _dict(value: Any, path: str) -> dict:
+def _dict(value: Any, path: str) -> dict[str, Any]:
     if value is None:
         return {}
     if isinstance(value, dict):
@@ -283,7 +296,7 @@ def _dict(value: Any, path: str) -> dict:
     raise _json_error(f"expected an object, got {type(value).__name__}", path)
 
 
-def _list(value: Any, path: str) -> list:
+def _list(value: Any, path: str) -> list[Any]:
     if value is None:
         return []
     if isinstance(value, list):
@@ -322,7 +335,7 @@ def _health_name(value: Any, path: str) -> str:
     raise _json_error(f"unknown health status {value!r:.60}", path)
 
 
-def _cluster_statuses(statuses: list, cols: _Columns, path: str) -> None:
+def _cluster_statuses(statuses: list[Any], cols: _Columns, path: str) -> None:
     """Rows from admin ClusterStatus objects (``/clusters?format=json``, istioctl live ``-o json``)."""
     add = cols.add
     for i, cluster in enumerate(statuses):
@@ -392,7 +405,7 @@ def _load_assignment(cla: Any, cols: _Columns, path: str) -> None:
             add(name, parsed, address, port, health, None, weight, priority, region, zone, subzone)
 
 
-def _endpoints_section(section: dict, cols: _Columns, path: str) -> None:
+def _endpoints_section(section: dict[str, Any], cols: _Columns, path: str) -> None:
     for key, camel in (
         ("static_endpoint_configs", "staticEndpointConfigs"),
         ("dynamic_endpoint_configs", "dynamicEndpointConfigs"),
@@ -404,7 +417,7 @@ def _endpoints_section(section: dict, cols: _Columns, path: str) -> None:
                 _load_assignment(config, cols, ipath + ".endpoint_config")
 
 
-def _is_endpoints_section(obj: dict) -> bool:
+def _is_endpoints_section(obj: dict[str, Any]) -> bool:
     kind = obj.get("@type")
     return (isinstance(kind, str) and kind.endswith("EndpointsConfigDump")) or any(
         k in obj
@@ -473,7 +486,7 @@ def _read_json_doc(doc: Any, kind: str, cols: _Columns) -> None:
             _load_assignment(doc, cols, "$")
 
 
-def _read_json(text: str | bytes | dict | list, expect: str | None, cols: _Columns) -> str:
+def _read_json(text: str | bytes | dict[str, Any] | list[Any], expect: str | None, cols: _Columns) -> str:
     doc = _load_json(text)
     kind = _json_kind(doc) if expect is None else expect
     _read_json_doc(doc, kind, cols)
@@ -655,7 +668,7 @@ def detect_format(text: str | bytes) -> str:
     return _detect(text)[0]
 
 
-def _detect(text: str | bytes | dict | list) -> tuple[str, Any]:
+def _detect(text: str | bytes | dict[str, Any] | list[Any]) -> tuple[str, Any]:
     """``(format, document)``: the parsed JSON for JSON forms, the text for text forms."""
     if isinstance(text, dict | list):
         return _json_kind(text), text
@@ -712,7 +725,7 @@ def read_endpoints(
 
 
 def read_envoy_clusters_json(
-    text: str | bytes | dict, *, source_cluster: str | None = None, source_pod: str | None = None
+    text: str | bytes | dict[str, Any], *, source_cluster: str | None = None, source_pod: str | None = None
 ) -> pd.DataFrame:
     """Endpoints from Envoy admin ``/clusters?format=json`` (text, bytes or the parsed object).
 
@@ -748,7 +761,7 @@ def read_istioctl_table(
 
 
 def read_istioctl_json(
-    text: str | bytes | list, *, source_cluster: str | None = None, source_pod: str | None = None
+    text: str | bytes | list[Any], *, source_cluster: str | None = None, source_pod: str | None = None
 ) -> pd.DataFrame:
     """Endpoints from ``istioctl proxy-config endpoint -o json`` (cluster statuses or load assignments).
 
@@ -761,7 +774,7 @@ def read_istioctl_json(
 
 
 def read_config_dump(
-    text: str | bytes | dict, *, source_cluster: str | None = None, source_pod: str | None = None
+    text: str | bytes | dict[str, Any], *, source_cluster: str | None = None, source_pod: str | None = None
 ) -> pd.DataFrame:
     """Endpoints from an Envoy config dump with EDS (``config_dump?include_eds``).
 

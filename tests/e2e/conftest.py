@@ -3,7 +3,7 @@
 JupyterLab starts once per session on a free loopback port, with fresh settings, workspace, config
 and runtime directories, rooted at a temporary copy of notebooks/ (running cells must not rewrite the
 project's notebooks). Chromium is /usr/bin/chromium (or $MESHNB_CHROMIUM); Playwright never downloads a
-browser here.
+browser here. Every test here is marked ``browser`` (``pytest -m "not browser"`` leaves them out).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 CHROMIUM = os.environ.get("MESHNB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -35,6 +36,13 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 SCREENSHOTS = Path(os.environ.get("MESHNB_SCREENSHOTS", ROOT / ".test-artifacts" / "screenshots"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test under tests/e2e drives Chromium (or is a page Chromium renders): ``browser``."""
+    for item in items:
+        if item.path.is_relative_to(HERE) and item.get_closest_marker("browser") is None:
+            item.add_marker("browser")
 
 
 @dataclass
