@@ -15,29 +15,26 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from meshnb.version import __version__
+from meshnb.diagnostics.check import Check
+from meshnb.diagnostics.registry import CHECKS
+from meshnb.version import __version__ as __version__
 
 logging.getLogger("meshnb").addHandler(logging.NullHandler())
 
-# public name -> module that defines it (imported on first access)
+# public name -> module that defines it (imported on first access); the checks come from the registry
 _EXPORTS = {
     "connect": "meshnb.backends.kube",
     "simulate": "meshnb.backends.sim",
     "lab": "meshnb.backends.lab",
     "open_mesh": "meshnb.backends",
     "SCENARIOS": "meshnb.backends.sim",
-    "check_connectivity": "meshnb.diagnostics.connectivity",
-    "check_endpoints": "meshnb.diagnostics.endpoints",
-    "check_load_balancing": "meshnb.diagnostics.load_balancing",
-    "check_locality": "meshnb.diagnostics.locality",
-    "read_endpoints": "meshnb.readers.endpoints",
-    "read_curl": "meshnb.readers.curl",
-    "read_istiod_log": "meshnb.readers.istiod_log",
-    "check_remote_secrets": "meshnb.diagnostics.remote_secrets",
-    "check_trust": "meshnb.diagnostics.trust",
     "read_certs": "meshnb.readers.certs",
+    "read_curl": "meshnb.readers.curl",
+    "read_endpoints": "meshnb.readers.endpoints",
+    "read_istiod_log": "meshnb.readers.istiod_log",
     "Finding": "meshnb.diagnostics.finding",
     "triage": "meshnb.diagnostics.triage",
     "Report": "meshnb.diagnostics.report",
@@ -50,65 +47,54 @@ _EXPORTS = {
     "InvalidName": "meshnb.errors",
 }
 
-__all__ = [
-    "SCENARIOS",
-    "ClusterError",
-    "ConfigError",
-    "Finding",
-    "InvalidName",
-    "MeshnbError",
-    "ParseError",
-    "Report",
-    "__version__",
-    "check_connectivity",
-    "check_endpoints",
-    "check_load_balancing",
-    "check_locality",
-    "check_remote_secrets",
-    "check_trust",
-    "connect",
-    "diff",
-    "lab",
-    "load",
-    "open_mesh",
-    "read_certs",
-    "read_curl",
-    "read_endpoints",
-    "read_istiod_log",
-    "simulate",
-    "triage",
-]
+
+def exports(checks: Mapping[str, Check] = CHECKS) -> dict[str, Any]:
+    """Every public name: the module that defines it, or (a check's function) the function itself.
+
+    >>> exports()["check_trust"].__name__, exports()["read_curl"]
+    ('check_trust', 'meshnb.readers.curl')
+    """
+    return {**_EXPORTS, **{check.export: check.function for check in checks.values()}}
+
+
+__all__ = sorted([*exports(), "__version__"])  # noqa: PLE0605 (built from the registry)
 
 if TYPE_CHECKING:
-    from meshnb.backends import open_mesh
-    from meshnb.backends.kube import connect
-    from meshnb.backends.lab import lab
-    from meshnb.backends.sim import SCENARIOS, simulate
-    from meshnb.diagnostics.connectivity import check_connectivity
-    from meshnb.diagnostics.diff import diff
-    from meshnb.diagnostics.endpoints import check_endpoints
-    from meshnb.diagnostics.finding import Finding
-    from meshnb.diagnostics.load_balancing import check_load_balancing
-    from meshnb.diagnostics.locality import check_locality
-    from meshnb.diagnostics.remote_secrets import check_remote_secrets
-    from meshnb.diagnostics.report import Report, load
-    from meshnb.diagnostics.triage import triage
-    from meshnb.diagnostics.trust import check_trust
-    from meshnb.errors import ClusterError, ConfigError, InvalidName, MeshnbError, ParseError
-    from meshnb.readers.certs import read_certs
-    from meshnb.readers.curl import read_curl
-    from meshnb.readers.endpoints import read_endpoints
-    from meshnb.readers.istiod_log import read_istiod_log
+    from meshnb.backends import open_mesh as open_mesh
+    from meshnb.backends.kube import connect as connect
+    from meshnb.backends.lab import lab as lab
+    from meshnb.backends.sim import SCENARIOS as SCENARIOS
+    from meshnb.backends.sim import simulate as simulate
+    from meshnb.diagnostics.connectivity import check_connectivity as check_connectivity
+    from meshnb.diagnostics.diff import diff as diff
+    from meshnb.diagnostics.endpoints import check_endpoints as check_endpoints
+    from meshnb.diagnostics.finding import Finding as Finding
+    from meshnb.diagnostics.load_balancing import check_load_balancing as check_load_balancing
+    from meshnb.diagnostics.locality import check_locality as check_locality
+    from meshnb.diagnostics.remote_secrets import check_remote_secrets as check_remote_secrets
+    from meshnb.diagnostics.report import Report as Report
+    from meshnb.diagnostics.report import load as load
+    from meshnb.diagnostics.triage import triage as triage
+    from meshnb.diagnostics.trust import check_trust as check_trust
+    from meshnb.errors import ClusterError as ClusterError
+    from meshnb.errors import ConfigError as ConfigError
+    from meshnb.errors import InvalidName as InvalidName
+    from meshnb.errors import MeshnbError as MeshnbError
+    from meshnb.errors import ParseError as ParseError
+    from meshnb.readers.certs import read_certs as read_certs
+    from meshnb.readers.curl import read_curl as read_curl
+    from meshnb.readers.endpoints import read_endpoints as read_endpoints
+    from meshnb.readers.istiod_log import read_istiod_log as read_istiod_log
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    target = exports().get(name)
+    if target is None:
         raise AttributeError(f"module 'meshnb' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(target), name) if isinstance(target, str) else target
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(__all__))

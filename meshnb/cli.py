@@ -16,17 +16,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import logging
 import os
 import signal
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshnb.errors import ConfigError, MeshnbError
+
+if TYPE_CHECKING:
+    from meshnb.diagnostics.check import Check, Option
+    from meshnb.diagnostics.finding import Finding
+    from meshnb.diagnostics.registry import Registry
 
 EXIT_ERROR = 2
 #: Signals that stop meshnb the way Ctrl-C does (cleanup runs), exiting 128 + the signal's number.
@@ -35,131 +38,28 @@ FIRST_NOTEBOOK = "notebooks/01-cross-cluster-load-balancing.ipynb"
 DEMO_NOTEBOOK = "notebooks/demo-cross-cluster-balancing.ipynb"
 
 
-@dataclass(frozen=True)
-class _Check:
-    """A check as the command line offers it: its function, its own options, what its table shows."""
-
-    function: str  # "module:function"
-    help: str
-    options: tuple[tuple[str, dict[str, Any]], ...] = ()
-    tables: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (evidence name, columns), printed in order
-
-
-CHECKS: dict[str, _Check] = {
-    "load-balancing": _Check(
-        "meshnb.diagnostics.load_balancing:check_load_balancing",
-        "curl the service from every cluster's curl pod and check that every version answers",
-        options=(
-            ("--namespace", {"default": "sample"}),
-            ("--service", {"default": "helloworld"}),
-            ("--port", {"type": int, "default": 5000}),
-            ("--path", {"default": "/hello"}),
-            (
-                "--requests",
-                {"type": int, "default": 100, "help": "requests per cluster (default: %(default)s)"},
-            ),
-        ),
-        tables=(
-            (
-                "sources",
-                ("source_cluster", "source_pod", "requests", "ok", "errors", "versions", "status", "detail"),
-            ),
-        ),
-    ),
-    "connectivity": _Check(
-        "meshnb.diagnostics.connectivity:check_connectivity",
-        "curl each remote helloworld pod IP from a pod without a sidecar (prints the plan unless --apply)",
-        options=(
-            ("--namespace", {"default": "uninjected-sample"}),
-            (
-                "--apply",
-                {"action": "store_true", "help": "create the probe objects, probe, then delete them"},
-            ),
-            ("--keep", {"action": "store_true", "help": "with --apply: keep the probe objects afterwards"}),
-        ),
-        tables=(
-            (
-                "probes",
-                ("source_cluster", "dest_cluster", "pod_ip", "outcome", "http_status", "latency_ms", "error"),
-            ),
-            ("plan", ("cluster", "kind", "namespace", "name", "image")),
-            ("cleanup", ("cluster", "cleanup")),
-        ),
-    ),
-    "endpoints": _Check(
-        "meshnb.diagnostics.endpoints:check_endpoints",
-        "read the endpoints each cluster's curl-pod proxy holds for the service, attributed to clusters",
-        options=(
-            ("--namespace", {"default": "sample"}),
-            ("--service", {"default": "helloworld"}),
-            ("--port", {"type": int, "default": 5000}),
-        ),
-        tables=(
-            ("clusters", ("cluster", "status", "pod", "endpoints", "clusters_seen", "detail")),
-            (
-                "endpoints",
-                (
-                    "source_cluster",
-                    "address",
-                    "endpoint_port",
-                    "health",
-                    "priority",
-                    "dest_cluster",
-                    "via_gateway",
-                ),
-            ),
-        ),
-    ),
-    "locality": _Check(
-        "meshnb.diagnostics.locality:check_locality",
-        "explain whether locality load balancing keeps the service's traffic local, and why",
-        options=(("--namespace", {"default": "sample"}), ("--service", {"default": "helloworld"})),
-        tables=(
-            ("clusters", ("cluster", "status", "locality", "in_effect", "detail")),
-            ("settings", ("cluster", "source", "host", "locality_enabled", "outlier_detection")),
-        ),
-    ),
-    "trust": _Check(
-        "meshnb.diagnostics.trust:check_trust",
-        "compare the cacerts secrets' roots across clusters and verify each intermediate chains to them",
-        options=(("--namespace", {"default": "istio-system"}), ("--secret", {"default": "cacerts"})),
-        tables=(
-            (
-                "clusters",
-                ("cluster", "status", "root_sha256", "intermediate", "not_after", "private_key", "detail"),
-            ),
-            ("trust", ()),
-        ),
-    ),
-    "remote-secrets": _Check(
-        "meshnb.diagnostics.remote_secrets:check_remote_secrets",
-        "check the remote secrets (one per other cluster, data key = its name) and istiod's logs",
-        options=(("--namespace", {"default": "istio-system"}),),
-        tables=(
-            ("clusters", ("cluster", "status", "secrets", "detail")),
-            (
-                "remote_secrets",
-                ("cluster", "secret", "data_key", "server", "auth", "token_expiry", "problems"),
-            ),
-            ("istiod_events", ("cluster", "ts", "level", "event", "remote_cluster", "error")),
-        ),
-    ),
-}
+def _option_arguments(option: Option) -> dict[str, Any]:
+    """argparse's keyword arguments for a check's option."""
+    help_text = option.help or "default: %(default)s"
+    if isinstance(option.default, bool):
+        return {"action": "store_true", "help": option.help or None}
+    kind = int if isinstance(option.default, int) else str
+    return {"type": kind, "default": option.default, "help": help_text}
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(checks: Registry) -> argparse.ArgumentParser:
     from meshnb.backends.sim import SCENARIOS
 
     parser = argparse.ArgumentParser(prog="meshnb", description="Troubleshoot Istio multicluster meshes.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="run one check of Istio's multicluster troubleshooting guide")
-    checks = check.add_subparsers(dest="check", required=True)
-    for name, spec in CHECKS.items():
-        sub = checks.add_parser(name, help=spec.help, description=spec.help)
+    commands_of_check = check.add_subparsers(dest="check", required=True)
+    for name, spec in checks.items():
+        sub = commands_of_check.add_parser(name, help=spec.help, description=spec.help)
         _add_target(sub, SCENARIOS)
-        for flag, kwargs in spec.options:
-            sub.add_argument(flag, **{"help": "default: %(default)s", **kwargs})
+        for option in spec.options:
+            sub.add_argument(option.flag, **_option_arguments(option))
         sub.add_argument("--json", action="store_true", help="print the finding as JSON")
     triage = commands.add_parser(
         "triage",
@@ -303,7 +203,7 @@ def _cell(value: object) -> str:
     return "" if missing else _clip(str(value))
 
 
-def _table(finding, spec: _Check) -> str:
+def _table(finding: Finding, spec: Check) -> str:
     """A readable plain-text report of a finding: verdict, the check's tables, next steps."""
     lines = [f"{finding.status.upper()}: {finding.summary}"]
     for name, columns in spec.tables:
@@ -403,14 +303,15 @@ def _say(text: str) -> None:
         print(text, file=sys.stderr)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, checks: Registry | None = None) -> int:
     """Entry point of the ``meshnb`` command; returns the exit code. Never shows a traceback: an
     interruption (Ctrl-C, SIGTERM, SIGHUP) exits 128 + its signal after cleanup, an unexpected error
     exits 2 with one line (``-vv`` logs its traceback). The signal handlers it sets are put back
-    when it returns, unless it was interrupted (then the process is on its way out)."""
+    when it returns, unless it was interrupted (then the process is on its way out). ``checks`` are
+    the checks ``meshnb check`` offers (default: the registry's)."""
     previous = {signum: signal.signal(signum, _interrupt) for signum in STOP_SIGNALS[1:]}
     try:
-        return _main(argv)
+        return _main(argv, checks)
     except KeyboardInterrupt as exc:
         previous = {}
         for stop in STOP_SIGNALS:  # cleanup is done: another Ctrl-C must not interrupt the exit
@@ -430,8 +331,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signum, handler)
 
 
-def _main(argv: Sequence[str] | None) -> int:
-    args = _parser().parse_args(argv)
+def _main(argv: Sequence[str] | None, checks: Registry | None = None) -> int:
+    if checks is None:
+        from meshnb.diagnostics.registry import CHECKS as checks
+    args = _parser(checks).parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.command == "scenarios":
@@ -449,16 +352,11 @@ def _main(argv: Sequence[str] | None) -> int:
         return _triage(args)
     if args.command == "report":
         return _report(args)
-    spec = CHECKS[args.check]
-    module, function = spec.function.split(":")
-    check_function = getattr(importlib.import_module(module), function)
-    options = {
-        flag.lstrip("-").replace("-", "_"): getattr(args, flag.lstrip("-").replace("-", "_"))
-        for flag, _ in spec.options
-    }
+    spec = checks[args.check]
+    options = {option.name: getattr(args, option.name) for option in spec.options}
     try:
         with _mesh(args) as mesh:
-            finding = check_function(
+            finding = spec.function(
                 mesh, **options, progress=_progress if sys.stderr.isatty() and not args.json else None
             )
     except (MeshnbError, ValueError, RuntimeError) as exc:

@@ -1,26 +1,56 @@
-"""The notebook panels, one per check of Istio's multicluster troubleshooting guide.
+"""The notebook panels: one per check of the registry (Istio's multicluster guide), and the others.
+
+A check's panel is the custom class its declaration names, or one made from its options and tables.
 
 >>> from meshnb.panels import LoadBalancingPanel, RemoteSecretsPanel, ScenarioPicker
+>>> LoadBalancingPanel.check.name
+'load-balancing'
 """
 
-from meshnb.widgets.connectivity import ConnectivityPanel
-from meshnb.widgets.demo import BalancingDemo
-from meshnb.widgets.endpoints import EndpointsPanel
-from meshnb.widgets.load_balancing import LoadBalancingPanel
-from meshnb.widgets.locality import LocalityPanel
-from meshnb.widgets.remote_secrets import RemoteSecretsPanel
-from meshnb.widgets.simulator import ScenarioPicker
-from meshnb.widgets.triage import TriagePanel
-from meshnb.widgets.trust import TrustPanel
+from __future__ import annotations
 
-__all__ = [
-    "BalancingDemo",
-    "ConnectivityPanel",
-    "EndpointsPanel",
-    "LoadBalancingPanel",
-    "LocalityPanel",
-    "RemoteSecretsPanel",
-    "ScenarioPicker",
-    "TriagePanel",
-    "TrustPanel",
-]
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+from meshnb.diagnostics.registry import CHECKS
+
+# the panels that are not a check's: name -> module
+_OTHERS = {
+    "BalancingDemo": "meshnb.widgets.demo",
+    "ScenarioPicker": "meshnb.widgets.simulator",
+    "TriagePanel": "meshnb.widgets.triage",
+}
+
+
+def panel_names(checks: Mapping[str, Any] = CHECKS) -> list[str]:
+    """Every panel's name: one per check, and the others (sorted)."""
+    return sorted([*(check.panel_name for check in checks.values()), *_OTHERS])
+
+
+def panel(name: str, checks: Mapping[str, Any] = CHECKS) -> type:
+    """The panel class called ``name`` (``LoadBalancingPanel``, ``TriagePanel`` ...)."""
+    if name in _OTHERS:
+        return getattr(importlib.import_module(_OTHERS[name]), name)
+    for check in checks.values():
+        if check.panel_name == name:
+            if check.panel is None:
+                from meshnb.widgets.check_panel import panel_class
+
+                return panel_class(check)
+            module, _, cls = check.panel.partition(":")
+            return getattr(importlib.import_module(module), cls)
+    raise AttributeError(f"module 'meshnb.panels' has no attribute {name!r}")
+
+
+__all__ = panel_names()  # noqa: PLE0605 (built from the registry)
+
+
+def __getattr__(name: str) -> type:
+    value = panel(name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

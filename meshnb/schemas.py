@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["CATEGORY", "SCHEMAS", "categorical", "frame", "validate"]
+__all__ = ["CATEGORY", "REASONS", "SCHEMAS", "categorical", "frame", "schema_name", "validate"]
 
 #: A column of repeated strings: a pandas Categorical whose categories are the distinct strings that
 #: occur, sorted, of dtype ``str``; missing values are missing (code -1).
@@ -86,6 +86,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "dof": "Int64",
         "p_value": "float64",
         "status": "string",
+        "reason": "string",
         "detail": "string",
     },
     # One row per endpoint a proxy holds for a service (Envoy /clusters, istioctl proxy-config endpoint).
@@ -145,7 +146,121 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "error": "string",
         "line": "string",
     },
+    # A check's own tables are named "<check>.<table>": each check's per-cluster verdicts (a status, a
+    # stable ``reason`` word the diagnosis reads, and a ``detail`` sentence for people).
+    "connectivity.probes": {
+        "source_cluster": "string",
+        "source_pod": "string",
+        "dest_cluster": "string",
+        "pod_ip": "string",
+        "outcome": "string",
+        "reason": "string",
+        "http_status": "Int64",
+        "latency_ms": "float64",
+        "error": "string",
+    },
+    "trust.clusters": {
+        "cluster": "string",
+        "status": "string",
+        "reason": "string",
+        "detail": "string",
+        "roots": "Int64",
+        "root_sha256": "string",
+        "root_subject": "string",
+        "intermediate": "string",
+        "not_after": "datetime64[ns, UTC]",
+        "private_key": "string",
+        "keys": "string",
+        "trusted_by": "string",
+        "trusts": "string",
+    },
+    "endpoints.clusters": {
+        "cluster": "string",
+        "status": "string",
+        "reason": "string",
+        "pod": "string",
+        "endpoints": "int64",
+        "clusters_seen": "string",
+        "detail": "string",
+    },
+    "remote-secrets.clusters": {
+        "cluster": "string",
+        "status": "string",
+        "reason": "string",
+        "secrets": "int64",
+        "detail": "string",
+    },
+    "locality.clusters": {
+        "cluster": "string",
+        "status": "string",
+        "reason": "string",
+        "locality": "string",
+        "in_effect": "boolean",
+        "detail": "string",
+    },
 }
+
+#: The ``reason`` words of the per-cluster verdict tables, one meaning each, stable across releases
+#: (the diagnosis, scripts and dashboards read them; the ``detail`` sentences may change).
+REASONS: dict[str, str] = {
+    "ok": "nothing wrong was found",
+    # a cluster that could not be read (the error's kind, see meshnb.errors)
+    "unreachable": "the API server did not answer",
+    "timeout": "a call took longer than its timeout",
+    "unauthorized": "the credentials were refused",
+    "forbidden": "RBAC denied a call",
+    "not-found": "an object the check reads does not exist (a pod, a secret, a namespace)",
+    "exec-failed": "a command run in a pod failed",
+    "error": "another error",
+    # load-balancing (sources)
+    "all-requests-failed": "no request was answered",
+    "only-local-versions": "only the source cluster's own versions answered",
+    "some-requests-failed": "some requests failed",
+    "unexpected-split": "the split of the versions differs from the expected one",
+    # connectivity (probes)
+    "refused": "the connection was refused",
+    "reset": "the connection was reset",
+    "tls-mismatch": "TLS where plain text was expected, or the reverse",
+    "dns": "a name did not resolve",
+    # trust (clusters)
+    "cacerts-missing": "no cacerts secret: istiod signs with its own self-signed root",
+    "peer-cacerts-missing": "another cluster has no cacerts secret, so no trust is shared with it",
+    "cacerts-warning": "the cacerts secret works but has a problem worth fixing",
+    "different-root": "the cluster's root differs from another cluster's",
+    "not-trusted": "one cluster does not accept the other's certificates",
+    "chain-broken": "the intermediate does not chain to the cluster's own root",
+    "cacerts-unreadable": "the cacerts secret is incomplete or does not parse",
+    "expired": "a certificate expired or is not valid yet",
+    "expiring": "a certificate expires soon",
+    "root-bundle": "root-cert.pem holds several roots (a migration step)",
+    # endpoints (clusters)
+    "no-endpoints": "the proxy holds no endpoint of the service",
+    "only-local-endpoints": "the proxy holds only its own cluster's endpoints",
+    "missing-cluster-endpoints": "the proxy holds no endpoints of some cluster that runs the service",
+    "unhealthy-endpoints": "some endpoints are unhealthy or failed outlier checks",
+    # remote-secrets (clusters)
+    "secret-missing": "no remote secret for another cluster",
+    "wrong-data-key": "a remote secret's data key is not the cluster's name",
+    "secret-unusable": "a remote secret cannot be used (a bad kubeconfig, server or token)",
+    "istiod-failed": "istiod's log says adding a remote cluster failed",
+    "istiod-log-unreadable": "the remote secrets are right, but istiod's log could not be read",
+    # locality (clusters)
+    "shared-locality": "the cluster shares its locality with another: locality is not the cause",
+    "locality-off": "locality load balancing is off",
+    "no-outlier-detection": "locality settings apply, but without outlier detection they are not in effect",
+    "prefers-local": "local endpoints are preferred by design",
+    "failover-blocked": "local endpoints are preferred and maxEjectionPercent stops failover",
+}
+
+
+def schema_name(check: str, table: str) -> str | None:
+    """The schema of ``check``'s evidence ``table``: its own (``check.table``), a shared one, or None.
+
+    >>> schema_name("trust", "clusters"), schema_name("trust", "certs"), schema_name("trust", "trust")
+    ('trust.clusters', 'certs', None)
+    """
+    own = f"{check}.{table}"
+    return own if own in SCHEMAS else table if table in SCHEMAS else None
 
 
 def frame(name: str, records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:

@@ -280,6 +280,7 @@ def source_summary(samples: pd.DataFrame, split: pd.DataFrame) -> pd.DataFrame:
                 "dof": dof,
                 "p_value": p_value,
                 "status": "",
+                "reason": "",
                 "detail": "",
             }
         )

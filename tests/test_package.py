@@ -2,43 +2,75 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
 import subprocess
 import sys
+from pathlib import Path
 
 import meshnb
 
+#: What ``import meshnb`` offers besides one ``check_*`` function per registered check.
+PUBLIC = [
+    "ClusterError",
+    "ConfigError",
+    "Finding",
+    "InvalidName",
+    "MeshnbError",
+    "ParseError",
+    "Report",
+    "SCENARIOS",
+    "__version__",
+    "connect",
+    "diff",
+    "lab",
+    "load",
+    "open_mesh",
+    "read_certs",
+    "read_curl",
+    "read_endpoints",
+    "read_istiod_log",
+    "simulate",
+    "triage",
+]
 
-def test_public_api():
-    assert meshnb.__all__ == [
-        "SCENARIOS",
-        "ClusterError",
-        "ConfigError",
-        "Finding",
-        "InvalidName",
-        "MeshnbError",
-        "ParseError",
-        "Report",
-        "__version__",
-        "check_connectivity",
-        "check_endpoints",
+
+def test_all_is_the_public_names():
+    from meshnb.diagnostics.registry import CHECKS
+
+    checks = [check.export for check in CHECKS.values()]
+    assert checks == [
         "check_load_balancing",
-        "check_locality",
-        "check_remote_secrets",
+        "check_connectivity",
         "check_trust",
-        "connect",
-        "diff",
-        "lab",
-        "load",
-        "open_mesh",
-        "read_certs",
-        "read_curl",
-        "read_endpoints",
-        "read_istiod_log",
-        "simulate",
-        "triage",
+        "check_endpoints",
+        "check_remote_secrets",
+        "check_locality",
     ]
+    assert meshnb.__all__ == sorted(PUBLIC + checks)
+    assert set(meshnb.__all__) <= set(dir(meshnb))
     for name in meshnb.__all__:
         assert getattr(meshnb, name) is not None
+    for check in CHECKS.values():  # the exported function is the registered one, under its own name
+        assert getattr(meshnb, check.export) is check.function
+        assert check.function.__name__ == check.export
+    assert meshnb.__version__ == importlib.metadata.version("meshnb")
+
+
+def test_every_module_all_names_what_it_defines():
+    """Each module's ``__all__`` lists names it defines or imports, sorted, without repeats."""
+    for path in sorted(Path(meshnb.__file__).parent.rglob("*.py")):
+        name = ".".join(path.relative_to(Path(meshnb.__file__).parents[1]).with_suffix("").parts)
+        name = name.removesuffix(".__init__")
+        if name.endswith("__main__"):
+            continue
+        module = importlib.import_module(name)
+        names = getattr(module, "__all__", None)
+        if names is None:
+            continue
+        assert len(set(names)) == len(names), name
+        missing = [n for n in names if not hasattr(module, n)]
+        assert not missing, f"{name}.__all__ names {missing}, which it does not define"
 
 
 def test_import_loads_no_heavy_library():
@@ -52,8 +84,6 @@ def test_import_loads_no_heavy_library():
 
 
 def test_no_shell_strings_or_global_kube_config_in_the_package():
-    from pathlib import Path
-
     for path in Path(meshnb.__file__).parent.rglob("*.py"):
         text = path.read_text()
         assert "shell=True" not in text, path

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from meshnb.backends.base import DEFAULT_TIMEOUT, Mesh, Pod
+from meshnb.diagnostics.check import Check, Option
 from meshnb.diagnostics.fanout import Cancelled, Progress, per_cluster
 from meshnb.diagnostics.finding import Finding
 from meshnb.errors import ClusterError, ClusterTimeout, MeshnbError, NotFound
@@ -48,6 +49,8 @@ OUTCOMES = {  # curl's or Envoy's error kind -> the probe outcome the guide talk
     "tls": "tls/plaintext mismatch",
     "dns": "dns",
 }
+#: outcome -> its ``reason`` word (an outcome not listed is its own reason)
+_REASONS = {"tls/plaintext mismatch": "tls-mismatch"}
 STEP_NETWORK = (
     "The pods cannot reach each other even without Istio, so the cause is likely outside Istio (guide: "
     "'Verify connectivity'): check firewall rules and security groups between the clusters' pod (or "
@@ -360,6 +363,8 @@ def check_connectivity(
     """
     import pandas as pd
 
+    from meshnb.schemas import frame
+
     validate_name(namespace, "namespace")
     if namespace in ("default", "kube-system", "istio-system", "sample"):
         raise ValueError(
@@ -402,18 +407,9 @@ def check_connectivity(
             cleanup = {n: "kept (keep=True)" for n in mesh.clusters if created.get(n)}
         else:
             cleanup = _cleanup(mesh, namespace, created, gate)
-    probe_df = pd.DataFrame(
-        probes,
-        columns=[
-            "source_cluster",
-            "source_pod",
-            "dest_cluster",
-            "pod_ip",
-            "outcome",
-            "http_status",
-            "latency_ms",
-            "error",
-        ],
+    probe_df = frame(
+        "connectivity.probes",
+        ({**row, "reason": _REASONS.get(row["outcome"], row["outcome"])} for row in probes),
     )
     cleanup_df = pd.DataFrame(list(cleanup.items()), columns=["cluster", "cleanup"])
     failed = probe_df[probe_df["outcome"] != "ok"]
@@ -446,3 +442,36 @@ def check_connectivity(
         next_steps=steps,
         details=details,
     )
+
+
+CHECK_SPEC = Check(
+    CHECK,
+    check_connectivity,
+    "curl each remote helloworld pod IP from a pod without a sidecar (prints the plan unless --apply)",
+    options=(
+        Option("namespace", "uninjected-sample", label="Probe namespace"),
+        Option("apply", False, help="create the probe objects, probe, then delete them"),
+        Option("keep", False, help="with --apply: keep the probe objects afterwards"),
+    ),
+    tables=(
+        (
+            "probes",
+            (
+                "source_cluster",
+                "dest_cluster",
+                "pod_ip",
+                "outcome",
+                "reason",
+                "http_status",
+                "latency_ms",
+                "error",
+            ),
+        ),
+        ("plan", ("cluster", "kind", "namespace", "name", "image")),
+        ("cleanup", ("cluster", "cleanup")),
+    ),
+    verdicts=("probes", "source_cluster"),
+    title="Connectivity without Istio",
+    panel="meshnb.widgets.connectivity:ConnectivityPanel",
+    in_triage=lambda settings: {"apply": settings.allow_changes},
+)

@@ -14,15 +14,18 @@ at once give several causes.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshnb.diagnostics.check import Check
 from meshnb.diagnostics.connectivity import STEP_NETWORK
 from meshnb.diagnostics.finding import Finding
 from meshnb.diagnostics.load_balancing import STEP_CONNECTIVITY
 from meshnb.diagnostics.locality import STEP_BY_DESIGN
+from meshnb.diagnostics.registry import CHECKS
 from meshnb.diagnostics.remote_secrets import STEP_CREATE, STEP_KEY, STEP_LOGS
+from meshnb.diagnostics.trust import STEP_PLUGIN, STEP_ROTATE, step_create
 
 __all__ = ["Cause", "Diagnosis", "diagnose"]
 
@@ -31,6 +34,10 @@ NETWORK_ERRORS = ("timeout", "refused", "reset", "connect_timeout", "connect_fai
 #: A median latency this slow from a cluster that only reached itself: its proxy waited for connection
 #: timeouts towards the remote gateway before retrying locally (Envoy's default connect timeout is 10 s).
 SLOW_MS = 1000.0
+#: Rows of each check's per-cluster verdict table, by check, then by cluster.
+Rows = dict[str, dict[str, dict[str, Any]]]
+#: Trust reasons that break trust itself (an expired certificate is fixed another way).
+TRUST_BROKEN = {"cacerts-missing", "peer-cacerts-missing", "different-root", "not-trusted", "chain-broken"}
 
 
 @dataclass
@@ -81,44 +88,54 @@ class Diagnosis:
         return cls([Cause.from_dict(c) for c in data.get("causes", [])])
 
 
-def _rows(finding: Finding | None, table: str = "clusters", key: str = "cluster") -> dict[str, dict]:
-    if finding is None or table not in finding.evidence:
+def _verdict_rows(finding: Finding, check: Check | None) -> dict[str, dict[str, Any]]:
+    """The rows of a Finding's per-cluster verdict table, by cluster (empty if it has none)."""
+    table, key = check.verdicts if check else ("clusters", "cluster")
+    frame = finding.evidence.get(table)
+    if frame is None or not {"status", "reason", "detail", key} <= set(frame.columns):
         return {}
-    return {row[key]: row for row in finding.evidence[table].to_dict("records")}
+    return {row[key]: row for row in frame.to_dict("records")}
 
 
-def _local_only(lb: Finding | None) -> dict[str, dict]:
+def _with(rows: dict[str, dict[str, Any]], *reasons: str) -> dict[str, dict[str, Any]]:
+    return {name: row for name, row in rows.items() if row["reason"] in reasons}
+
+
+def _local_only(rows: Rows) -> dict[str, dict[str, Any]]:
     """Source clusters whose requests never reached another cluster."""
-    return {
-        name: row
-        for name, row in _rows(lb, "sources", "source_cluster").items()
-        if row["status"] == "fail" and not row["remote_share"]
-    }
+    return _with(rows.get("load-balancing", {}), "only-local-versions")
 
 
-def _network_errors(lb: Finding | None) -> dict[str, tuple[int, int]]:
+def _samples(findings: dict[str, Finding]) -> Any:
+    finding = findings.get("load-balancing")
+    return None if finding is None else finding.evidence.get("samples")
+
+
+def _network_errors(findings: dict[str, Finding]) -> dict[str, tuple[int, int]]:
     """(network errors, requests) per source cluster of the load-balancing samples."""
-    if lb is None or "samples" not in lb.evidence:
+    samples = _samples(findings)
+    if samples is None:
         return {}
-    samples = lb.evidence["samples"]
     kinds = samples["error_kind"].astype("string").fillna("")
-    bad = samples[kinds.isin(NETWORK_ERRORS)].groupby("source_cluster").size()
-    total = samples.groupby("source_cluster").size()
+    bad = samples[kinds.isin(NETWORK_ERRORS)].groupby("source_cluster", observed=True).size()
+    total = samples.groupby("source_cluster", observed=True).size()
     return {name: (int(bad.get(name, 0)), int(total[name])) for name in total.index if bad.get(name, 0)}
 
 
-def _slow_local_only(lb: Finding | None) -> dict[str, float]:
+def _slow_local_only(findings: dict[str, Finding], rows: Rows) -> dict[str, float]:
     """Median latency of source clusters that only reached themselves, where it is over SLOW_MS."""
-    if lb is None or "samples" not in lb.evidence:
+    samples = _samples(findings)
+    if samples is None:
         return {}
-    medians = lb.evidence["samples"].groupby("source_cluster")["latency_ms"].median()
-    return {name: float(medians[name]) for name in _local_only(lb) if medians.get(name, 0.0) > SLOW_MS}
+    medians = samples.groupby("source_cluster", observed=True)["latency_ms"].median()
+    return {name: float(medians[name]) for name in _local_only(rows) if medians.get(name, 0.0) > SLOW_MS}
 
 
-def _network(findings: dict[str, Finding]) -> Cause | None:
+def _network(findings: dict[str, Finding], rows: Rows) -> Cause | None:
     probe = findings.get("connectivity")
-    if probe is not None and probe.status == "fail":
-        failed = probe.evidence["probes"].query("outcome != 'ok'")
+    probes = None if probe is None else probe.evidence.get("probes")
+    if probes is not None and "reason" in probes and (probes["reason"] != "ok").any():
+        failed = probes[probes["reason"] != "ok"]
         return Cause(
             "network",
             "the network between the clusters drops pod-to-pod traffic (a firewall or routing)",
@@ -129,10 +146,9 @@ def _network(findings: dict[str, Finding]) -> Cause | None:
             ],
             STEP_NETWORK,
         )
-    endpoints = _rows(findings.get("endpoints"))
-    holds_remote = {name for name, row in endpoints.items() if row["status"] == "pass"}
-    hit = {n: c for n, c in _network_errors(findings.get("load-balancing")).items() if n in holds_remote}
-    slow = {n: ms for n, ms in _slow_local_only(findings.get("load-balancing")).items() if n in holds_remote}
+    holds_remote = set(_with(rows.get("endpoints", {}), "ok"))
+    hit = {n: c for n, c in _network_errors(findings).items() if n in holds_remote}
+    slow = {n: ms for n, ms in _slow_local_only(findings, rows).items() if n in holds_remote}
     if not hit and not slow:
         return None
     return Cause(
@@ -154,46 +170,44 @@ def _network(findings: dict[str, Finding]) -> Cause | None:
     )
 
 
-def _trust(findings: dict[str, Finding]) -> Cause | None:
-    trust = findings.get("trust")
-    if trust is None or trust.status != "fail":
+def _trust(findings: dict[str, Finding], rows: Rows) -> Cause | None:
+    failing = {name: row for name, row in rows.get("trust", {}).items() if row["status"] == "fail"}
+    if not failing:
         return None
-    failing = {name: row for name, row in _rows(trust).items() if row["status"] == "fail"}
     evidence = [f"{name}: {row['detail']}" for name, row in sorted(failing.items())]
-    samples = findings.get("load-balancing")
-    if samples is not None and "samples" in samples.evidence:
-        tls = int((samples.evidence["samples"]["error_kind"].astype("string") == "tls").sum())
+    samples = _samples(findings)
+    if samples is not None:
+        tls = int((samples["error_kind"].astype("string") == "tls").sum())
         if tls:
             evidence.append(f"{tls} requests failed with a TLS certificate error")
+    reasons = {row["reason"] for row in failing.values()}
+    details = findings["trust"].details
+    if "cacerts-missing" in reasons:
+        missing = sorted(_with(failing, "cacerts-missing"))
+        step = step_create(
+            missing, details.get("namespace", "istio-system"), details.get("secret", "cacerts")
+        )
+    elif reasons & TRUST_BROKEN or "cacerts-unreadable" in reasons:
+        step = STEP_PLUGIN
+    else:
+        step = STEP_ROTATE
     return Cause(
         "trust",
         "the clusters do not share a root of trust (their cacerts chain to different roots)",
         tuple(sorted(failing)),
         evidence,
-        trust.next_steps[0]
-        if trust.next_steps
-        else "Plug in certificates from one shared root in every cluster.",
+        step,
     )
 
 
-_MISSING = re.compile(r"no remote secret for (\S+?)(?:;|$)")
-
-
-def _control_plane(findings: dict[str, Finding]) -> list[Cause]:
-    secrets = _rows(findings.get("remote-secrets"))
-    endpoints = _rows(findings.get("endpoints"))
-    local_only = _local_only(findings.get("load-balancing"))
-    missing, wrong_key, other = {}, {}, {}
-    for name, row in secrets.items():
-        if row["status"] != "fail":
-            continue
-        detail = row["detail"]
-        if _MISSING.search(detail):
-            missing[name] = detail
-        elif "data key" in detail:
-            wrong_key[name] = detail
-        else:
-            other[name] = detail
+def _control_plane(rows: Rows) -> list[Cause]:
+    secrets = rows.get("remote-secrets", {})
+    endpoints = rows.get("endpoints", {})
+    local_only = _local_only(rows)
+    failing = {name: row for name, row in secrets.items() if row["status"] == "fail"}
+    missing = _with(failing, "secret-missing")
+    wrong_key = _with(failing, "wrong-data-key")
+    other = {n: row for n, row in failing.items() if n not in missing and n not in wrong_key}
 
     def support(name: str) -> list[str]:
         found = []
@@ -216,7 +230,7 @@ def _control_plane(findings: dict[str, Finding]) -> list[Cause]:
                 key,
                 f"{title} in {', '.join(sorted(group))}",
                 tuple(sorted(group)),
-                [f"{name}: {detail}" for name, detail in sorted(group.items())]
+                [f"{name}: {row['detail']}" for name, row in sorted(group.items())]
                 + [line for name in sorted(group) for line in support(name)],
                 step,
             )
@@ -236,31 +250,27 @@ def _control_plane(findings: dict[str, Finding]) -> list[Cause]:
     return causes
 
 
-def _locality(findings: dict[str, Finding]) -> Cause | None:
-    rows = _rows(findings.get("locality"))
-    local_only = _local_only(findings.get("load-balancing"))
-    preferred = sorted(n for n, row in rows.items() if row["status"] == "warn" and n in local_only)
+def _locality(findings: dict[str, Finding], rows: Rows) -> Cause | None:
+    preferring = _with(rows.get("locality", {}), "prefers-local", "failover-blocked")
+    preferred = sorted(n for n in preferring if n in _local_only(rows))
     if not preferred:
         return None
     return Cause(
         "locality",
         f"locality load balancing keeps {', '.join(preferred)}'s traffic local, by design",
         tuple(preferred),
-        [f"{name}: {rows[name]['detail']}" for name in preferred],
+        [f"{name}: {preferring[name]['detail']}" for name in preferred],
         STEP_BY_DESIGN,
         by_design=True,
     )
 
 
-def _unreachable(findings: dict[str, Finding]) -> Cause | None:
+def _unreachable(findings: dict[str, Finding], rows: Rows) -> Cause | None:
     seen: dict[str, str] = {}
-    for finding in findings.values():
-        for key in ("cluster", "source_cluster"):
-            for table in finding.evidence.values():
-                if key not in table or "status" not in table or "detail" not in table:
-                    continue
-                for row in table[table["status"] == "error"].to_dict("records"):
-                    seen.setdefault(row[key], f"{finding.check}: {row['detail']}")
+    for check, by_cluster in rows.items():
+        for name, row in by_cluster.items():
+            if row["status"] == "error":
+                seen.setdefault(name, f"{findings[check].check}: {row['detail']}")
     if not seen:
         return None
     return Cause(
@@ -272,16 +282,24 @@ def _unreachable(findings: dict[str, Finding]) -> Cause | None:
     )
 
 
-def diagnose(findings: dict[str, Finding]) -> Diagnosis:
-    """The causes the findings (keyed by check name) point at, most likely first."""
-    causes = [c for c in (_unreachable(findings), _network(findings), _trust(findings)) if c]
-    causes += _control_plane(findings)
-    if locality := _locality(findings):
+def diagnose(findings: dict[str, Finding], checks: Mapping[str, Check] = CHECKS) -> Diagnosis:
+    """The causes the findings (keyed by check name) point at, most likely first.
+
+    Only data decide: each check's per-cluster ``status`` and ``reason`` words (its ``verdicts``
+    table, declared in ``checks``: the registry's by default), numbers and error kinds; the sentences
+    (summaries, details, next steps) are only quoted as evidence.
+    """
+    rows = {name: _verdict_rows(finding, checks.get(name)) for name, finding in findings.items()}
+    causes = [
+        c for c in (_unreachable(findings, rows), _network(findings, rows), _trust(findings, rows)) if c
+    ]
+    causes += _control_plane(rows)
+    if locality := _locality(findings, rows):
         causes.append(locality)
     explained = {c for cause in causes for c in cause.clusters}
     unexplained = {
         name: row
-        for name, row in _rows(findings.get("load-balancing"), "sources", "source_cluster").items()
+        for name, row in rows.get("load-balancing", {}).items()
         if row["status"] == "fail" and name not in explained
     }
     if unexplained:

@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from meshnb.backends.base import Cluster, Mesh
-from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster
+from meshnb.diagnostics.check import Check, Option
+from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
 from meshnb.diagnostics.finding import Finding, verdict
 from meshnb.errors import ClusterError, MeshnbError, NotFound
 from meshnb.names import validate_name, validate_port, validate_selector
@@ -116,7 +117,7 @@ def check_endpoints(
     >>> check_endpoints(meshnb.simulate()).status
     'pass'
     """
-    import pandas as pd
+    from meshnb.schemas import frame
 
     validate_name(namespace, "namespace")
     validate_name(service, "service")
@@ -140,6 +141,7 @@ def check_endpoints(
                 {
                     "cluster": name,
                     "status": "error",
+                    "reason": reason_of(outcome),
                     "pod": "",
                     "endpoints": 0,
                     "clusters_seen": "",
@@ -153,38 +155,40 @@ def check_endpoints(
         missing = sorted(hosting - reached - {name})
         if mine.empty:
             status, detail = "fail", f"the proxy has no endpoint for {service}.{namespace}:{port}"
+            reason = "no-endpoints"
         elif missing and reached <= {name}:
-            status = "fail"
+            status, reason = "fail", "only-local-endpoints"
             detail = (
                 f"only local endpoints; none of {', '.join(missing)}: the control plane cannot read the "
                 "remote cluster(s)"
             )
         elif missing:
             status, detail = "fail", f"no endpoints of {', '.join(missing)}"
+            reason = "missing-cluster-endpoints"
         elif (mine["health"] != "HEALTHY").any() or (mine["outlier_check"] == "FAILED").any():
             status, detail = "warn", "some endpoints are not healthy or failed outlier checks"
+            reason = "unhealthy-endpoints"
         else:
-            status, detail = "pass", f"endpoints of {', '.join(sorted(reached))}"
+            status, detail, reason = "pass", f"endpoints of {', '.join(sorted(reached))}", "ok"
         if unknown:
             detail += f" ({unknown} endpoint(s) not attributed to any cluster)"
         rows.append(
             {
                 "cluster": name,
                 "status": status,
+                "reason": reason,
                 "pod": outcome.pod,
                 "endpoints": len(mine),
                 "clusters_seen": ",".join(sorted(reached)),
                 "detail": detail,
             }
         )
-    clusters = pd.DataFrame(
-        rows, columns=["cluster", "status", "pod", "endpoints", "clusters_seen", "detail"]
-    )
+    clusters = frame("endpoints.clusters", rows)
     status, summary = verdict(clusters)
     if status == "pass":
         summary = "every proxy holds endpoints of every cluster that runs the service"
     steps = []
-    if "only local endpoints" in summary or "no endpoints of" in summary:
+    if clusters["reason"].isin(["only-local-endpoints", "missing-cluster-endpoints"]).any():
         steps.append(STEP_SECRETS)
     if status == "error":
         steps.append(
@@ -199,3 +203,32 @@ def check_endpoints(
         next_steps=steps,
         details={"namespace": namespace, "service": service, "port": port},
     )
+
+
+CHECK_SPEC = Check(
+    CHECK,
+    check_endpoints,
+    "read the endpoints each cluster's curl-pod proxy holds for the service, attributed to clusters",
+    options=(
+        Option("service", "helloworld"),
+        Option("namespace", "sample"),
+        Option("port", 5000, minimum=1, maximum=65535),
+    ),
+    tables=(
+        ("clusters", ("cluster", "status", "reason", "pod", "endpoints", "clusters_seen", "detail")),
+        (
+            "endpoints",
+            (
+                "source_cluster",
+                "address",
+                "endpoint_port",
+                "health",
+                "priority",
+                "dest_cluster",
+                "via_gateway",
+            ),
+        ),
+    ),
+    title="Endpoints the proxies hold",
+    panel="meshnb.widgets.endpoints:EndpointsPanel",
+)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from meshnb.backends.base import Cluster, Mesh
 from meshnb.errors import ClusterError, MeshnbError
 
-__all__ = ["Cancelled", "Progress", "describe", "per_cluster"]
+__all__ = ["Cancelled", "Progress", "describe", "per_cluster", "reason_of"]
 
 log = logging.getLogger("meshnb")
 
@@ -112,3 +112,13 @@ def describe(error: MeshnbError) -> str:
     'forbidden: cannot list secrets'
     """
     return f"{error.reason}: {error.detail}" if isinstance(error, ClusterError) else str(error)
+
+
+def reason_of(error: MeshnbError) -> str:
+    """The ``reason`` word of a cluster that could not be read (see :data:`meshnb.schemas.REASONS`).
+
+    >>> from meshnb.errors import NotFound
+    >>> reason_of(NotFound("cluster1", "no pod")), reason_of(MeshnbError("?"))
+    ('not-found', 'error')
+    """
+    return error.reason.replace(" ", "-") if isinstance(error, ClusterError) else "error"

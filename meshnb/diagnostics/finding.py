@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from meshnb.schemas import SCHEMAS, validate
+from meshnb.schemas import schema_name, validate
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -110,7 +110,8 @@ class Finding:
         evidence = {}
         for name, table in data.get("evidence", {}).items():
             df = pd.DataFrame(table["data"], columns=table["columns"])
-            evidence[name] = validate(name, df) if name in SCHEMAS else df
+            schema = schema_name(data["check"], name)
+            evidence[name] = validate(schema, df) if schema else df
         return cls(
             check=data["check"],
             status=data["status"],

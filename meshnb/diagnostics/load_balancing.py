@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from meshnb.backends.base import Cluster, Mesh, Pod
-from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster
+from meshnb.diagnostics.check import Check, Option
+from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
 from meshnb.diagnostics.finding import Finding, verdict
 from meshnb.errors import ExecError, MeshnbError, NotFound
 from meshnb.names import validate_name, validate_path, validate_port, validate_selector
@@ -363,6 +364,7 @@ def _verdicts(
                     "errors": 0,
                     "versions": "",
                     "status": "error",
+                    "reason": reason_of(error) if error else "error",
                     "detail": describe(error) if error else "no requests were sent",
                 }
             )
@@ -373,23 +375,26 @@ def _verdicts(
         reached = [v for v in str(row["versions"]).split(",") if v]
         if error is not None:
             row["status"], row["detail"] = "error", f"{describe(error)} (after {row['requests']} requests)"
+            row["reason"] = reason_of(error)
         elif row["ok"] == 0:
             row["status"], row["detail"] = "fail", f"all {row['requests']} requests failed"
+            row["reason"] = "all-requests-failed"
         elif remote_versions and not set(reached) & set(remote_versions):
             local = sorted(v for v, c in version_clusters.items() if c == name)
-            row["status"] = "fail"
+            row["status"], row["reason"] = "fail", "only-local-versions"
             row["detail"] = (
                 f"only {', '.join(reached)} answered (the local {'/'.join(local) or 'versions'}); "
                 f"never {', '.join(remote_versions)} from the other cluster(s)"
             )
         elif row["errors"] > 0:
-            row["status"] = "warn"
+            row["status"], row["reason"] = "warn", "some-requests-failed"
             row["detail"] = f"{row['errors']} of {row['requests']} requests failed"
         elif pd.notna(row["p_value"]) and row["p_value"] < ALPHA:
-            row["status"] = "warn"
+            row["status"], row["reason"] = "warn", "unexpected-split"
             row["detail"] = f"split differs from the expected one (chi-square p={row['p_value']:.2g})"
         else:
             row["status"], row["detail"] = "pass", f"{row['versions']} answered; split as expected"
+            row["reason"] = "ok"
         out.append(row)
     return validate("sources", pd.DataFrame(out, columns=list(sources.columns)))
 
@@ -507,3 +512,44 @@ def check_load_balancing(
             "guide": GUIDE,
         },
     )
+
+
+CHECK_SPEC = Check(
+    CHECK,
+    check_load_balancing,
+    "curl the service from every cluster's curl pod and check that every version answers",
+    options=(
+        Option("service", "helloworld"),
+        Option("namespace", "sample"),
+        Option("port", 5000, minimum=1, maximum=65535),
+        Option("path", "/hello"),
+        Option(
+            "requests",
+            100,
+            help="requests per cluster (default: %(default)s)",
+            label="Requests per cluster",
+            minimum=1,
+            maximum=100_000,
+        ),
+    ),
+    tables=(
+        (
+            "sources",
+            (
+                "source_cluster",
+                "source_pod",
+                "requests",
+                "ok",
+                "errors",
+                "versions",
+                "status",
+                "reason",
+                "detail",
+            ),
+        ),
+    ),
+    verdicts=("sources", "source_cluster"),
+    title="Cross-cluster load balancing",
+    panel="meshnb.widgets.load_balancing:LoadBalancingPanel",
+    in_triage=lambda settings: {"requests": settings.requests},
+)

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from meshnb.backends.base import Cluster, Mesh
-from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster
+from meshnb.diagnostics.check import Check, Option
+from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
 from meshnb.diagnostics.finding import Finding, verdict
 from meshnb.errors import MeshnbError, NotFound
 from meshnb.names import validate_name
@@ -188,12 +189,15 @@ def check_locality(
     service: str = "helloworld",
     *,
     port: int = 5000,
+    endpoints: Finding | None = None,
     progress: Progress | None = None,
 ) -> Finding:
     """Explain whether locality load balancing keeps ``service``'s traffic local, and why.
 
     Evidence: ``clusters`` (a verdict per cluster), ``localities`` (per pod), ``settings`` (mesh
-    config and DestinationRules) and ``endpoints`` (priorities the proxies hold).
+    config and DestinationRules) and ``endpoints`` (priorities the proxies hold). The priorities are
+    read by :func:`~meshnb.diagnostics.endpoints.check_endpoints`, unless ``endpoints`` is its
+    Finding for the same service already (triage passes it, so each proxy is read once).
 
     >>> import meshnb
     >>> check_locality(meshnb.simulate()).status
@@ -202,6 +206,7 @@ def check_locality(
     import pandas as pd
 
     from meshnb.diagnostics.endpoints import check_endpoints
+    from meshnb.schemas import frame
 
     validate_name(namespace, "namespace")
     validate_name(service, "service")
@@ -210,7 +215,10 @@ def check_locality(
         lambda name, cluster, report: _read(name, cluster, report, namespace=namespace, service=service),
         progress,
     )
-    endpoints = check_endpoints(mesh, namespace, service, port).evidence["endpoints"]
+    wanted = {"namespace": namespace, "service": service, "port": port}
+    if endpoints is None or {k: endpoints.details.get(k) for k in wanted} != wanted:
+        endpoints = check_endpoints(mesh, namespace, service, port)
+    held = endpoints.evidence["endpoints"]
     read = {name: o for name, o in outcomes.items() if isinstance(o, _Read)}
     localities = pd.DataFrame(
         [row for r in read.values() for row in r.localities],
@@ -241,51 +249,59 @@ def check_locality(
         if isinstance(outcome, MeshnbError):
             detail = describe(outcome)
             rows.append(
-                {"cluster": name, "status": "error", "locality": "", "in_effect": pd.NA, "detail": detail}
+                {
+                    "cluster": name,
+                    "status": "error",
+                    "reason": reason_of(outcome),
+                    "locality": "",
+                    "in_effect": pd.NA,
+                    "detail": detail,
+                }
             )
             continue
         enabled, outlier = _effective(outcome.settings)
         own = sorted(where.get(name, set()))
         others = set().union(*(where[o] for o in where if o != name)) if len(where) > 1 else set()
-        remote = endpoints[(endpoints["source_cluster"] == name) & (endpoints["dest_cluster"] != name)]
+        remote = held[(held["source_cluster"] == name) & (held["dest_cluster"] != name)]
         deprioritised = bool(len(remote)) and bool((remote["priority"] > 0).all())
         label = "/".join(part for part in own[0] if part) if own else "unknown"
         if own and others and set(own) & others:
-            status, detail = (
-                "pass",
-                f"shares locality {label} with another cluster: locality is not the cause",
-            )
+            status, reason = "pass", "shared-locality"
+            detail = f"shares locality {label} with another cluster: locality is not the cause"
         elif not enabled:
-            status, detail = "pass", "locality load balancing is off: locality is not the cause"
+            status, reason = "pass", "locality-off"
+            detail = "locality load balancing is off: locality is not the cause"
         elif not outlier:
-            status = "pass"
+            status, reason = "pass", "no-outlier-detection"
             detail = "locality settings apply but there is no outlier detection, so they are not in effect"
         else:
-            status = "warn"
+            status, reason = "warn", "prefers-local"
             detail = (
                 f"in {label}, with locality load balancing and outlier detection on: local endpoints are "
                 "preferred by design, other localities get traffic only on failover"
             )
             if deprioritised:
                 detail += " (the proxy holds the remote endpoints at a lower priority)"
-            blocked = _failover_blocked(outcome.settings, endpoints[endpoints["source_cluster"] == name])
+            blocked = _failover_blocked(outcome.settings, held[held["source_cluster"] == name])
             if blocked:
                 detail += "; " + blocked
+                reason = "failover-blocked"
         rows.append(
             {
                 "cluster": name,
                 "status": status,
+                "reason": reason,
                 "locality": label,
                 "in_effect": enabled and outlier,
                 "detail": detail,
             }
         )
-    clusters = pd.DataFrame(rows, columns=["cluster", "status", "locality", "in_effect", "detail"])
+    clusters = frame("locality.clusters", rows)
     status, summary = verdict(clusters)
     if status == "pass":
         summary = "locality load balancing does not keep traffic local here: " + summary
     steps = [STEP_BY_DESIGN] if status == "warn" else []
-    if clusters["detail"].str.contains("failover cannot happen", regex=False).any():
+    if (clusters["reason"] == "failover-blocked").any():
         steps.append(STEP_EJECTION)
     if status == "error":
         steps.append(
@@ -300,8 +316,23 @@ def check_locality(
             "clusters": clusters,
             "localities": localities,
             "settings": settings,
-            "endpoints": endpoints,
+            "endpoints": held,
         },
         next_steps=steps,
         details={"namespace": namespace, "service": service},
     )
+
+
+CHECK_SPEC = Check(
+    CHECK,
+    check_locality,
+    "explain whether locality load balancing keeps the service's traffic local, and why",
+    options=(Option("service", "helloworld"), Option("namespace", "sample")),
+    tables=(
+        ("clusters", ("cluster", "status", "reason", "locality", "in_effect", "detail")),
+        ("settings", ("cluster", "source", "host", "locality_enabled", "outlier_detection")),
+    ),
+    title="Locality load balancing",
+    panel="meshnb.widgets.locality:LocalityPanel",
+    needs=("endpoints",),
+)

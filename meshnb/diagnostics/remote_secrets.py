@@ -25,7 +25,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from meshnb.backends.base import Cluster, Mesh, Secret
-from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster
+from meshnb.diagnostics.check import Check, Option
+from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
 from meshnb.diagnostics.finding import Finding, verdict
 from meshnb.errors import ClusterError, MeshnbError
 from meshnb.names import validate_name
@@ -103,6 +104,13 @@ def describe_remote_secret(
     secret: Secret, owner: str, clusters: list[str], now: dt.datetime | None = None
 ) -> list[dict[str, Any]]:
     """Rows of the ``remote_secrets`` schema (one per data key) with the problems found in each."""
+    return [row for row, _reasons in _describe(secret, owner, clusters, now)]
+
+
+def _describe(
+    secret: Secret, owner: str, clusters: list[str], now: dt.datetime | None
+) -> list[tuple[dict[str, Any], set[str]]]:
+    """Each row of :func:`describe_remote_secret` with the ``reason`` words of its problems."""
     import yaml
 
     now = now or dt.datetime.now(dt.UTC)
@@ -110,6 +118,12 @@ def describe_remote_secret(
     rows = []
     for key in secret.data or [None]:
         problems: list[str] = []
+        reasons: set[str] = set()
+
+        def problem(reason: str, text: str, found: list[str] = problems, kinds: set[str] = reasons) -> None:
+            found.append(text)
+            kinds.add(reason)
+
         row = {
             "cluster": owner,
             "secret": f"{secret.namespace}/{secret.name}",
@@ -121,14 +135,14 @@ def describe_remote_secret(
             "token_expiry": None,
         }
         if key is None:
-            problems.append("the secret has no data")
+            problem("secret-unusable", "the secret has no data")
         else:
             try:
                 config = yaml.safe_load(secret.data[key])
             except (yaml.YAMLError, ValueError):  # PyYAML raises ValueError on impossible dates
                 config = None
             if not isinstance(config, dict):
-                problems.append(f"data key {key!r} does not hold a kubeconfig")
+                problem("secret-unusable", f"data key {key!r} does not hold a kubeconfig")
                 config = {}
             current = config.get("current-context")
             context = _named(config.get("contexts"), "context").get(str(current)) or {}
@@ -138,33 +152,41 @@ def describe_remote_secret(
             row["server"] = None if cluster.get("server") is None else str(cluster["server"])
             row["auth"], row["token_expiry"] = _auth(user)
             if annotation and key != annotation:
-                problems.append(f"data key {key!r} is not the cluster name {annotation!r} of the annotation")
+                problem(
+                    "wrong-data-key",
+                    f"data key {key!r} is not the cluster name {annotation!r} of the annotation",
+                )
             if clusters and key not in clusters:
-                problems.append(f"data key {key!r} names no cluster of this mesh ({', '.join(clusters)})")
+                problem(
+                    "wrong-data-key",
+                    f"data key {key!r} names no cluster of this mesh ({', '.join(clusters)})",
+                )
             if key == owner:
-                problems.append("the secret points at its own cluster")
+                problem("wrong-data-key", "the secret points at its own cluster")
             if config and current != key:
-                problems.append(f"the kubeconfig's current context {current!r} is not {key!r}")
+                problem("secret-unusable", f"the kubeconfig's current context {current!r} is not {key!r}")
             if config and not row["server"]:
-                problems.append("the kubeconfig has no server for its current context")
+                problem("secret-unusable", "the kubeconfig has no server for its current context")
             elif row["server"] and _is_loopback(row["server"]):
-                problems.append(
-                    f"server {row['server']} is a loopback address, unreachable from the other cluster"
+                problem(
+                    "secret-unusable",
+                    f"server {row['server']} is a loopback address, unreachable from the other cluster",
                 )
             if config and row["auth"] == "none":
-                problems.append("the kubeconfig carries no credentials")
+                problem("secret-unusable", "the kubeconfig carries no credentials")
             if row["token_expiry"] is not None and row["token_expiry"] <= now:
-                problems.append(f"the token expired on {row['token_expiry']:%Y-%m-%d}")
+                problem("secret-unusable", f"the token expired on {row['token_expiry']:%Y-%m-%d}")
         if annotation is None:
-            problems.append(f"no {ANNOTATION} annotation")
+            problem("secret-unusable", f"no {ANNOTATION} annotation")
         row["problems"] = "; ".join(problems)
-        rows.append(row)
+        rows.append((row, reasons))
     return rows
 
 
 @dataclass
 class _Read:
     secrets: list[dict[str, Any]] = field(default_factory=list)
+    reasons: set[str] = field(default_factory=set)  # of the secrets' problems
     events: list[dict[str, Any]] = field(default_factory=list)
     log_error: str | None = None
 
@@ -175,7 +197,9 @@ def _read_cluster(
     report(0, 2)
     read = _Read()
     for secret in cluster.list_secrets(namespace, LABEL):
-        read.secrets += describe_remote_secret(secret, name, clusters, now)
+        for row, reasons in _describe(secret, name, clusters, now):
+            read.secrets.append(row)
+            read.reasons |= reasons
     report(1, 2)
     try:
         for pod in cluster.list_pods(namespace, "app=istiod"):
@@ -187,26 +211,35 @@ def _read_cluster(
     return read
 
 
-def _verdict(name: str, read: _Read, clusters: list[str]) -> tuple[str, str]:
+#: A cluster's reason when several apply: the first of these (the one to fix first).
+_FIRST = ("secret-missing", "wrong-data-key", "secret-unusable", "istiod-failed")
+
+
+def _verdict(name: str, read: _Read, clusters: list[str]) -> tuple[str, str, str]:
+    """A cluster's status, reason and detail."""
     problems, warnings = [], []
+    reasons = set(read.reasons)
     keys = {row["data_key"] for row in read.secrets}
     meant = keys | {row["annotation_cluster"] for row in read.secrets}
     for other in (c for c in clusters if c != name):
         if other not in meant:
             problems.append(f"no remote secret for {other}")
+            reasons.add("secret-missing")
     for row in read.secrets:
         if row["problems"]:
             problems.append(f"{row['secret']}: {row['problems']}")
     failed = current_failures(read.events)
     for event in failed:
         problems.append(f"istiod could not add cluster {event['remote_cluster']}: {event['error']}")
+        reasons.add("istiod-failed")
     if read.log_error:
         warnings.append(f"istiod's logs could not be read ({read.log_error})")
     if problems:
-        return "fail", "; ".join(problems + warnings)
+        return "fail", next(r for r in _FIRST if r in reasons), "; ".join(problems + warnings)
     if warnings:
-        return "warn", "; ".join(warnings)
-    return "pass", f"remote secrets for {', '.join(sorted(keys)) or 'no other cluster'}; istiod added them"
+        return "warn", "istiod-log-unreadable", "; ".join(warnings)
+    keys_text = ", ".join(sorted(keys)) or "no other cluster"
+    return "pass", "ok", f"remote secrets for {keys_text}; istiod added them"
 
 
 def check_remote_secrets(
@@ -225,8 +258,6 @@ def check_remote_secrets(
     >>> check_remote_secrets(meshnb.simulate()).status
     'pass'
     """
-    import pandas as pd
-
     from meshnb.schemas import frame
 
     validate_name(namespace, "namespace")
@@ -242,15 +273,29 @@ def check_remote_secrets(
     for name, outcome in outcomes.items():
         if isinstance(outcome, MeshnbError):
             detail = describe(outcome)
-            summary_rows.append({"cluster": name, "status": "error", "secrets": 0, "detail": detail})
+            summary_rows.append(
+                {
+                    "cluster": name,
+                    "status": "error",
+                    "reason": reason_of(outcome),
+                    "secrets": 0,
+                    "detail": detail,
+                }
+            )
             continue
-        status, detail = _verdict(name, outcome, clusters)
+        status, reason, detail = _verdict(name, outcome, clusters)
         summary_rows.append(
-            {"cluster": name, "status": status, "secrets": len(outcome.secrets), "detail": detail}
+            {
+                "cluster": name,
+                "status": status,
+                "reason": reason,
+                "secrets": len(outcome.secrets),
+                "detail": detail,
+            }
         )
         secrets += outcome.secrets
         events += outcome.events
-    summary = pd.DataFrame(summary_rows, columns=["cluster", "status", "secrets", "detail"])
+    summary = frame("remote-secrets.clusters", summary_rows)
     status, summary_text = verdict(summary)
     steps = []
     if status != "pass":
@@ -279,3 +324,18 @@ def check_remote_secrets(
         next_steps=steps,
         details={"namespace": namespace, "label": LABEL},
     )
+
+
+CHECK_SPEC = Check(
+    CHECK,
+    check_remote_secrets,
+    "check the remote secrets (one per other cluster, data key = its name) and istiod's logs",
+    options=(Option("namespace", "istio-system", label="Istio namespace"),),
+    tables=(
+        ("clusters", ("cluster", "status", "reason", "secrets", "detail")),
+        ("remote_secrets", ("cluster", "secret", "data_key", "server", "auth", "token_expiry", "problems")),
+        ("istiod_events", ("cluster", "ts", "level", "event", "remote_cluster", "error")),
+    ),
+    title="Remote secrets and istiod",
+    panel="meshnb.widgets.remote_secrets:RemoteSecretsPanel",
+)

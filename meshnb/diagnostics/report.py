@@ -126,7 +126,7 @@ def _why(exc: BaseException) -> str:
 
 
 def _load(path: str | os.PathLike[str], max_bytes: int) -> Report:
-    from meshnb.schemas import SCHEMAS, validate
+    from meshnb.schemas import schema_name, validate
 
     try:
         archive = zipfile.ZipFile(path)
@@ -155,8 +155,9 @@ def _load(path: str | os.PathLike[str], max_bytes: int) -> Report:
                 if member not in members:
                     raise ConfigError(f"{path}: the manifest lists {member}, which is not in the file")
                 frame = _table(_member(archive, members[member], max_bytes, path), member, max_bytes, path)
+                schema = schema_name(finding.check, table)
                 try:
-                    finding.evidence[table] = validate(table, frame) if table in SCHEMAS else frame
+                    finding.evidence[table] = validate(schema, frame) if schema else frame
                 except (ValueError, TypeError) as exc:
                     raise ConfigError(f"{path}: {member} is not a {table} table: {_why(exc)}") from exc
     return Report(findings, Diagnosis.from_dict(manifest["diagnosis"]), manifest["metadata"])

@@ -14,15 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 from meshnb.backends.base import Mesh
-from meshnb.diagnostics.connectivity import check_connectivity
+from meshnb.diagnostics.check import TriageSettings
 from meshnb.diagnostics.diagnosis import diagnose
-from meshnb.diagnostics.endpoints import check_endpoints
 from meshnb.diagnostics.finding import Finding
-from meshnb.diagnostics.load_balancing import check_load_balancing
-from meshnb.diagnostics.locality import check_locality
-from meshnb.diagnostics.remote_secrets import check_remote_secrets
+from meshnb.diagnostics.registry import CHECKS, Registry
 from meshnb.diagnostics.report import Report
-from meshnb.diagnostics.trust import check_trust
 from meshnb.errors import MeshnbError
 from meshnb.version import __version__
 
@@ -30,8 +26,8 @@ __all__ = ["ORDER", "TriageProgress", "triage"]
 
 log = logging.getLogger("meshnb")
 
-#: The guide's order: does traffic cross? the network, trust, the control plane, locality.
-ORDER = ("load-balancing", "connectivity", "trust", "endpoints", "remote-secrets", "locality")
+#: The guide's order (the registry's).
+ORDER = tuple(CHECKS)
 
 #: progress(check, cluster, done, total): which check runs, and each cluster's progress within it.
 TriageProgress = Callable[[str, str, int, int], None]
@@ -63,34 +59,30 @@ def triage(
     allow_changes: bool = False,
     requests: int = 100,
     progress: TriageProgress | None = None,
+    checks: Registry = CHECKS,
 ) -> Report:
-    """Run the guide's checks in its order on every cluster at once and diagnose the mesh.
+    """Run the guide's checks (``checks``: the registry's) in order on every cluster at once, and diagnose.
 
     The connectivity probe creates objects, so it runs only with ``allow_changes=True`` (otherwise
     its Finding is the plan, ``skipped``). A check that fails to run at all becomes an ``error``
-    Finding; the others still run.
+    Finding; the others still run. A check's ``needs`` get the Findings it reuses (each proxy is read
+    once: the locality check takes the endpoints the endpoints check read).
     """
     started = dt.datetime.now(dt.UTC)
-    checks: dict[str, Callable[..., Finding]] = {
-        "load-balancing": lambda p: check_load_balancing(mesh, requests=requests, progress=p),
-        "connectivity": lambda p: check_connectivity(mesh, apply=allow_changes, progress=p),
-        "trust": lambda p: check_trust(mesh, progress=p),
-        "endpoints": lambda p: check_endpoints(mesh, progress=p),
-        "remote-secrets": lambda p: check_remote_secrets(mesh, progress=p),
-        "locality": lambda p: check_locality(mesh, progress=p),
-    }
+    settings = TriageSettings(allow_changes=allow_changes, requests=requests)
     findings: dict[str, Finding] = {}
-    for name in ORDER:
+    for name, check in checks.items():
 
-        def report(cluster: str, done: int, total: int, check: str = name) -> None:
+        def report(cluster: str, done: int, total: int, check_name: str = name) -> None:
             if progress:
-                progress(check, cluster, done, total)
+                progress(check_name, cluster, done, total)
 
         if progress:
             progress(name, "", 0, 1)
+        reused = {checks[need].keyword: findings[need] for need in check.needs}
         try:
-            findings[name] = checks[name](report)
+            findings[name] = check.function(mesh, **check.in_triage(settings), **reused, progress=report)
         except MeshnbError as exc:
             findings[name] = Finding(name, "error", f"the check could not run: {exc}")
         log.info("triage: %s: %s", name, findings[name].status)
-    return Report(findings, diagnose(findings), _metadata(mesh, started))
+    return Report(findings, diagnose(findings, checks), _metadata(mesh, started))

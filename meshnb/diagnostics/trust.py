@@ -35,10 +35,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from meshnb.backends.base import Cluster, Mesh
-from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster
+from meshnb.diagnostics.check import Check, Option
+from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
 from meshnb.diagnostics.finding import STATUSES, Finding, worst
 from meshnb.errors import MeshnbError, NotFound, ParseError
 from meshnb.names import validate_name
+from meshnb.schemas import SCHEMAS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -93,20 +95,6 @@ STEP_ACCESS = (
 )
 
 _ORDER = ("root-cert.pem", "ca.crt", "ca-cert.pem", "tls.crt", "cert-chain.pem")
-_CLUSTER_COLUMNS: dict[str, str] = {
-    "cluster": "string",
-    "status": "string",
-    "detail": "string",
-    "roots": "Int64",
-    "root_sha256": "string",
-    "root_subject": "string",
-    "intermediate": "string",
-    "not_after": "datetime64[ns, UTC]",
-    "private_key": "string",
-    "keys": "string",
-    "trusted_by": "string",
-    "trusts": "string",
-}
 
 
 @dataclass
@@ -120,7 +108,7 @@ class _Read:
     ca: Certificate | None = None
     chain: list[Certificate] = field(default_factory=list)
     private_key: bool = False
-    problems: list[tuple[str, str]] = field(default_factory=list)  # (status, message)
+    problems: list[tuple[str, str, str]] = field(default_factory=list)  # (status, reason, message)
 
     @property
     def usable(self) -> bool:
@@ -146,16 +134,20 @@ def _read_cluster(name: str, cluster: Cluster, report: Report, *, namespace: str
         try:
             parsed = parse_pem(data[key])
         except ParseError as exc:
-            read.problems.append(("fail", f"{key} could not be parsed: {exc}"))
+            read.problems.append(("fail", "cacerts-unreadable", f"{key} could not be parsed: {exc}"))
             unparsed.add(CERT_KEYS[key])
             continue
         if parsed.private_keys:
             read.problems.append(
-                ("warn", f"{key} also holds a private key block (skipped, not read): keep keys out of {key}")
+                (
+                    "warn",
+                    "cacerts-warning",
+                    f"{key} also holds a private key block (skipped, not read): keep keys out of {key}",
+                )
             )
         certs = [cert for cert, _ in parsed.certificates]
         if not certs:
-            read.problems.append(("fail", f"{key} holds no certificate"))
+            read.problems.append(("fail", "cacerts-unreadable", f"{key} holds no certificate"))
         for cert in certs:
             read.records.append(cert_record(cert, cluster=name, secret=secret, key=key))
         role = CERT_KEYS[key]
@@ -166,13 +158,19 @@ def _read_cluster(name: str, cluster: Cluster, report: Report, *, namespace: str
     read.roots = by_role.get("root", [])
     read.ca = (by_role.get("ca") or [None])[0]
     if "root" not in by_role | dict.fromkeys(unparsed):
-        read.problems.append(("fail", "no root-cert.pem: istiod has no root to distribute"))
+        read.problems.append(
+            ("fail", "cacerts-unreadable", "no root-cert.pem: istiod has no root to distribute")
+        )
     if "ca" not in by_role | dict.fromkeys(unparsed):
-        read.problems.append(("fail", "no ca-cert.pem: istiod has no intermediate to sign with"))
+        read.problems.append(
+            ("fail", "cacerts-unreadable", "no ca-cert.pem: istiod has no intermediate to sign with")
+        )
     if not read.private_key:
-        read.problems.append(("fail", "no ca-key.pem: istiod cannot sign with this CA"))
+        read.problems.append(("fail", "cacerts-unreadable", "no ca-key.pem: istiod cannot sign with this CA"))
     if "chain" not in by_role and "tls.crt" not in present:
-        read.problems.append(("warn", "no cert-chain.pem: workloads will not present the chain to the root"))
+        read.problems.append(
+            ("warn", "cacerts-warning", "no cert-chain.pem: workloads will not present the chain to the root")
+        )
     report(1, 1)
     return read
 
@@ -209,13 +207,13 @@ def _matrix(reads: Mapping[str, _Read | MeshnbError]) -> dict[str, dict[str, boo
 
 
 def _pair_message(a: str, b: str, reads: Mapping[str, Any], matrix: Mapping[str, Mapping], secret: str):
-    """What cluster ``a``'s row says about its trust with ``b`` (None when they trust each other)."""
+    """The reason and text of cluster ``a``'s row about its trust with ``b`` (None: they trust each other)."""
     ab, ba = matrix[a][b], matrix[b][a]
     if ab is not False and ba is not False:
         return None
     ra, rb = reads[a], reads[b]
     if rb.missing is not None:
-        return (
+        return "peer-cacerts-missing", (
             f"no shared trust with {b} ({b} has no {secret} secret: its istiod signs with its own "
             "self-signed root)"
         )
@@ -226,18 +224,25 @@ def _pair_message(a: str, b: str, reads: Mapping[str, Any], matrix: Mapping[str,
             subjects_b = {c.subject.rfc4514_string() for c in rb.roots}
             same = subjects_a & subjects_b
             how = f"same subject {sorted(same)[0]!r} but different keys" if same else "different subjects"
-            return (
+            return "different-root", (
                 f"no shared trust with {b}: different roots ({how}; sha256 "
                 f"{', '.join(map(_short, fa))} here, {', '.join(map(_short, fb))} in {b})"
             )
-        return f"no shared trust with {b}: neither cluster's intermediate chains to the other's roots"
+        return (
+            "not-trusted",
+            f"no shared trust with {b}: neither cluster's intermediate chains to the other's roots",
+        )
     if ab is False:
-        return f"{b} does not trust its certificates ({b}'s root-cert.pem lacks the root of its ca-cert.pem)"
-    return f"it does not trust {b}'s certificates (its root-cert.pem lacks the root of {b}'s ca-cert.pem)"
+        return "not-trusted", (
+            f"{b} does not trust its certificates ({b}'s root-cert.pem lacks the root of its ca-cert.pem)"
+        )
+    return "not-trusted", (
+        f"it does not trust {b}'s certificates (its root-cert.pem lacks the root of {b}'s ca-cert.pem)"
+    )
 
 
-def _expiry(read: _Read, now: dt.datetime, soon_days: float) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
+def _expiry(read: _Read, now: dt.datetime, soon_days: float) -> list[tuple[str, str, str]]:
+    out: list[tuple[str, str, str]] = []
     seen: set[str] = set()
     for record in read.records:
         if record["sha256"] in seen:
@@ -246,12 +251,12 @@ def _expiry(read: _Read, now: dt.datetime, soon_days: float) -> list[tuple[str, 
         what = f"{record['key']} {record['subject']!r}"
         after, before = record["not_after"], record["not_before"]
         if after <= now:
-            out.append(("fail", f"{what} expired on {after:%Y-%m-%d}"))
+            out.append(("fail", "expired", f"{what} expired on {after:%Y-%m-%d}"))
         elif after - now <= dt.timedelta(days=soon_days):
             days = (after - now).days
-            out.append(("warn", f"{what} expires in {days} day(s), on {after:%Y-%m-%d}"))
+            out.append(("warn", "expiring", f"{what} expires in {days} day(s), on {after:%Y-%m-%d}"))
         if before > now:
-            out.append(("fail", f"{what} is not valid before {before:%Y-%m-%d}"))
+            out.append(("fail", "expired", f"{what} is not valid before {before:%Y-%m-%d}"))
     return out
 
 
@@ -286,10 +291,10 @@ def _rows(
 
     rows, kinds = [], {"missing": set(), "bundle": set(), "expiry": set(), "error": set(), "trust": set()}
     for name, read in reads.items():
-        row: dict[str, Any] = dict.fromkeys(_CLUSTER_COLUMNS)
+        row: dict[str, Any] = dict.fromkeys(SCHEMAS["trust.clusters"])
         row["cluster"] = name
         if isinstance(read, MeshnbError):
-            row.update(status="error", detail=describe(read))
+            row.update(status="error", reason=reason_of(read), detail=describe(read))
             kinds["error"].add(name)
             rows.append(row)
             continue
@@ -300,6 +305,7 @@ def _rows(
             others = [o for o in reads if o != name]
             row.update(
                 status="fail",
+                reason="cacerts-missing",
                 detail=(
                     f"no {secret} secret in {namespace} ({read.missing}): no plug-in CA, so istiod signs "
                     "with its own self-signed root and shares no trust with "
@@ -312,19 +318,21 @@ def _rows(
             rows.append(row)
             continue
         messages = list(read.problems)
-        if any(status == "fail" for status, _ in read.problems):
+        if any(status == "fail" for status, _, _ in read.problems):
             kinds["trust"].add(name)
         if read.usable and not chains_to(read.ca, read.roots, read.chain):  # type: ignore[arg-type]
-            messages.append(("fail", "ca-cert.pem does not chain to this cluster's own root-cert.pem"))
+            messages.append(
+                ("fail", "chain-broken", "ca-cert.pem does not chain to this cluster's own root-cert.pem")
+            )
             kinds["trust"].add(name)
         for other in reads:
             if other != name and isinstance(reads[other], _Read):
                 message = _pair_message(name, other, reads, matrix, secret)
                 if message:
-                    messages.append(("fail", message))
+                    messages.append(("fail", *message))
                     kinds["trust"].add(name)
         if len(read.roots) > 1:
-            messages.append(("warn", _bundle_message(name, reads)))
+            messages.append(("warn", "root-bundle", _bundle_message(name, reads)))
             kinds["bundle"].add(name)
         expiry = _expiry(read, now, soon_days)
         if expiry:
@@ -333,12 +341,13 @@ def _rows(
         if not messages:
             peers = ", ".join(trusted_by)
             roots = ", ".join(_short(fp) for fp in _fps(read.roots))
-            messages.append(("pass", f"root {roots}" + (f" shared with {peers}" if peers else "")))
-        messages.sort(key=lambda m: -STATUSES.index(m[0]))
+            messages.append(("pass", "ok", f"root {roots}" + (f" shared with {peers}" if peers else "")))
+        messages.sort(key=lambda m: -STATUSES.index(m[0]))  # stable: the first found of the worst
         fps = _fps(read.roots)
         row.update(
-            status=worst([status for status, _ in messages]),
-            detail="; ".join(text for _, text in messages),
+            status=messages[0][0],
+            reason=messages[0][1],
+            detail="; ".join(text for _, _, text in messages),
             roots=len(read.roots),
             root_sha256=", ".join(fps),
             root_subject=" | ".join(c.subject.rfc4514_string() for c in read.roots),
@@ -359,13 +368,9 @@ def _frames(
     import pandas as pd
 
     from meshnb.readers.certs import certs_frame
+    from meshnb.schemas import frame
 
-    clusters = pd.DataFrame(rows, columns=list(_CLUSTER_COLUMNS))
-    for column, dtype in _CLUSTER_COLUMNS.items():
-        if dtype.startswith("datetime64"):
-            clusters[column] = pd.to_datetime(clusters[column], utc=True).astype(dtype)
-        else:
-            clusters[column] = clusters[column].astype(dtype)
+    clusters = frame("trust.clusters", rows)
     names = list(matrix)
     trust = pd.DataFrame(
         [
@@ -379,16 +384,24 @@ def _frames(
     return clusters, trust, certs
 
 
+def step_create(clusters: list[str], namespace: str = "istio-system", secret: str = "cacerts") -> str:
+    """The next step for clusters that have no ``cacerts`` secret.
+
+    >>> step_create(["cluster2"]).startswith("Create the cacerts secret in istio-system of cluster2")
+    True
+    """
+    return (
+        f"Create the {secret} secret in {namespace} of {', '.join(clusters)} from an intermediate signed by "
+        "the mesh's common root: `kubectl create secret generic cacerts -n istio-system "
+        "--from-file=ca-cert.pem --from-file=ca-key.pem --from-file=root-cert.pem "
+        "--from-file=cert-chain.pem`, then restart istiod and the workloads."
+    )
+
+
 def _next_steps(kinds: Mapping[str, set[str]], namespace: str, secret: str) -> list[str]:
     steps = []
     if kinds["missing"]:
-        missing = ", ".join(sorted(kinds["missing"]))
-        steps.append(
-            f"Create the {secret} secret in {namespace} of {missing} from an intermediate signed by the "
-            "mesh's common root: `kubectl create secret generic cacerts -n istio-system "
-            "--from-file=ca-cert.pem --from-file=ca-key.pem --from-file=root-cert.pem "
-            "--from-file=cert-chain.pem`, then restart istiod and the workloads."
-        )
+        steps.append(step_create(sorted(kinds["missing"]), namespace, secret))
     if kinds["missing"] or kinds["trust"]:
         steps += [STEP_PLUGIN, STEP_COMPARE]
     if kinds["bundle"]:
@@ -480,3 +493,29 @@ def check_trust(
             "docs": PLUGIN_CA_URL,
         },
     )
+
+
+CHECK_SPEC = Check(
+    CHECK,
+    check_trust,
+    "compare the cacerts secrets' roots across clusters and verify each intermediate chains to them",
+    options=(Option("namespace", "istio-system", label="Istio namespace"), Option("secret", "cacerts")),
+    tables=(
+        (
+            "clusters",
+            (
+                "cluster",
+                "status",
+                "reason",
+                "root_sha256",
+                "intermediate",
+                "not_after",
+                "private_key",
+                "detail",
+            ),
+        ),
+        ("trust", ()),
+    ),
+    title="Trust configuration",
+    panel="meshnb.widgets.trust:TrustPanel",
+)

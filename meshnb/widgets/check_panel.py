@@ -1,8 +1,16 @@
 """What every panel shares: controls, a Run button, progress per cluster, a status line and tabs.
 
-A panel subclass says which controls it has, how to call its check with their values, and which
-tabs show what; running, disabling Run while busy, progress, errors shown in the panel and
-``.result`` are handled here.
+A panel names its check's declaration (``check``, from the registry): a control is made for each of
+the check's options (``panel.namespace`` ...), Run calls the check with their values, and the tabs
+show its tables. A subclass may add tabs (plots) or its own controls; running, disabling Run while
+busy, progress, errors shown in the panel and ``.result`` are handled here.
+
+>>> import meshnb
+>>> from meshnb.diagnostics.registry import CHECKS
+>>> Panel = panel_class(CHECKS["endpoints"])
+>>> panel = Panel(meshnb.simulate(), service="helloworld")
+>>> panel.port.value, panel.run().status
+(5000, 'pass')
 """
 
 from __future__ import annotations
@@ -15,11 +23,12 @@ from typing import Any
 import ipywidgets as widgets
 
 from meshnb.backends.base import Mesh
+from meshnb.diagnostics.check import Check, Option
 from meshnb.diagnostics.fanout import Progress
 from meshnb.diagnostics.finding import Finding
 from meshnb.widgets.display import show
 
-__all__ = ["STYLE", "CheckPanel", "advance", "error_html"]
+__all__ = ["STYLE", "CheckPanel", "advance", "control", "error_html", "panel_class"]
 
 log = logging.getLogger("meshnb")
 
@@ -41,19 +50,49 @@ def error_html(exc: BaseException) -> str:
     )
 
 
+def control(option: Option, value: Any) -> widgets.Widget:
+    """The control of a check's option: a checkbox, a number or a text."""
+    if isinstance(option.default, bool):
+        return widgets.Checkbox(value=bool(value), description=option.description, style=STYLE, indent=False)
+    if isinstance(option.default, int):
+        return widgets.BoundedIntText(
+            value=value,
+            min=option.minimum if option.minimum is not None else -(2**31),
+            max=option.maximum if option.maximum is not None else 2**31 - 1,
+            description=option.description,
+            style=STYLE,
+        )
+    return widgets.Text(value=value, description=option.description, style=STYLE)
+
+
 class CheckPanel(widgets.VBox):
-    """Base of the panels. Subclasses set ``title``, ``css`` and ``tabs`` and implement ``call``.
+    """Base of the panels: ``check`` is the check's declaration; ``title``, ``css`` and ``tabs`` dress it.
 
     ``tabs`` holds ``(title, view)`` pairs, ``view`` a function ``Finding -> displayable`` (a
-    DataFrame, a figure ...); a Summary tab with the Finding itself comes first.
+    DataFrame, a figure ...); a Summary tab with the Finding itself comes first. Keyword arguments
+    set the controls' first values (``namespace="sample"``). A subclass with other controls passes
+    them as ``controls`` and implements :meth:`call`.
     """
 
+    check: Check | None = None
     title = "check"
     intro = ""
     css = "meshnb-check"
+    tooltip = "Run the check"
     tabs: tuple[tuple[str, Callable[[Finding], Any]], ...] = ()
 
-    def __init__(self, mesh: Mesh, controls: list[widgets.Widget], tooltip: str = "Run the check"):
+    def __init__(
+        self,
+        mesh: Mesh,
+        controls: list[widgets.Widget] | None = None,
+        tooltip: str | None = None,
+        **values: Any,
+    ):
+        if controls is None:
+            controls = self._controls(values)
+        elif values:
+            raise TypeError(f"unexpected options {sorted(values)}")
+        tooltip = tooltip or self.tooltip
         self.mesh = mesh
         self.result: Finding | None = None
         self.error: BaseException | None = None
@@ -83,9 +122,35 @@ class CheckPanel(widgets.VBox):
         self.add_class("meshnb-panel")
         self.add_class(self.css)
 
+    def _controls(self, values: dict[str, Any]) -> list[widgets.Widget]:
+        if self.check is None:
+            raise TypeError(f"{type(self).__name__} declares no check: pass its controls")
+        unknown = set(values) - {option.name for option in self.check.options}
+        if unknown:
+            raise TypeError(f"{self.check.name} has no option(s) {sorted(unknown)}")
+        made = []
+        for option in self.check.options:
+            widget = control(option, values.get(option.name, option.default))
+            setattr(self, option.name, widget)
+            made.append(widget)
+        return made
+
+    def values(self) -> dict[str, Any]:
+        """The check's options as the controls say (texts stripped)."""
+        if self.check is None:
+            return {}
+        out = {}
+        for option in self.check.options:
+            value = getattr(self, option.name).value
+            out[option.name] = value.strip() if isinstance(value, str) else value
+        return out
+
     def call(self, progress: Progress) -> Finding:
         """Run the panel's check with its controls' values."""
-        raise NotImplementedError
+        if self.check is None:
+            raise NotImplementedError(f"{type(self).__name__} declares no check")
+        finding: Finding = self.check.function(self.mesh, **self.values(), progress=progress)
+        return finding
 
     def _on_progress(self, cluster: str, done: int, total: int) -> None:
         advance(self.progress[cluster], done, total)
@@ -123,3 +188,23 @@ class CheckPanel(widgets.VBox):
         show(self.outputs["Summary"], finding)
         for title, view in self.tabs:
             show(self.outputs[title], view(finding))
+
+
+def panel_class(check: Check) -> type[CheckPanel]:
+    """The panel class of a check that has no custom one: its options as controls, its tables as tabs."""
+    tables = tuple(name for name, _columns in check.tables)
+    return type(
+        check.panel_name,
+        (CheckPanel,),
+        {
+            "__doc__": check.help,
+            "check": check,
+            "title": check.title or check.name,
+            "intro": check.help,
+            "css": f"meshnb-{check.name}",
+            "tabs": tuple(
+                (name.replace("_", " ").capitalize(), lambda finding, n=name: finding.evidence.get(n))
+                for name in tables
+            ),
+        },
+    )

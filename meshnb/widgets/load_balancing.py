@@ -14,13 +14,9 @@ the button) and read ``panel.result`` or the tabs' outputs.
 
 from __future__ import annotations
 
-import ipywidgets as widgets
-
-from meshnb.backends.base import Mesh
-from meshnb.diagnostics.fanout import Progress
 from meshnb.diagnostics.finding import Finding
-from meshnb.diagnostics.load_balancing import check_load_balancing
-from meshnb.widgets.check_panel import STYLE, CheckPanel
+from meshnb.diagnostics.registry import CHECKS
+from meshnb.widgets.check_panel import CheckPanel
 from meshnb.widgets.display import FigureBundle
 
 __all__ = ["LoadBalancingPanel"]
@@ -43,40 +39,11 @@ class LoadBalancingPanel(CheckPanel):
 
     title = "Cross-cluster load balancing"
     intro = "curl the service from every cluster's curl pod"
+    check = CHECKS["load-balancing"]
+    tooltip = "Send the requests from every cluster"
     css = "meshnb-load-balancing"
     tabs = (
         ("Samples", lambda finding: finding.evidence["samples"]),
         ("Split", _split),
         ("Sequence", _sequence),
     )
-
-    def __init__(
-        self,
-        mesh: Mesh,
-        *,
-        namespace: str = "sample",
-        service: str = "helloworld",
-        port: int = 5000,
-        path: str = "/hello",
-        requests: int = 100,
-    ):
-        self.service = widgets.Text(value=service, description="Service", style=STYLE)
-        self.namespace = widgets.Text(value=namespace, description="Namespace", style=STYLE)
-        self.port = widgets.BoundedIntText(value=port, min=1, max=65535, description="Port", style=STYLE)
-        self.path = widgets.Text(value=path, description="Path", style=STYLE)
-        self.requests = widgets.BoundedIntText(
-            value=requests, min=1, max=100_000, description="Requests per cluster", style=STYLE
-        )
-        controls = [self.service, self.namespace, self.port, self.path, self.requests]
-        super().__init__(mesh, controls, tooltip="Send the requests from every cluster")
-
-    def call(self, progress: Progress) -> Finding:
-        return check_load_balancing(
-            self.mesh,
-            namespace=self.namespace.value.strip(),
-            service=self.service.value.strip(),
-            port=self.port.value,
-            path=self.path.value.strip(),
-            requests=self.requests.value,
-            progress=progress,
-        )

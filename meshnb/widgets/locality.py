@@ -7,13 +7,8 @@
 
 from __future__ import annotations
 
-import ipywidgets as widgets
-
-from meshnb.backends.base import Mesh
-from meshnb.diagnostics.fanout import Progress
-from meshnb.diagnostics.finding import Finding
-from meshnb.diagnostics.locality import check_locality
-from meshnb.widgets.check_panel import STYLE, CheckPanel
+from meshnb.diagnostics.registry import CHECKS
+from meshnb.widgets.check_panel import CheckPanel
 
 __all__ = ["LocalityPanel"]
 
@@ -23,6 +18,8 @@ class LocalityPanel(CheckPanel):
 
     title = "Locality load balancing"
     intro = "node localities, the locality settings that apply, and the priorities the proxies hold"
+    check = CHECKS["locality"]
+    tooltip = "Read localities and locality settings"
     css = "meshnb-locality"
     tabs = (
         ("Clusters", lambda finding: finding.evidence["clusters"]),
@@ -30,18 +27,3 @@ class LocalityPanel(CheckPanel):
         ("Settings", lambda finding: finding.evidence["settings"]),
         ("Priorities", lambda finding: finding.evidence["endpoints"]),
     )
-
-    def __init__(self, mesh: Mesh, *, namespace: str = "sample", service: str = "helloworld"):
-        self.service = widgets.Text(value=service, description="Service", style=STYLE)
-        self.namespace = widgets.Text(value=namespace, description="Namespace", style=STYLE)
-        super().__init__(
-            mesh, [self.service, self.namespace], tooltip="Read localities and locality settings"
-        )
-
-    def call(self, progress: Progress) -> Finding:
-        return check_locality(
-            self.mesh,
-            namespace=self.namespace.value.strip(),
-            service=self.service.value.strip(),
-            progress=progress,
-        )
