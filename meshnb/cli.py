@@ -332,8 +332,9 @@ def main(argv: Sequence[str] | None = None, *, checks: Registry | None = None) -
 
 
 def _main(argv: Sequence[str] | None, checks: Registry | None = None) -> int:
-    if checks is None:
-        from meshnb.diagnostics.registry import CHECKS as checks
+    from meshnb.diagnostics.registry import CHECKS
+
+    checks = CHECKS if checks is None else checks
     args = _parser(checks).parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)

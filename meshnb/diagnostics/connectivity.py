@@ -259,7 +259,7 @@ def _probe(mesh: Mesh, namespace: str, ready: dict[str, list[Pod]]) -> list[dict
             target = next(p for p in dest_pods if p.labels.get("app") == "helloworld")
             url = f"http://{target.ip}:5000/hello"
             argv = ["curl", "-s", "--max-time", str(PROBE_TIMEOUT_S), "--write-out", CURL_WRITE_OUT, url]
-            row = {
+            row: dict[str, Any] = {
                 "source_cluster": source,
                 "source_pod": curl.name,
                 "dest_cluster": dest,
@@ -269,18 +269,21 @@ def _probe(mesh: Mesh, namespace: str, ready: dict[str, list[Pod]]) -> list[dict
                 result = mesh.clusters[source].exec(
                     namespace, curl.name, argv, container=curl.default_container, timeout=PROBE_TIMEOUT_S + 30
                 )
-                (transfer,) = parse_curl_batch(result.stdout) or [None]
+                transfers = parse_curl_batch(result.stdout)
+                if len(transfers) > 1:
+                    raise ValueError(f"curl printed {len(transfers)} answers to one request")
             except (MeshnbError, ValueError) as exc:
                 rows.append(
                     {**row, "outcome": "error", "http_status": None, "latency_ms": None, "error": str(exc)}
                 )
                 continue
-            if transfer is None:
+            if not transfers:
                 error = (result.stderr or "curl printed nothing")[:300]
                 rows.append(
                     {**row, "outcome": "error", "http_status": None, "latency_ms": None, "error": error}
                 )
                 continue
+            (transfer,) = transfers
             kind = classify_error(
                 transfer.http_status, transfer.body, transfer.curl_exit, transfer.curl_error
             )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from meshnb.backends.base import Cluster, Mesh
 from meshnb.diagnostics.check import Check, Option
@@ -24,6 +25,9 @@ from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, r
 from meshnb.diagnostics.finding import Finding, verdict
 from meshnb.errors import ClusterError, MeshnbError, NotFound
 from meshnb.names import validate_name, validate_port, validate_selector
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["ADMIN_CLUSTERS_ARGV", "check_endpoints"]
 
@@ -43,7 +47,7 @@ STEP_SECRETS = (
 @dataclass
 class _Seen:
     pod: str
-    endpoints: object  # DataFrame
+    endpoints: pd.DataFrame
     pod_ips: dict[str, str]  # service pod IP -> its cluster (this cluster's pods)
     gateways: dict[str, tuple[str, str | None]]  # gateway address -> (cluster, network)
 

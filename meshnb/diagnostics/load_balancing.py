@@ -369,6 +369,7 @@ def _verdicts(
                 }
             )
             continue
+        assert isinstance(outcome, _Sampled)  # a cluster with rows was sampled
         row = rows.loc[name].to_dict()
         row["source_pod"] = outcome.pod.name
         remote_versions = sorted(v for v, c in version_clusters.items() if c != name)

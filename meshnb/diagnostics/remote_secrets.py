@@ -124,7 +124,7 @@ def _describe(
             found.append(text)
             kinds.add(reason)
 
-        row = {
+        row: dict[str, Any] = {
             "cluster": owner,
             "secret": f"{secret.namespace}/{secret.name}",
             "data_key": key,

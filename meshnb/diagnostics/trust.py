@@ -156,7 +156,7 @@ def _read_cluster(name: str, cluster: Cluster, report: Report, *, namespace: str
         if role != "root":
             read.chain += certs
     read.roots = by_role.get("root", [])
-    read.ca = (by_role.get("ca") or [None])[0]
+    read.ca = next(iter(by_role.get("ca") or []), None)
     if "root" not in by_role | dict.fromkeys(unparsed):
         read.problems.append(
             ("fail", "cacerts-unreadable", "no root-cert.pem: istiod has no root to distribute")
@@ -289,7 +289,8 @@ def _rows(
 ) -> tuple[list[dict[str, Any]], dict[str, set[str]]]:
     from meshnb.readers.certs import chains_to
 
-    rows, kinds = [], {"missing": set(), "bundle": set(), "expiry": set(), "error": set(), "trust": set()}
+    rows: list[dict[str, Any]] = []
+    kinds: dict[str, set[str]] = {k: set() for k in ("missing", "bundle", "expiry", "error", "trust")}
     for name, read in reads.items():
         row: dict[str, Any] = dict.fromkeys(SCHEMAS["trust.clusters"])
         row["cluster"] = name
