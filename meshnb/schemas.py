@@ -324,7 +324,7 @@ def categorical(codes: Any, values: Sequence[str | None], index: Any = None) -> 
     used[codes] = True  # code -1 (already missing) marks the extra last slot
     texts = [None if v is None else str(v) for v in values]
     categories = sorted({t for t, u in zip(texts, used, strict=False) if u and t is not None})
-    position = {text: i for i, text in enumerate(categories)}
+    position: dict[str | None, int] = {text: i for i, text in enumerate(categories)}
     lookup = np.array([position.get(t, -1) for t in texts] + [-1], dtype=_code_dtype(len(categories)))
     dtype = pd.CategoricalDtype(pd.Index(categories, dtype=str))
     return pd.Series(pd.Categorical.from_codes(lookup[codes], dtype=dtype), index=index, copy=False)
