@@ -1,3 +1,5 @@
+"""``python -m meshnb``: the ``meshnb`` command (see :func:`meshnb.cli.main`)."""
+
 import sys
 
 from meshnb.cli import main

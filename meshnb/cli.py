@@ -304,11 +304,13 @@ def _say(text: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None, *, checks: Registry | None = None) -> int:
-    """Entry point of the ``meshnb`` command; returns the exit code. Never shows a traceback: an
-    interruption (Ctrl-C, SIGTERM, SIGHUP) exits 128 + its signal after cleanup, an unexpected error
-    exits 2 with one line (``-vv`` logs its traceback). The signal handlers it sets are put back
-    when it returns, unless it was interrupted (then the process is on its way out). ``checks`` are
-    the checks ``meshnb check`` offers (default: the registry's)."""
+    """Entry point of the ``meshnb`` command; returns the exit code.
+
+    It never shows a traceback: an interruption (Ctrl-C, SIGTERM, SIGHUP) exits 128 + its signal after
+    cleanup, an unexpected error exits 2 with one line (``-vv`` logs its traceback). The signal handlers
+    it sets are put back when it returns, unless it was interrupted (then the process is on its way
+    out). ``checks`` are the checks ``meshnb check`` offers (default: the registry's).
+    """
     previous = {signum: signal.signal(signum, _interrupt) for signum in STOP_SIGNALS[1:]}
     try:
         return _main(argv, checks)

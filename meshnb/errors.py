@@ -74,24 +74,36 @@ class ClusterError(MeshnbError):
 
 
 class Unreachable(ClusterError):
+    """The cluster's API server could not be reached (connection refused, DNS, TLS)."""
+
     reason = "unreachable"
 
 
 class ClusterTimeout(ClusterError):
+    """The cluster did not answer in time (a connect or read timeout, HTTP 408 or 504)."""
+
     reason = "timeout"
 
 
 class Unauthorized(ClusterError):
+    """The API server rejected the credentials (HTTP 401)."""
+
     reason = "unauthorized"
 
 
 class Forbidden(ClusterError):
+    """The API server denied the call to these credentials (HTTP 403)."""
+
     reason = "forbidden"
 
 
 class NotFound(ClusterError):
+    """The object (or the namespace it is asked in) does not exist (HTTP 404)."""
+
     reason = "not found"
 
 
 class ExecError(ClusterError):
+    """A command in a pod could not be run, or exited non-zero where its exit code was checked."""
+
     reason = "exec failed"

@@ -55,9 +55,11 @@ _KINDS = {
 
 @contextmanager
 def atomic_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
-    """A binary file to write ``path`` through: a temporary file beside it, synced and renamed over it
-    when the block ends, removed if the block raises (also on KeyboardInterrupt), so ``path`` holds
-    the previous content or the new one, never half of it.
+    """A binary file to write ``path`` through, so that ``path`` never holds half of the new content.
+
+    It is a temporary file beside it, synced and renamed over it when the block ends, removed if the
+    block raises (also on KeyboardInterrupt), so ``path`` holds the previous content or the new one,
+    never half of it.
 
     - A symlink is written through: the file it finally points to gets the new content and the link
       stays a link (people link report paths, e.g. ``latest.html`` to today's report).
@@ -92,8 +94,10 @@ def atomic_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
 
 
 def _existing_mode(target: Path, real: Path) -> int | None:
-    """The permission bits of the regular file at ``real`` (None if there is none); ConfigError if
-    something else is there."""
+    """The permission bits of the regular file at ``real`` (None if there is none).
+
+    ConfigError if something else is there.
+    """
     try:
         info = os.stat(real)
     except FileNotFoundError:
@@ -132,8 +136,11 @@ def _remove_stale_temps(real: Path) -> None:
 
 
 def _sync_directory(directory: Path) -> None:
-    """fsync ``directory`` so a rename in it survives a crash; some platforms and file systems cannot
-    (Windows opens no directories, some network file systems refuse), and then the rename stands as is."""
+    """fsync ``directory`` so a rename in it survives a crash, where the platform allows it.
+
+    Some platforms and file systems cannot (Windows opens no directories, some network file systems
+    refuse), and then the rename stands as is.
+    """
     try:
         fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError as exc:

@@ -29,8 +29,10 @@ _PATH = re.compile(r"^/[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*$")
 
 
 def validate_name(name: object, kind: str = "name", *, subdomain: bool = False) -> str:
-    """Return ``name`` if it is a valid DNS-1123 label (or subdomain), else raise InvalidName (also for
-    what is not a string: ``None``, a number)."""
+    """Return ``name`` if it is a valid DNS-1123 label (or subdomain), else raise InvalidName.
+
+    InvalidName is also raised for what is not a string: ``None``, a number.
+    """
     pattern, limit = (_DNS_SUBDOMAIN, 253) if subdomain else (_DNS_LABEL, 63)
     if not isinstance(name, str) or not name or len(name) > limit or not pattern.match(name):
         raise InvalidName(

@@ -276,8 +276,11 @@ def balance_figure(shares: pd.DataFrame, history: pd.DataFrame) -> go.Figure:
 
 
 def _bins(samples: pd.DataFrame, max_bins: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Bins of consecutive requests per source: spans (source_cluster, first, last, requests) and
-    counts per outcome (a column per version, then "error"), one row per bin, in seq order."""
+    """Bins of consecutive requests per source: their spans and their counts per outcome.
+
+    Spans are (source_cluster, first, last, requests) and counts per outcome a column per version, then
+    "error"; one row per bin, in seq order.
+    """
     source, sources = pd.factorize(samples["source_cluster"], sort=True)
     version = samples["version"]
     if isinstance(version.dtype, pd.CategoricalDtype) and _ERROR not in version.cat.categories:
@@ -366,8 +369,10 @@ def sequence_figure(samples: pd.DataFrame, max_bins: int = 200) -> go.Figure:
 
 
 def endpoints_figure(endpoints: pd.DataFrame) -> go.Figure:
-    """What each cluster's proxy holds for the service: endpoint weight by destination cluster, stacked
-    per source cluster, with the priority in the hover (a missing remote cluster shows as a gap).
+    """What each cluster's proxy holds for the service: endpoint weight by destination cluster.
+
+    The weights are stacked per source cluster, with the priority in the hover (a missing remote cluster
+    shows as a gap).
 
     >>> from meshnb.schemas import frame
     >>> endpoints_figure(frame("endpoints", [])).layout.annotations[0].text
@@ -413,8 +418,10 @@ def endpoints_figure(endpoints: pd.DataFrame) -> go.Figure:
 
 
 def timeline_figure(samples: pd.DataFrame, events: pd.DataFrame, max_points: int = 500) -> go.Figure:
-    """When things happened: istiod's remote-cluster events and each source cluster's requests
-    (successes and errors per time bin, at most ``max_points`` bins per source and outcome).
+    """When things happened: istiod's remote-cluster events and each source cluster's requests.
+
+    Requests show as successes and errors per time bin, at most ``max_points`` bins per source and
+    outcome.
 
     >>> from meshnb.schemas import frame
     >>> timeline_figure(frame("samples", []), frame("istiod_events", [])).layout.annotations[0].text

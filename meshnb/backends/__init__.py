@@ -47,10 +47,13 @@ def open_mesh(
     kubeconfig: str | None = None,
     timeout: float | None = None,
 ) -> Mesh:
-    """The mesh a notebook works on: ``sim`` (the simulated mesh), ``lab`` (real Envoys on this
-    machine, see :func:`meshnb.lab`) with ``scenario`` and ``seed``, or ``kube`` (real clusters by
-    kubeconfig ``contexts``; ``timeout`` bounds each API call). Contexts given with the default backend
-    mean ``kube``."""
+    """The mesh a notebook works on, simulated, in the lab, or real.
+
+    The ``backend`` is ``sim`` (the simulated mesh) or ``lab`` (real Envoys on this machine, see
+    :func:`meshnb.lab`) with ``scenario`` and ``seed``, or ``kube`` (real clusters by kubeconfig
+    ``contexts``; ``timeout`` bounds each API call). Contexts given with the default backend mean
+    ``kube``.
+    """
     from meshnb.errors import ConfigError
 
     if contexts is not None and backend == "sim":

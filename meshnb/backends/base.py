@@ -68,9 +68,11 @@ class ExecResult:
 
 
 class KeysOnly(Generic[V]):
-    """A read-only mapping that every rendering shows by its keys only: repr, str, pprint, IPython, and
-    a pandas cell (pandas prints each value of a ``collections.abc.Mapping``, so this is deliberately
-    not one; it reads like one: ``[key]``, ``get``, ``in``, ``keys``/``items``/``values``, ``dict()``).
+    """A read-only mapping that every rendering shows by its keys only.
+
+    Every rendering: repr, str, pprint, IPython, and a pandas cell (pandas prints each value of a
+    ``collections.abc.Mapping``, so this is deliberately not one; it reads like one: ``[key]``, ``get``,
+    ``in``, ``keys``/``items``/``values``, ``dict()``).
 
     >>> annotations = KeysOnly({"kubectl.kubernetes.io/last-applied-configuration": '{"token": "x"}'})
     >>> annotations
@@ -103,15 +105,19 @@ class KeysOnly(Generic[V]):
         return isinstance(other, Mapping) and self._data == dict(other)
 
     def keys(self) -> KeysView[str]:
+        """The keys, as ``dict.keys()`` gives them."""
         return self._data.keys()
 
     def items(self) -> ItemsView[str, V]:
+        """The (key, value) pairs, as ``dict.items()`` gives them."""
         return self._data.items()
 
     def values(self) -> ValuesView[V]:
+        """The values, as ``dict.values()`` gives them."""
         return self._data.values()
 
     def get(self, key: str, default: V | None = None) -> V | None:
+        """The value of ``key``, or ``default`` if there is no such key."""
         return self._data.get(key, default)
 
     def __repr__(self) -> str:
@@ -123,8 +129,9 @@ class KeysOnly(Generic[V]):
 
 @dataclass(frozen=True)
 class Pod:
-    """A pod. Its annotations show their keys only (:class:`KeysOnly`): a pod applied with ``kubectl
-    apply`` carries its whole manifest, env values included, in
+    """A pod; its annotations show their keys only (:class:`KeysOnly`).
+
+    A pod applied with ``kubectl apply`` carries its whole manifest, env values included, in
     ``kubectl.kubernetes.io/last-applied-configuration``, and any tool may write any text into an
     annotation. Labels (``app``, ``version``) stay visible.
 
@@ -162,8 +169,9 @@ class Pod:
 
     @property
     def default_container(self) -> str | None:
-        """The container ``kubectl exec`` picks when none is named: the one the
-        ``kubectl.kubernetes.io/default-container`` annotation names, else the first.
+        """The container ``kubectl exec`` picks when none is named.
+
+        That is the one the ``kubectl.kubernetes.io/default-container`` annotation names, else the first.
 
         >>> Pod("p", "ns", containers=("curl", "istio-proxy")).default_container
         'curl'
@@ -190,15 +198,19 @@ class Service:
 
 @dataclass(frozen=True)
 class Node:
+    """A node and its labels; ``region`` and ``zone`` read its topology labels."""
+
     name: str
     labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def region(self) -> str | None:
+        """The node's ``topology.kubernetes.io/region`` label (None if it has none)."""
         return self.labels.get("topology.kubernetes.io/region")
 
     @property
     def zone(self) -> str | None:
+        """The node's ``topology.kubernetes.io/zone`` label (None if it has none)."""
         return self.labels.get("topology.kubernetes.io/zone")
 
 
@@ -218,7 +230,9 @@ class SecretData(KeysOnly[bytes]):
 
 @dataclass(frozen=True)
 class Secret:
-    """A secret. Its labels, annotations and data are :class:`KeysOnly`, so every rendering of it (repr,
+    """A secret whose every rendering shows the keys of its labels, annotations and data, never a value.
+
+    Its labels, annotations and data are :class:`KeysOnly`, so every rendering of it (repr,
     str, pprint, IPython, a pandas cell, ``pd.DataFrame(cluster.list_secrets(...))``) shows their keys,
     never a value: ``istioctl create-remote-secret | kubectl apply -f -``
     leaves the whole kubeconfig, token included, in the ``kubectl.kubernetes.io/last-applied-configuration``
@@ -265,7 +279,9 @@ class Cluster(Protocol):
 
     name: str
 
-    def list_pods(self, namespace: str, label_selector: str | None = None) -> list[Pod]: ...
+    def list_pods(self, namespace: str, label_selector: str | None = None) -> list[Pod]:
+        """The pods in ``namespace``, only those matching ``label_selector`` if one is given."""
+        ...
 
     def exec(
         self,
@@ -274,25 +290,41 @@ class Cluster(Protocol):
         argv: list[str],
         container: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
-    ) -> ExecResult: ...
+    ) -> ExecResult:
+        """Run ``argv`` (a list, never a shell string) in a pod and wait at most ``timeout`` seconds."""
+        ...
 
-    def read_secret(self, namespace: str, name: str) -> SecretData: ...
+    def read_secret(self, namespace: str, name: str) -> SecretData:
+        """The decoded data of the secret ``name`` in ``namespace``; NotFound if it is not there."""
+        ...
 
-    def list_secrets(self, namespace: str, label_selector: str | None = None) -> list[Secret]: ...
+    def list_secrets(self, namespace: str, label_selector: str | None = None) -> list[Secret]:
+        """The secrets in ``namespace``, only those matching ``label_selector`` if one is given."""
+        ...
 
     def logs(
         self, namespace: str, pod: str, container: str | None = None, tail_lines: int | None = None
-    ) -> str: ...
+    ) -> str:
+        """A container's log text (only its last ``tail_lines`` lines if given)."""
+        ...
 
-    def list_nodes(self) -> list[Node]: ...
+    def list_nodes(self) -> list[Node]:
+        """Every node of the cluster, with its labels."""
+        ...
 
-    def list_services(self, namespace: str, label_selector: str | None = None) -> list[Service]: ...
+    def list_services(self, namespace: str, label_selector: str | None = None) -> list[Service]:
+        """The services in ``namespace``, only those matching ``label_selector`` if one is given."""
+        ...
 
-    def read_config_map(self, namespace: str, name: str) -> dict[str, str]: ...
+    def read_config_map(self, namespace: str, name: str) -> dict[str, str]:
+        """The data of the ConfigMap ``name`` in ``namespace``; NotFound if it is not there."""
+        ...
 
     def list_custom_objects(
         self, group: str, version: str, namespace: str, plural: str
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[dict[str, Any]]:
+        """The custom resources ``plural`` of ``group``/``version`` in ``namespace``, as plain dicts."""
+        ...
 
     # Writes: only for checks the user explicitly allows to change the cluster (and that clean up).
     def create(self, manifest: dict[str, Any]) -> None:
@@ -309,4 +341,6 @@ class Mesh(Protocol):
     """Clusters that form one Istio mesh, by cluster name."""
 
     @property
-    def clusters(self) -> Mapping[str, Cluster]: ...  # read-only here, so a dict of any Cluster type fits
+    def clusters(self) -> Mapping[str, Cluster]:  # read-only here, so a dict of any Cluster type fits
+        """The mesh's clusters, by cluster name."""
+        ...

@@ -53,6 +53,7 @@ class Deadline:
         self._sockets: list[socket.socket] = []
 
     def watch(self, sock: socket.socket | None) -> None:
+        """Add a connection's socket (None: not connected), shut at once if the time ran out already."""
         if sock is None:
             return
         with self._lock:
@@ -62,6 +63,7 @@ class Deadline:
             _shut(sock)
 
     def fire(self) -> None:
+        """End the call's time: mark it fired and shut every watched socket, waking blocked reads."""
         with self._lock:
             self.fired = True
             sockets = list(self._sockets)
@@ -99,14 +101,19 @@ def _register(connection: Any) -> None:
 
 @functools.cache
 def _connection_classes() -> dict[str, type]:
-    """urllib3 pools whose connections join the current deadline when they send a request (the socket
-    exists by then, connected by the pool or reused from it)."""
+    """urllib3 pools whose connections join the current deadline when they send a request.
+
+    The socket exists by then, connected by the pool or reused from it.
+    """
     from urllib3.connection import HTTPConnection, HTTPSConnection
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
     class Registers:
-        """Join the current deadline on connecting (plain HTTP connects inside ``request``) and on
-        sending a request over a connection reused from the pool."""
+        """Join the current deadline on connecting and on sending a request.
+
+        Plain HTTP connects inside ``request``; a request may also go over a connection reused from the
+        pool.
+        """
 
         def connect(self) -> None:
             super().connect()  # type: ignore[misc]

@@ -199,6 +199,7 @@ class KubeCluster:
 
     @property
     def core(self) -> CoreV1Api:
+        """The cluster's ``CoreV1Api`` on this client, made on first use."""
         if self._core is None:
             from kubernetes import client
 
@@ -225,8 +226,11 @@ class KubeCluster:
     def _json(
         self, subject: str, kind: str | None, call: Callable[..., Any], *args: Any, **kwargs: Any
     ) -> dict[str, Any]:
-        """An API answer parsed as a JSON object of ``kind`` (any ``...List`` for ``"List"``, not checked
-        for None), or a ClusterError that says what came instead."""
+        """An API answer parsed as a JSON object of ``kind``, or a ClusterError.
+
+        ``kind`` is any ``...List`` for ``"List"``, not checked for None; the ClusterError says what came
+        instead.
+        """
         body = self._get(subject, call, *args, **kwargs)
         try:
             doc = json.loads(body)
@@ -418,8 +422,11 @@ class KubeCluster:
 
     # -- exec -----------------------------------------------------------------------------------------
     def _default_container(self, namespace: str, pod: str) -> str | None:
-        """Read the pod for the container kubectl would pick (the API server refuses an exec without
-        one in a pod of several); callers that hold the Pod pass ``pod.default_container`` instead."""
+        """Read the pod for the container kubectl would pick.
+
+        The API server refuses an exec without one in a pod of several; callers that hold the Pod pass
+        ``pod.default_container`` instead.
+        """
         subject = f"pod {namespace}/{pod}"
         found = _Doc(
             self._json(subject, "Pod", self.core.read_namespaced_pod, pod, namespace), subject, self.name
@@ -588,8 +595,11 @@ class KubeCluster:
     # -- errors ---------------------------------------------------------------------------------------
     @contextmanager
     def _errors(self, subject: str, seconds: float | None = None) -> Iterator[bounded.Deadline]:
-        """Bound the calls in the block to ``seconds`` (the cluster's timeout) in all, and turn
-        kubernetes/urllib3/websocket errors into meshnb errors naming ``subject``."""
+        """Bound the calls in the block and turn client errors into meshnb errors.
+
+        The calls in the block take ``seconds`` (the cluster's timeout) in all; kubernetes, urllib3 and
+        websocket errors become meshnb errors naming ``subject``.
+        """
         seconds = self.timeout if seconds is None else seconds
         with bounded.deadline(seconds) as watch:
             try:
@@ -697,8 +707,11 @@ def _close_late_websocket(future: concurrent.futures.Future[Any]) -> None:
 
 
 def _close_websocket(ws: Any) -> None:
-    """Close an exec websocket now: websocket-client's ``close()`` would wait 3 s for the peer's close
-    frame, and after the peer's close frame it returns without closing the socket at all."""
+    """Close an exec websocket now.
+
+    websocket-client's ``close()`` would wait 3 s for the peer's close frame, and after the peer's
+    close frame it returns without closing the socket at all.
+    """
     ws.close(timeout=0)
     ws.sock.shutdown()
 
@@ -729,8 +742,11 @@ def _looks_like(body: bytes | bytearray) -> str:
 
 
 class _Doc:
-    """A JSON object from the API with typed reads: a field of the wrong type is a ClusterError that
-    names the field (an API server, or what answers in its place, may send anything)."""
+    """A JSON object from the API with typed reads.
+
+    A field of the wrong type is a ClusterError that names the field (an API server, or what answers
+    in its place, may send anything).
+    """
 
     __slots__ = ("cluster", "subject", "value", "where")
 

@@ -103,8 +103,11 @@ class Kubeconfig:
         *,
         credential_timeout: float = CREDENTIAL_TIMEOUT,
     ) -> ApiClient:
-        """An ``ApiClient`` for ``context``, built with ``configuration``; credential plugins run here,
-        bounded by ``credential_timeout``. Raises :class:`ConfigError` for anything that stops it."""
+        """An ``ApiClient`` for ``context``, built with ``configuration``.
+
+        Credential plugins run here, bounded by ``credential_timeout``. Raises :class:`ConfigError` for
+        anything that stops it.
+        """
         from kubernetes import client, config
         from kubernetes.config.kube_config import KubeConfigLoader, KubeConfigMerger
 

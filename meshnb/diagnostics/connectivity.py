@@ -136,8 +136,11 @@ def _plan(mesh: Mesh, namespace: str):
 
 
 class _Gate:
-    """The probe's creates pass through here: once cleanup closes it, no create starts (a worker still
-    waiting for an old namespace to go stops), and cleanup waits, per cluster, for those in flight."""
+    """The gate the probe's creates pass through, so that cleanup can close it.
+
+    Once cleanup closes it, no create starts (a worker still waiting for an old namespace to go stops),
+    and cleanup waits, per cluster, for those in flight.
+    """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
@@ -203,8 +206,11 @@ def _create_one(
     gate: _Gate,
     count: Callable[[], None],
 ) -> None:
-    """Create one object; while a namespace of the same name is still being deleted (a previous probe's,
-    Kubernetes deletes namespaces in the background), wait for it to go, until ``deadline``."""
+    """Create one object, waiting until ``deadline`` for a namespace of that name still being deleted.
+
+    While a namespace of the same name is still being deleted (a previous probe's, Kubernetes deletes
+    namespaces in the background), wait for it to go, until ``deadline``.
+    """
     while True:
         try:
             with gate.entry(name):
@@ -300,9 +306,12 @@ def _probe(mesh: Mesh, namespace: str, ready: dict[str, list[Pod]]) -> list[dict
 
 
 def _cleanup(mesh: Mesh, namespace: str, created: dict[str, int], gate: _Gate) -> dict[str, str]:
-    """Delete what was created (the namespace takes its pods and service with it), in every cluster at
-    once, each after its creates still in flight have ended. A second Ctrl-C (or SIGTERM) while this
-    runs does not cut it short: it is bounded by the clusters' call timeouts, and then re-raised."""
+    """Delete what was created, in every cluster at once.
+
+    The namespace takes its pods and service with it; each cluster's is deleted after its creates still
+    in flight have ended. A second Ctrl-C (or SIGTERM) while this runs does not cut it short: it is
+    bounded by the clusters' call timeouts, and then re-raised.
+    """
     gate.close()
     outcome: dict[str, str] = {}
 

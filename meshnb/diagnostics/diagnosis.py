@@ -52,6 +52,7 @@ class Cause:
     by_design: bool = False
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the cause's fields; :meth:`from_dict` reads it back."""
         return {
             "key": self.key,
             "title": self.title,
@@ -63,6 +64,7 @@ class Cause:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Cause:
+        """The cause a dict from :meth:`to_dict` describes."""
         return cls(**{**data, "clusters": tuple(data.get("clusters", ()))})
 
 
@@ -74,6 +76,7 @@ class Diagnosis:
 
     @property
     def summary(self) -> str:
+        """One line: the most likely cause's title and the others', or that no problem was found."""
         if not self.causes:
             return "no problem found: every cluster reaches every other cluster's workloads"
         first, *rest = self.causes
@@ -81,10 +84,12 @@ class Diagnosis:
         return text + (f"; also: {'; '.join(c.title for c in rest)}" if rest else "")
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: the summary and each cause's dict; :meth:`from_dict` reads it back."""
         return {"summary": self.summary, "causes": [c.to_dict() for c in self.causes]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Diagnosis:
+        """The diagnosis a dict from :meth:`to_dict` describes (its summary is computed again)."""
         return cls([Cause.from_dict(c) for c in data.get("causes", [])])
 
 

@@ -54,8 +54,11 @@ def _endpoint(row: dict) -> tuple[str, str]:
 
 
 def diff(old: Report, new: Report, *, split_shift: float = 0.05) -> pd.DataFrame:
-    """The changes from ``old`` to ``new``. A split share counts as changed when its 95% intervals before
-    and after do not overlap and it moved by ``split_shift`` or more (sampling noise is not a change)."""
+    """The changes from ``old`` to ``new``.
+
+    A split share counts as changed when its 95% intervals before and after do not overlap and it moved
+    by ``split_shift`` or more (sampling noise is not a change).
+    """
     import pandas as pd
 
     rows: list[dict[str, Any]] = []

@@ -29,8 +29,11 @@ Report = Callable[[int, int], None]
 
 
 class Cancelled(BaseException):
-    """Raised in a worker, at its next progress report, once the caller was interrupted (a
-    BaseException, like KeyboardInterrupt, so that no ``except Exception`` in a check swallows it)."""
+    """Raised in a worker, at its next progress report, once the caller was interrupted.
+
+    It is a BaseException, like KeyboardInterrupt, so that no ``except Exception`` in a check swallows
+    it.
+    """
 
 
 class _Failed:

@@ -101,10 +101,12 @@ class Finding:
         }
 
     def to_json(self, **kwargs: Any) -> str:
+        """:meth:`to_dict` as JSON text; ``kwargs`` go to :func:`json.dumps` (e.g. ``indent=2``)."""
         return json.dumps(self.to_dict(), default=str, **kwargs)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Finding:
+        """The finding a dict from :meth:`to_dict` describes; evidence tables are coerced to their schemas."""
         import pandas as pd
 
         evidence = {}
@@ -123,6 +125,7 @@ class Finding:
 
     @classmethod
     def from_json(cls, text: str) -> Finding:
+        """The finding JSON text from :meth:`to_json` describes."""
         return cls.from_dict(json.loads(text))
 
     def status_html(self) -> str:

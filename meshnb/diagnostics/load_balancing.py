@@ -151,8 +151,11 @@ _MEMO_SIZE = 4_096
 
 @dataclass
 class _Sampled:
-    """One source cluster's samples as they arrive, column-wise: per request an outcome code and two
-    floats in compact arrays (about 20 bytes), each distinct outcome once; no object per request."""
+    """One source cluster's samples as they arrive, column-wise.
+
+    Per request an outcome code and two floats in compact arrays (about 20 bytes), each distinct outcome
+    once; no object per request.
+    """
 
     pod: Pod
     url: str
@@ -273,8 +276,11 @@ def _sample_cluster(
 
 
 def _timestamps(seconds: np.ndarray, chunk: int = 1 << 16) -> pd.Series:
-    """Seconds since the epoch as UTC timestamps rounded to the microsecond (NaN is NaT), converted a
-    chunk at a time: pandas' conversion of floats takes about 70 bytes a row while it works."""
+    """Seconds since the epoch as UTC timestamps rounded to the microsecond (NaN is NaT).
+
+    They are converted a chunk at a time: pandas' conversion of floats takes about 70 bytes a row while
+    it works.
+    """
     import numpy as np
     import pandas as pd
 
@@ -286,8 +292,11 @@ def _timestamps(seconds: np.ndarray, chunk: int = 1 << 16) -> pd.Series:
 
 
 def _samples_frame(sampled: Mapping[str, _Sampled], members: Mapping[str, tuple[str | None, str]]):
-    """The samples frame from every cluster's columns, built once (each cluster's columns are released
-    as they are copied in): category columns from the few distinct outcomes, never a string per row."""
+    """The samples frame from every cluster's columns, built once.
+
+    Each cluster's columns are released as they are copied in; category columns come from the few
+    distinct outcomes, never a string per row.
+    """
     import numpy as np
     import pandas as pd
 

@@ -1,4 +1,4 @@
-"""Locality load balancing: is traffic staying local by design?
+"""Locality load balancing: whether traffic stays local by design.
 
 The guide: with locality load balancing in effect, each proxy prefers endpoints in its own locality and
 sends traffic elsewhere only on failover, so the load-balancing step sees only local versions although

@@ -1,4 +1,4 @@
-"""Remote secrets and istiod's logs: can every control plane read every other cluster?
+"""Remote secrets and istiod's logs: whether every control plane can read every other cluster.
 
 The guide: each cluster needs, in istio-system, a secret labelled ``istio/multiCluster=true`` for every
 other cluster, holding a kubeconfig under a data key equal to that cluster's name; istiod's logs say

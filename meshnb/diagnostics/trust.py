@@ -1,4 +1,4 @@
-"""Trust configuration: do the clusters' plug-in CAs share a root? (Istio's guide: 'Trust configuration'.)
+"""Trust configuration: whether the clusters' plug-in CAs share a root (Istio's guide: 'Trust configuration').
 
 The guide diffs ``root-cert.pem`` of the ``cacerts`` secret between two clusters. This check reads
 the secret in every cluster at once, parses only its certificate keys (``root-cert.pem``,

@@ -300,8 +300,10 @@ def is_self_signed(cert: Certificate) -> bool:
 def _walk(
     cert: Certificate, pool: Sequence[Certificate], stop: Callable[[Certificate], bool]
 ) -> Iterator[Certificate]:
-    """Certificates on the issuer paths from ``cert`` (itself first) through ``pool``, each once; yields
-    those where ``stop`` holds and goes no further up from them."""
+    """Certificates on the issuer paths from ``cert`` (itself first) through ``pool``, each once.
+
+    It yields those where ``stop`` holds and goes no further up from them.
+    """
     frontier, seen = [cert], set()
     while frontier:
         current = frontier.pop()

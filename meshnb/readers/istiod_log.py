@@ -88,8 +88,10 @@ _EARLIEST, _LATEST = dt.datetime(1677, 9, 22), dt.datetime(2262, 4, 11)
 
 
 def _timestamp(text: str) -> str | None:
-    """The timestamp if it is a real date and time that a DataFrame can hold (the line pattern alone
-    lets '9999-99-99T1:' and '0001-01-01T00' in)."""
+    """The timestamp if it is a real date and time that a DataFrame can hold.
+
+    The line pattern alone lets '9999-99-99T1:' and '0001-01-01T00' in.
+    """
     try:
         when = dt.datetime.fromisoformat(text.rstrip("Z"))
     except ValueError:
@@ -125,8 +127,10 @@ def parse_istiod_log(text: str, *, cluster: str = "", pod: str = "") -> list[dic
 
 
 def current_failures(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The ``add_failed`` events that still stand: istiod logs history, so a failure followed by a
-    later event for the same secret (it was changed, re-added or deleted) is no longer the state.
+    """The ``add_failed`` events that still stand.
+
+    istiod logs history, so a failure followed by a later event for the same secret (it was changed,
+    re-added or deleted) is no longer the state.
 
     >>> rows = [{"event": "add_failed", "secret": "s", "remote_cluster": "c2"},
     ...         {"event": "secret_event", "secret": "s", "remote_cluster": None},

@@ -47,6 +47,7 @@ class ConnectivityPanel(CheckPanel):
         )
 
     def call(self, progress: Progress) -> Finding:
+        """Run the connectivity check: the plan, or (changes allowed) create, probe, delete unless kept."""
         return check_connectivity(
             self.mesh,
             namespace=self.namespace.value.strip(),

@@ -14,7 +14,7 @@ __all__ = ["LocalityPanel"]
 
 
 class LocalityPanel(CheckPanel):
-    """The guide's locality step: does locality load balancing keep traffic local by design?"""
+    """The guide's locality step: whether locality load balancing keeps traffic local by design."""
 
     title = "Locality load balancing"
     intro = "node localities, the locality settings that apply, and the priorities the proxies hold"

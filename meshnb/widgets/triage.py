@@ -1,5 +1,7 @@
-"""The triage panel: every check in the guide's order, a light per check, the diagnosis on top, a tab
-per check, and buttons to save a snapshot and export the HTML report.
+"""The triage panel: every check in the guide's order, with the diagnosis on top.
+
+It shows every check in the guide's order, a light per check, the diagnosis on top, a tab per check,
+and buttons to save a snapshot and export the HTML report.
 
 >>> import meshnb
 >>> panel = TriagePanel(meshnb.simulate("missing-remote-secret"))

@@ -59,9 +59,11 @@ class LabMesh(SimMesh):
     # ---- addresses: each cluster on its own loopback /16 ----
 
     def address(self, cluster_index: int, subnet: int, host: int) -> str:
+        """A pod's IP, on the cluster's own loopback /16 (127.N.subnet.host)."""
         return f"127.{self.net + cluster_index}.{subnet}.{host}"
 
     def gateway_address(self, cluster_index: int) -> str:
+        """The loopback IP the cluster's east-west gateway Envoy listens on (127.N.9.100)."""
         return self.address(cluster_index, GATEWAY_SUBNET, 100)
 
     # ---- what the cluster API shows of the real data plane ----

@@ -216,6 +216,7 @@ def gateway_listeners(ip: str, tls: dict[str, Path]) -> list[dict]:
 
 
 def gateway_clusters(eds: dict) -> list[dict]:
+    """The east-west gateway's one cluster: the inbound helloworld pods, their endpoints from ``eds``."""
     return [{"name": INBOUND, "type": "EDS", "eds_cluster_config": eds, "connect_timeout": "10s"}]
 
 

@@ -140,8 +140,10 @@ class EnvoyDataPlane:
     # ---- the control plane ----
 
     def on_change(self, *, new_scenario: bool = False) -> None:
-        """Reprogram the data plane (if started); a new scenario rebuilds the sidecars' helloworld
-        cluster, so Envoy forgets its ejections."""
+        """Reprogram the data plane (if started).
+
+        A new scenario rebuilds the sidecars' helloworld cluster, so Envoy forgets its ejections.
+        """
         if new_scenario:
             self.generation += 1
         self.sync()

@@ -45,9 +45,11 @@ def envoy_binary() -> str:
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: the Envoy gets SIGTERM when the thread that started it ends, so also when the Python
-    process dies, however it dies (no orphans). Start Envoys from a thread that lives as long as they
-    should: the lab has one (its launcher)."""
+    """Linux: the Envoy gets SIGTERM when the thread that started it ends.
+
+    So it also does when the Python process dies, however it dies (no orphans). Start Envoys from a
+    thread that lives as long as they should: the lab has one (its launcher).
+    """
     import ctypes
 
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -105,9 +107,11 @@ class Envoy:
 
     @property
     def admin_url(self) -> str:
+        """The base URL of the Envoy's admin API, ``http://<ip>:<port>`` of ``admin``."""
         return f"http://{self.admin[0]}:{self.admin[1]}"
 
     def bootstrap(self) -> dict:
+        """The bootstrap configuration: ``node``, ``admin``, and listeners and clusters from their files."""
         admin = {"address": {"socket_address": {"address": self.admin[0], "port_value": self.admin[1]}}}
         return {
             "node": self.node,
@@ -123,7 +127,8 @@ class Envoy:
         """Write what changed of the Envoy's listeners, clusters and EDS endpoints (by cluster name).
 
         Listeners and clusters carry a version per change (Envoy's config dump shows the last one
-        applied; a file rewritten unchanged would not move it)."""
+        applied; a file rewritten unchanged would not move it).
+        """
         for name, assignment in endpoints.items():
             if self.endpoints.get(name) != assignment:
                 document: dict[str, object] = {"resources": [{"@type": ENDPOINTS_TYPE, **assignment}]}
@@ -144,10 +149,12 @@ class Envoy:
             _write_json(self.directory / ("cds.json" if kind == "clusters" else "lds.json"), document)
 
     def eds_path(self, cluster_name: str) -> Path:
+        """The file that holds the EDS endpoints of the Envoy cluster ``cluster_name``."""
         safe = "".join(ch if ch.isalnum() or ch in "-." else "_" for ch in cluster_name)
         return self.directory / f"eds-{safe}.json"
 
     def eds_source(self, cluster_name: str) -> dict:
+        """An ``eds_cluster_config`` that reads ``cluster_name``'s endpoints from :meth:`eds_path`."""
         return {"eds_config": path_source(self.eds_path(cluster_name))}
 
     def start(self) -> None:
@@ -182,6 +189,7 @@ class Envoy:
             return response.read().decode()
 
     def post(self, path: str, timeout: float = 2.0) -> str:
+        """POST to an admin path (``runtime_modify?...`` ...) and return the answer's text."""
         request = urllib.request.Request(f"{self.admin_url}/{path.lstrip('/')}", method="POST", data=b"")
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.read().decode()
@@ -224,6 +232,7 @@ class Envoy:
         return all(running.get(name, set()) == _hosts(wanted) for name, wanted in self.endpoints.items())
 
     def wait_applied(self, timeout: float = 5.0) -> None:
+        """Wait until Envoy runs what was last written (:meth:`applied`); RuntimeError after ``timeout`` s."""
         deadline = time.monotonic() + timeout
         while not self.applied():
             if time.monotonic() > deadline:
@@ -233,6 +242,7 @@ class Envoy:
             time.sleep(0.01)
 
     def running(self) -> bool:
+        """Whether the Envoy process was started and has not exited."""
         return self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
@@ -248,4 +258,5 @@ class Envoy:
             process.wait(timeout=5)
 
     def set_runtime(self, key: str, value: str) -> None:
+        """Set the runtime value ``key`` to ``value`` through the admin API."""
         self.post(f"runtime_modify?{key}={value}")

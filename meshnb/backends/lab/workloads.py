@@ -119,6 +119,7 @@ class Blackhole:
             self._fillers.append(filler)
 
     def stop(self) -> None:
+        """Close the listener and the connections that fill its queue."""
         for sock in [*self._fillers, self.listener]:
             sock.close()
         self._fillers = []

@@ -60,6 +60,7 @@ class SimCluster:
     # ---- the contract ----
 
     def list_pods(self, namespace: str, label_selector: str | None = None) -> list[Pod]:
+        """The simulated pods in ``namespace``, only those matching ``label_selector`` if one is given."""
         validate_name(namespace, "namespace")
         validate_selector(label_selector)
         self._call("list_pods")
@@ -70,12 +71,14 @@ class SimCluster:
         ]
 
     def list_nodes(self) -> list[Node]:
+        """The cluster's nodes, their topology labels set to the cluster's region and zone."""
         self._call("list_nodes")
         region, zone = self.mesh.locality_of(self.name)
         topology = {"topology.kubernetes.io/region": region, "topology.kubernetes.io/zone": zone}
         return [Node(node.name, {**node.labels, **topology}) for node in self.mesh.state(self.name).nodes]
 
     def list_services(self, namespace: str, label_selector: str | None = None) -> list[Service]:
+        """The services in ``namespace`` (the gateway and istiod, helloworld, those created) by selector."""
         validate_name(namespace, "namespace")
         validate_selector(label_selector)
         self._call("list_services")
@@ -125,6 +128,7 @@ class SimCluster:
         return [svc for svc in services if match_selector(label_selector, svc.labels)]
 
     def read_config_map(self, namespace: str, name: str) -> dict[str, str]:
+        """The ``istio-system/istio`` ConfigMap (its mesh config from the knobs); NotFound for others."""
         validate_name(namespace, "namespace")
         validate_name(name, "config map name", subdomain=True)
         self._call("read_config_map")
@@ -142,6 +146,7 @@ class SimCluster:
         return {"mesh": mesh, "meshNetworks": "networks: {}"}
 
     def list_custom_objects(self, group: str, version: str, namespace: str, plural: str) -> list[dict]:
+        """The helloworld DestinationRule the knobs call for, if any; no other custom resources."""
         validate_name(namespace, "namespace")
         self._call("list_custom_objects")
         knobs = self.mesh.knobs
@@ -166,10 +171,12 @@ class SimCluster:
         ]
 
     def create(self, manifest: dict[str, Any]) -> None:
+        """Create a Namespace, Service or Pod from its manifest, then update the data plane."""
         self._create(manifest)
         self.mesh.data_plane.on_change()
 
     def delete(self, kind: str, namespace: str | None, name: str) -> None:
+        """Delete a Namespace (with its pods and services), Service or Pod; NotFound if it is not there."""
         self._delete(kind, namespace, name)
         self.mesh.data_plane.on_change()
 
@@ -247,6 +254,7 @@ class SimCluster:
         return secrets
 
     def read_secret(self, namespace: str, name: str) -> SecretData:
+        """The data of ``cacerts`` or a remote secret in ``istio-system``; NotFound if it is not there."""
         validate_name(namespace, "namespace")
         validate_name(name, "secret name", subdomain=True)
         self._call("read_secret")
@@ -256,6 +264,7 @@ class SimCluster:
         raise NotFound(self.name, f'secrets "{name}" not found in namespace {namespace}')
 
     def list_secrets(self, namespace: str, label_selector: str | None = None) -> list[Secret]:
+        """The secrets in ``namespace`` (``cacerts`` and remote secrets in ``istio-system``) by selector."""
         validate_name(namespace, "namespace")
         validate_selector(label_selector)
         self._call("list_secrets")
@@ -264,6 +273,7 @@ class SimCluster:
     def logs(
         self, namespace: str, pod: str, container: str | None = None, tail_lines: int | None = None
     ) -> str:
+        """A pod's log: istiod's simulated log for an istiod pod, empty for others (last ``tail_lines``)."""
         validate_name(namespace, "namespace")
         validate_name(pod, "pod name", subdomain=True)
         self._call("logs")
@@ -281,6 +291,7 @@ class SimCluster:
         container: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> ExecResult:
+        """Run ``argv`` in a pod: ``echo``, ``hostname``, and ``curl``/``pilot-agent`` on the data plane."""
         validate_name(namespace, "namespace")
         validate_name(pod, "pod name", subdomain=True)
         if isinstance(argv, str | bytes) or not argv or not all(isinstance(a, str) for a in argv):

@@ -26,7 +26,8 @@ class DataPlane(Protocol):
     def curl(self, cluster: str, pod: SimPod, args: list[str], timeout: float) -> CommandOutput:
         """``curl args`` run in ``pod`` of ``cluster`` (through its sidecar if it has one).
 
-        May raise :class:`meshnb.errors.ClusterTimeout` when it takes longer than ``timeout`` seconds."""
+        May raise :class:`meshnb.errors.ClusterTimeout` when it takes longer than ``timeout`` seconds.
+        """
         ...
 
     def admin(self, cluster: str, pod: SimPod, path: str) -> CommandOutput:
@@ -37,5 +38,6 @@ class DataPlane(Protocol):
         """The mesh's state changed (knobs set, pods or services created or deleted): carry it out.
 
         ``new_scenario``: a scenario was chosen (:meth:`SimMesh.use`); past outlier ejections are
-        forgotten."""
+        forgotten.
+        """
         ...

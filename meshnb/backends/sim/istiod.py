@@ -5,7 +5,7 @@ the remote cluster only when the secret's data key is the cluster's name, and lo
 
 >>> print(log("cluster1", {"cluster2": "kubeconfig"}).splitlines()[3].split("\\t")[1])
 error
-"""
+"""  # noqa: D414 - the doctest's expected output "error" reads as a section name
 
 from __future__ import annotations
 
@@ -57,8 +57,11 @@ def remote_secret(pki: SimPKI, remote: str, key: str, api_server: str) -> Secret
 
 
 def log(owner: str, keys: Mapping[str, str | None]) -> str:
-    """istiod's log in ``owner``, in Istio's line format, from the data key of its remote secret for
-    each other cluster (``keys``, in cluster order; None: no such secret)."""
+    """istiod's log in ``owner``, in Istio's line format.
+
+    It follows from the data key of ``owner``'s remote secret for each other cluster (``keys``, in
+    cluster order; None: no such secret).
+    """
     base = dt.datetime(2026, 11, 28, 9, 0, 0, tzinfo=dt.UTC)
     lines = []
 

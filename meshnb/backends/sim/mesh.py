@@ -1,5 +1,7 @@
-"""The simulated mesh as a whole (:class:`SimMesh`): its state, a cluster API per cluster, the data plane
-that carries its traffic, and the knobs' changes, which every part follows.
+"""The simulated mesh as a whole (:class:`SimMesh`).
+
+It holds its state, a cluster API per cluster, the data plane that carries its traffic, and the knobs'
+changes, which every part follows.
 
 >>> mesh = simulate()
 >>> mesh.set(firewall=True).knobs.firewall

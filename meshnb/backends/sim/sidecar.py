@@ -62,12 +62,14 @@ class SimSidecars:
         self._sidecars = {name: _Sidecar(mesh, name) for name in mesh.clusters}
 
     def curl(self, cluster: str, pod: SimPod, args: list[str], timeout: float) -> CommandOutput:
+        """``curl args`` run in ``pod`` of ``cluster``, each request through the cluster's sidecar."""
         sidecar = self._sidecars[cluster]
         with sidecar.lock:  # the sidecar's state: clock, ejections, round-robin positions
             resolved: dict[str, Resolved] = {}  # one lookup per distinct URL, as a sidecar caches
             return curl.run(args, lambda url, max_time: sidecar.transfer(pod, url, max_time, resolved))
 
     def admin(self, cluster: str, pod: SimPod, path: str) -> CommandOutput:
+        """The sidecar's admin API at ``path`` (only ``clusters?format=json``), as ``pilot-agent`` gets it."""
         return self._sidecars[cluster].admin(pod, path)
 
     def on_change(self, *, new_scenario: bool = False) -> None:
@@ -216,8 +218,11 @@ class _Sidecar:
         return status, body, total_ms
 
     def _note_failure(self, address: str, endpoints: list[dict[str, Any]]) -> None:
-        """Outlier detection: 3 failures in a row eject a host for 30 s, if the limit allows (as Envoy:
-        the ejected hosts, this one included, within max_ejection_percent of the cluster's hosts)."""
+        """Outlier detection: 3 failures in a row eject a host for 30 s, if the limit allows.
+
+        The limit is Envoy's: the ejected hosts, this one included, within max_ejection_percent of the
+        cluster's hosts.
+        """
         knobs = self.mesh.knobs
         if not knobs.outlier_detection:
             return

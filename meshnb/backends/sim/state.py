@@ -1,5 +1,7 @@
-"""The state of the simulated mesh: its clusters, pods, localities, roots and remote secrets, and the
-endpoints each cluster's istiod programs into its sidecars from them (:class:`MeshState`).
+"""The state of the simulated mesh (:class:`MeshState`).
+
+Its clusters, pods, localities, roots and remote secrets, and the endpoints each cluster's istiod
+programs into its sidecars from them.
 
 Everything derives from the knobs: a sidecar's endpoints come from what its cluster's istiod can see
 (a valid remote secret for each other cluster), weighted by the pods behind each remote gateway, with
@@ -31,8 +33,11 @@ __all__ = ["MeshState"]
 
 
 class MeshState:
-    """The simulated mesh's state for ``knobs``: ``clusters`` clusters of the guide, names drawn from
-    ``seed``, helloworld ``versions`` by cluster (default ``v1``, ``v2``, ...)."""
+    """The simulated mesh's state for ``knobs``.
+
+    It has ``clusters`` clusters of the guide, names drawn from ``seed``, and helloworld ``versions`` by
+    cluster (default ``v1``, ``v2``, ...).
+    """
 
     clusters: Mapping[str, Cluster]
     """The cluster API of each cluster, by name (set by :class:`meshnb.backends.sim.SimMesh`)."""
@@ -87,8 +92,10 @@ class MeshState:
         return "alt" if self.knobs.trust_mismatch and cluster == last else "root"
 
     def cacerts(self, cluster: str) -> dict[str, bytes] | None:
-        """The data of ``cluster``'s ``cacerts`` secret (None: it has none); a data plane with its own
-        certificate files (the lab's) overrides it to give those."""
+        """The data of ``cluster``'s ``cacerts`` secret (None: it has none).
+
+        A data plane with its own certificate files (the lab's) overrides it to give those.
+        """
         if cluster in self.knobs.missing_cacerts:
             return None
         return self.pki.cacerts(cluster, self.root_of(cluster))
