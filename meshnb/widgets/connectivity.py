@@ -17,6 +17,7 @@ from meshnb.backends.base import Mesh
 from meshnb.diagnostics.connectivity import check_connectivity
 from meshnb.diagnostics.fanout import Progress
 from meshnb.diagnostics.finding import Finding
+from meshnb.diagnostics.registry import CHECKS
 from meshnb.widgets.check_panel import STYLE, CheckPanel
 
 __all__ = ["ConnectivityPanel"]
@@ -25,6 +26,7 @@ __all__ = ["ConnectivityPanel"]
 class ConnectivityPanel(CheckPanel):
     """The guide's firewall step: curl the remote helloworld pod IP from a pod without a sidecar."""
 
+    check = CHECKS["connectivity"]
     title = "Connectivity without Istio"
     intro = "a namespace without sidecars in every cluster, curl to each remote pod IP, then cleanup"
     css = "meshnb-connectivity"
