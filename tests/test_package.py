@@ -89,3 +89,13 @@ def test_no_shell_strings_or_global_kube_config_in_the_package():
         assert "shell=True" not in text, path
         assert "load_kube_config(" not in text, path
         assert '"sh", "-c"' not in text, path
+
+
+def test_every_reader_is_exported_with_an_example():
+    import meshnb.readers as readers
+
+    assert readers.__all__ == ["read_certs", "read_curl", "read_endpoints", "read_istiod_log"]
+    for name in readers.__all__:
+        function = getattr(meshnb, name)
+        assert function is getattr(readers, name)
+        assert ">>>" in (function.__doc__ or ""), f"{name} has no example (a doctest)"

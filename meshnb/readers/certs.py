@@ -262,6 +262,19 @@ def read_certs(pem_text: str | bytes, *, cluster: str = "", secret: str = "", ke
 
     Private key blocks give no row; ``df.attrs["private_keys_skipped"]`` counts them. Garbage or
     truncated PEM raises :class:`meshnb.errors.ParseError` naming the line.
+
+    >>> pem = '''-----BEGIN CERTIFICATE-----
+    ... MIIBRDCB7KADAgECAgEdMAoGCCqGSM49BAMCMCIxDjAMBgNVBAoMBUlzdGlvMRAw
+    ... DgYDVQQDDAdSb290IENBMB4XDTI2MDEwMTAwMDAwMFoXDTM2MDEwMTAwMDAwMFow
+    ... IjEOMAwGA1UECgwFSXN0aW8xEDAOBgNVBAMMB1Jvb3QgQ0EwWTATBgcqhkjOPQIB
+    ... BggqhkjOPQMBBwNCAAQm1BdoSItnxWX7XIuoQWu3N71oEpmELKx0+R6+HbWu9QJA
+    ... 2f06FXEoXizDapzd21oKtla7V9d/uZfbeumin5iQoxMwETAPBgNVHRMBAf8EBTAD
+    ... AQH/MAoGCCqGSM49BAMCA0cAMEQCIHi7K+t+d4Jzq3cige0xqxnvOKGN7T138l+h
+    ... JFbABFuwAiBdp+JPRTbSg5JSUj+dVOYiwk250NA1exrtraYGlmrkvA==
+    ... -----END CERTIFICATE-----'''
+    >>> row = read_certs(pem, cluster="cluster1", key="root-cert.pem").iloc[0]
+    >>> row["subject"], row["serial"], bool(row["is_ca"]), str(row["not_after"].date())
+    ('CN=Root CA,O=Istio', '1D', True, '2036-01-01')
     """
     parsed = parse_pem(pem_text)
     df = certs_frame(
