@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["CATEGORY", "REASONS", "SCHEMAS", "categorical", "frame", "schema_name", "validate"]
+__all__ = ["CATEGORY", "REASONS", "SCHEMAS", "categorical", "frame", "schema_name", "upgrade", "validate"]
 
 #: A column of repeated strings: a pandas Categorical whose categories are the distinct strings that
 #: occur, sorted, of dtype ``str``; missing values are missing (code -1).
@@ -275,6 +275,26 @@ def frame(name: str, records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
             raise ValueError(f"{name} record {index}: missing {sorted(missing)}, unexpected {sorted(extra)}")
     df = pd.DataFrame(rows, columns=list(columns))
     return validate(name, df)
+
+
+def upgrade(name: str, df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` as read from a file meshnb wrote before its schema ``name`` gained a ``reason`` column.
+
+    Snapshots and JSON findings of meshnb 0.1 have verdict tables without ``reason``: the column is
+    added, missing (the diagnosis was saved with them, so nothing needs it). Other tables are
+    returned as they are, for :func:`validate` to judge.
+
+    >>> import pandas as pd
+    >>> old = pd.DataFrame({"cluster": ["c1"], "status": ["pass"], "secrets": [1], "detail": ["ok"]})
+    >>> upgrade("remote-secrets.clusters", old).columns.tolist()
+    ['cluster', 'status', 'reason', 'secrets', 'detail']
+    """
+    columns = list(SCHEMAS[name])
+    if "reason" not in columns or "reason" in df.columns:
+        return df
+    if list(df.columns) != [c for c in columns if c != "reason"]:
+        return df
+    return df.reindex(columns=columns)
 
 
 def validate(name: str, df: pd.DataFrame) -> pd.DataFrame:

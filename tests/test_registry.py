@@ -203,3 +203,35 @@ def test_triage_reads_each_proxy_once(monkeypatch):
     )
     meshnb.check_locality(mesh, endpoints=other)
     assert len(reads) == len(mesh.clusters)
+
+
+def test_snapshots_and_findings_from_before_reasons_still_load(tmp_path):
+    """meshnb 0.1 wrote verdict tables without ``reason``: they load, with the reason missing."""
+    from meshnb.diagnostics.report import Report, load
+
+    report = triage(meshnb.simulate("missing-remote-secret"), allow_changes=True, requests=20)
+    old = {}
+    for name, finding in report.findings.items():
+        table, _key = CHECKS[name].verdicts
+        evidence = {
+            t: df.drop(columns="reason") if t == table and "reason" in df else df
+            for t, df in finding.evidence.items()
+        }
+        old[name] = dataclasses.replace(finding, evidence=evidence)
+    assert any("reason" not in f.evidence[CHECKS[n].verdicts[0]] for n, f in old.items())
+    loaded = load(Report(old, report.diagnosis, report.metadata).save(tmp_path / "old.meshnb"))
+    assert loaded.diagnosis.to_dict() == report.diagnosis.to_dict()
+    for name, finding in loaded.findings.items():
+        table = finding.evidence[CHECKS[name].verdicts[0]]
+        assert table["reason"].isna().all() and list(table.columns) == list(
+            report.findings[name].evidence[CHECKS[name].verdicts[0]].columns
+        )
+        again = Finding.from_json(old[name].to_json())
+        assert again.evidence[CHECKS[name].verdicts[0]]["reason"].isna().all()
+    # a table of another shape is still refused
+    broken = {
+        **old,
+        "trust": dataclasses.replace(old["trust"], evidence={"clusters": pd.DataFrame({"x": [1]})}),
+    }
+    with pytest.raises(meshnb.ConfigError, match="is not a clusters table"):
+        load(Report(broken, report.diagnosis, report.metadata).save(tmp_path / "broken.meshnb"))

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from meshnb.schemas import schema_name, validate
+from meshnb.schemas import schema_name, upgrade, validate
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -113,7 +113,7 @@ class Finding:
         for name, table in data.get("evidence", {}).items():
             df = pd.DataFrame(table["data"], columns=table["columns"])
             schema = schema_name(data["check"], name)
-            evidence[name] = validate(schema, df) if schema else df
+            evidence[name] = validate(schema, upgrade(schema, df)) if schema else df
         return cls(
             check=data["check"],
             status=data["status"],

@@ -126,7 +126,7 @@ def _why(exc: BaseException) -> str:
 
 
 def _load(path: str | os.PathLike[str], max_bytes: int) -> Report:
-    from meshnb.schemas import schema_name, validate
+    from meshnb.schemas import schema_name, upgrade, validate
 
     try:
         archive = zipfile.ZipFile(path)
@@ -157,7 +157,7 @@ def _load(path: str | os.PathLike[str], max_bytes: int) -> Report:
                 frame = _table(_member(archive, members[member], max_bytes, path), member, max_bytes, path)
                 schema = schema_name(finding.check, table)
                 try:
-                    finding.evidence[table] = validate(schema, frame) if schema else frame
+                    finding.evidence[table] = validate(schema, upgrade(schema, frame)) if schema else frame
                 except (ValueError, TypeError) as exc:
                     raise ConfigError(f"{path}: {member} is not a {table} table: {_why(exc)}") from exc
     return Report(findings, Diagnosis.from_dict(manifest["diagnosis"]), manifest["metadata"])
