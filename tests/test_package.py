@@ -92,7 +92,7 @@ def test_no_shell_strings_or_global_kube_config_in_the_package():
 
 
 def test_every_reader_is_exported_with_an_example():
-    import meshnb.readers as readers
+    from meshnb import readers
 
     assert readers.__all__ == ["read_certs", "read_curl", "read_endpoints", "read_istiod_log"]
     for name in readers.__all__:
