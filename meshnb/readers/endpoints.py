@@ -581,6 +581,38 @@ def _table_fields(line: str) -> tuple[str, ...] | None:
     return _TABLE_HEADERS.get(tuple(line.split()))
 
 
+def _row_fields(words: list[str]) -> tuple[str, ...] | None:
+    """The layout of a table row seen without its header, as the guide's ``| grep helloworld`` prints.
+
+    >>> _row_fields("10.0.0.11:5000 HEALTHY OK outbound|5000||helloworld.sample.svc.cluster.local".split())
+    ('endpoint', 'status', 'outlier', 'cluster')
+    >>> _row_fields(["ENDPOINT", "STATUS"]) is None
+    True
+    """
+    if not _is_endpoint(words[0]) or not _is_cluster_name(words[-1]):
+        return None
+    n = len(words)
+    if n == 4 and words[1] in _HEALTH_SET:
+        if words[2] in _OUTLIER_SET:
+            return ("endpoint", "status", "outlier", "cluster")
+        return ("endpoint", "status", "locality", "cluster")
+    if n == 3 and words[1] in _HEALTH_SET:
+        return ("endpoint", "status", "cluster")
+    if n == 2:
+        return ("endpoint", "cluster")
+    return None
+
+
+def _is_endpoint(word: str) -> bool:
+    """Whether a table's first word is an endpoint: ``ip:port``, ``[v6]:port``, a pipe or internal one."""
+    return word.startswith(("envoy://", "unix://", "endpoint/")) or _split_host_port(word)[1] is not None
+
+
+def _is_cluster_name(word: str) -> bool:
+    """Whether a table's last word is an Envoy cluster name as Istio makes them (``outbound|5000||...``)."""
+    return "|" in word or _SNI_NAME.match(word) is not None
+
+
 def _istioctl_table(text: str, cols: _Columns) -> None:
     """Rows from ``istioctl proxy-config endpoint`` tables (headers may repeat, e.g. several pods)."""
     fields: tuple[str, ...] | None = None
@@ -593,16 +625,19 @@ def _istioctl_table(text: str, cols: _Columns) -> None:
         if header is not None:
             fields = header
             continue
-        if fields is None:
-            raise ParseError("istioctl table without a header (ENDPOINT ... CLUSTER)", line, lineno)
+        row_fields = fields or _row_fields(words)
+        if row_fields is None:
+            raise ParseError(
+                "neither an istioctl table header (ENDPOINT ... CLUSTER) nor a row of one", line, lineno
+            )
         n = len(words)
         status = outlier = None
         region = zone = subzone = None
-        if fields[2:3] == ("outlier",):
+        if row_fields[2:3] == ("outlier",):
             if n != 4:
                 raise ParseError("expected ENDPOINT STATUS OUTLIER-CHECK CLUSTER", line, lineno)
             status, outlier = words[1], words[2]
-        elif fields[2:3] == ("locality",):
+        elif row_fields[2:3] == ("locality",):
             if n not in (3, 4):
                 raise ParseError("expected NAME STATUS [LOCALITY] CLUSTER", line, lineno)
             status = words[1]
@@ -611,7 +646,7 @@ def _istioctl_table(text: str, cols: _Columns) -> None:
                 region = loc[0]
                 zone = loc[1] if len(loc) > 1 else None
                 subzone = loc[2] if len(loc) > 2 else None
-        elif len(fields) == 3:
+        elif len(row_fields) == 3:
             if n != 3:
                 raise ParseError("expected ENDPOINT STATUS CLUSTER", line, lineno)
             status = words[1]
@@ -682,7 +717,7 @@ def _detect(text: str | bytes | dict[str, Any] | list[Any]) -> tuple[str, Any]:
         return _json_kind(doc), doc
     end = text.find("\n", begin)
     first = text[begin : end if end >= 0 else len(text)].rstrip("\r")
-    if _table_fields(first) is not None:
+    if _table_fields(first) is not None or _row_fields(first.split()) is not None:
         return "istioctl-table", text
     if "::" in first:
         return "envoy-text", text
