@@ -15,8 +15,9 @@ prints them, so they can be compared with what a user runs by hand.
 ['L=cluster1,CN=Intermediate CA,O=Istio', 'CN=Root CA,O=Istio']
 >>> df["issuer"].tolist(), df["is_ca"].tolist()
 (['CN=Root CA,O=Istio', 'CN=Root CA,O=Istio'], [True, True])
->>> len(read_certs(data["ca-key.pem"]))      # a private key gives no row (and is never decoded)
-0
+>>> read_certs(data["ca-key.pem"])  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+meshnb.errors.ParseError: this holds only a private key (1 block(s)) and no certificate: meshnb never reads...
 """
 
 from __future__ import annotations
@@ -258,10 +259,16 @@ def certs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
 
 
 def read_certs(pem_text: str | bytes, *, cluster: str = "", secret: str = "", key: str = "") -> pd.DataFrame:
-    """Every certificate in ``pem_text`` as a ``certs`` DataFrame (one row each, in order).
+    """Every certificate in what the user has, as a ``certs`` DataFrame (one row each, in order).
 
-    Private key blocks give no row; ``df.attrs["private_keys_skipped"]`` counts them. Garbage or
-    truncated PEM raises :class:`meshnb.errors.ParseError` naming the line.
+    Reads PEM text; the base64 string that ``kubectl get secret cacerts -o
+    jsonpath='{.data.root-cert\\.pem}'`` prints (what the guide's ``diff`` compares); and a whole
+    secret as ``kubectl get secret -o yaml`` or ``-o json`` prints it (every data key read, rows keyed
+    by it; a private key's value, ``ca-key.pem`` or ``tls.key``, is never decoded:
+    ``df.attrs["keys_not_read"]`` names those keys). Private key blocks in PEM give no row;
+    ``df.attrs["private_keys_skipped"]`` counts them, and text holding only private keys is refused
+    (meshnb never reads keys). Garbage or truncated PEM raises :class:`meshnb.errors.ParseError` naming
+    the line.
 
     >>> pem = '''-----BEGIN CERTIFICATE-----
     ... MIIBRDCB7KADAgECAgEdMAoGCCqGSM49BAMCMCIxDjAMBgNVBAoMBUlzdGlvMRAw
@@ -276,11 +283,89 @@ def read_certs(pem_text: str | bytes, *, cluster: str = "", secret: str = "", ke
     >>> row["subject"], row["serial"], bool(row["is_ca"]), str(row["not_after"].date())
     ('CN=Root CA,O=Istio', '1D', True, '2036-01-01')
     """
-    parsed = parse_pem(pem_text)
+    text = _to_text(pem_text)
+    stripped = text.strip()
+    if _SECRET_KIND.search(stripped):
+        return _read_secret(stripped, cluster=cluster)
+    if stripped and "-----BEGIN" not in stripped and _BASE64_TEXT.match(stripped):
+        text = _from_base64(stripped)
+    parsed = parse_pem(text)
+    if parsed.private_keys and not parsed.certificates:
+        raise ParseError(
+            f"this holds only a private key ({parsed.private_keys} block(s)) and no certificate: meshnb "
+            "never reads keys; give it root-cert.pem, ca-cert.pem or cert-chain.pem"
+        )
     df = certs_frame(
         cert_record(cert, cluster=cluster, secret=secret, key=key) for cert, _ in parsed.certificates
     )
     df.attrs["private_keys_skipped"] = parsed.private_keys
+    return df
+
+
+#: The start of ``kubectl get secret -o yaml`` / ``-o json`` output.
+_SECRET_KIND = re.compile(r'^[ \t]*(?:kind:[ \t]*Secret|"kind"[ \t]*:[ \t]*"Secret",?)[ \t]*\r?$', re.M)
+#: One base64 string, maybe wrapped over lines (no spaces inside a line, as kubectl and base64 print it).
+_BASE64_TEXT = re.compile(r"^(?=[\s\S]{16})(?:[A-Za-z0-9+/]+={0,2}[ \t]*(?:\r?\n|$))+$")
+#: Data keys whose values are private keys: named, never decoded.
+_KEY_NAMES = re.compile(r"(?:^|[-_.])key(?:\.pem)?$", re.I)
+
+
+def _from_base64(text: str) -> str:
+    """The PEM text a base64 string (a secret's data value, as kubectl prints it) stands for."""
+    joined = "".join(text.split())
+    try:
+        head = base64.b64decode(joined[:64], validate=True)  # the BEGIN line only, to see what it is
+        label = _BEGIN.match(head.decode("ascii", "replace").split("\n", 1)[0].strip())
+        if label and _is_private(label.group(1)):
+            raise ParseError(
+                "base64 of a private key: not decoded (meshnb never reads keys); give it root-cert.pem, "
+                "ca-cert.pem or cert-chain.pem",
+                line=_REDACTED,
+                lineno=1,
+            )
+        decoded = base64.b64decode(joined, validate=True)
+    except binascii.Error:
+        raise ParseError(
+            "neither PEM nor base64 of PEM (the base64 does not decode)", line=_REDACTED, lineno=1
+        ) from None
+    if b"-----BEGIN " not in decoded[:4096]:
+        raise ParseError(
+            "base64 that does not decode to PEM (expected a secret's root-cert.pem, ca-cert.pem or "
+            "cert-chain.pem value)",
+            line=_REDACTED,
+            lineno=1,
+        )
+    return _to_text(decoded)
+
+
+def _read_secret(text: str, *, cluster: str) -> pd.DataFrame:
+    """Each certificate key of a Secret manifest (YAML or JSON); private keys named, never decoded."""
+    import yaml
+
+    try:
+        manifest = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ParseError(f"a Secret that is not readable YAML or JSON ({type(exc).__name__})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("data") or {}, dict):
+        raise ParseError("a Secret without a data map")
+    metadata = manifest.get("metadata")
+    name = str(metadata.get("name") or "") if isinstance(metadata, dict) else ""
+    frames, not_read, skipped = [], [], 0
+    for data_key, value in sorted((manifest.get("data") or {}).items()):
+        if _KEY_NAMES.search(str(data_key)):
+            not_read.append(str(data_key))
+            continue
+        if not isinstance(value, str):
+            raise ParseError(f"the Secret's data key {data_key!r} does not hold a base64 string")
+        try:
+            df = read_certs(_from_base64(value), cluster=cluster, secret=name, key=str(data_key))
+        except ParseError as exc:
+            raise ParseError(f"the Secret's data key {data_key!r}: {exc}") from None
+        skipped += df.attrs["private_keys_skipped"]
+        frames.append(df)
+    df = certs_frame(row for frame in frames for row in frame.to_dict("records"))
+    df.attrs["private_keys_skipped"] = skipped
+    df.attrs["keys_not_read"] = not_read
     return df
 
 
