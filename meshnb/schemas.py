@@ -222,6 +222,7 @@ REASONS: dict[str, str] = {
     "reset": "the connection was reset",
     "tls-mismatch": "TLS where plain text was expected, or the reverse",
     "dns": "a name did not resolve",
+    "other": "an answer of a kind meshnb does not know (kept verbatim in the error column)",
     # trust (clusters)
     "cacerts-missing": "no cacerts secret: istiod signs with its own self-signed root",
     "peer-cacerts-missing": "another cluster has no cacerts secret, so no trust is shared with it",

@@ -46,6 +46,11 @@ OUTCOMES = {  # curl's or Envoy's error kind -> the probe outcome the guide talk
     "refused": "refused",
     "connect_failure": "refused",
     "reset": "reset",
+    "local_reset": "reset",
+    "refused_stream": "reset",
+    "connect_error": "reset",
+    "protocol_error": "reset",
+    "overload": "reset",
     "tls": "tls/plaintext mismatch",
     "dns": "dns",
 }

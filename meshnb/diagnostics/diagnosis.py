@@ -30,7 +30,19 @@ from meshnb.diagnostics.trust import STEP_PLUGIN, STEP_ROTATE, step_create
 __all__ = ["Cause", "Diagnosis", "diagnose"]
 
 #: Request errors that point at the network rather than at TLS or the application.
-NETWORK_ERRORS = ("timeout", "refused", "reset", "connect_timeout", "connect_failure")
+NETWORK_ERRORS = (
+    "timeout",
+    "refused",
+    "reset",
+    "connect_timeout",
+    "connect_failure",
+    # Envoy's finer reset reasons (readers.curl.ERROR_KINDS), all read as "reset" before
+    "local_reset",
+    "refused_stream",
+    "connect_error",
+    "protocol_error",
+    "overload",
+)
 #: A median latency this slow from a cluster that only reached itself: its proxy waited for connection
 #: timeouts towards the remote gateway before retrying locally (Envoy's default connect timeout is 10 s).
 SLOW_MS = 1000.0

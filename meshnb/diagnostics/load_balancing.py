@@ -422,7 +422,13 @@ def _next_steps(status: str, sources: pd.DataFrame, samples: pd.DataFrame) -> li
             "A cluster could not be sampled: check the kubeconfig context, that its API server answers, "
             "that you may exec into pods in the namespace, and that the curl sample runs there."
         )
-    if "fail" in set(sources["status"]) or kinds & {"tls", "connect_failure", "connect_timeout", "timeout"}:
+    if "fail" in set(sources["status"]) or kinds & {
+        "tls",
+        "connect_failure",
+        "connect_timeout",
+        "timeout",
+        "refused",
+    }:
         if kinds & {"tls", "connect_failure"}:
             steps.append(STEP_TRUST)
         steps += [STEP_CONNECTIVITY, STEP_LOCALITY]

@@ -44,15 +44,21 @@ ERROR_KINDS: dict[str, str] = {
     "tls": "TLS handshake failed between proxies (no shared root, or an mTLS/plaintext mismatch)",
     "connect_failure": "the proxy could not connect upstream (since Envoy 1.38.1, TLS failures look so too)",
     "connect_timeout": "the proxy's upstream connection timed out (often a firewall dropping packets)",
-    "timeout": "the request did not finish within curl's --max-time",
-    "refused": "connection refused",
-    "reset": "the connection was reset before a response",
+    "timeout": "a timeout: curl's --max-time, Envoy's route timeout (504) or ETIMEDOUT on connect",
+    "refused": "connection refused (curl's exit 7, or ECONNREFUSED in Envoy's transport failure reason)",
+    "reset": "the connection was reset before a response (Envoy: remote reset, connection termination)",
+    "local_reset": "Envoy reset the stream itself (reset reason: local reset)",
+    "refused_stream": "a stream was refused, retryable (reset reason: local/remote refused stream reset)",
+    "protocol_error": "the upstream's answer did not conform to HTTP (reset reason: protocol error)",
+    "connect_error": "a CONNECT request's tunnel failed (reset reason: remote error with CONNECT request)",
+    "overload": "Envoy's overload manager reset the stream (reset reason: overload manager reset)",
     "no_healthy_upstream": "the proxy has no healthy endpoint for the service",
     "overflow": "the proxy's circuit breaker rejected the request",
     "dns": "the host name did not resolve",
     "http_error": "the service answered with an HTTP error status",
     "unexpected_body": "an answer that is not helloworld's 'Hello version: …' line",
     "curl_error": "curl failed for another reason",
+    "other": "an Envoy error reply meshnb does not know (kept verbatim in the error column)",
 }
 
 
@@ -113,12 +119,60 @@ def parse_curl_batch(stdout: str) -> list[Transfer]:
     return transfers
 
 
-# Envoy's local reply texts, newest and oldest forms (see shared reference data and Istio's guide).
+# Envoy's local reply texts (envoyproxy/envoy; see tests/data/real/envoy/README.md for each source):
+# the router's "upstream connect error or disconnect/reset before headers. [retried and the latest ]
+# reset reason: <Http::Utility::resetReasonToString>[, transport failure reason: <reason>]", where the
+# connection's failure reason is "delayed connect error: <errno or strerror>" or a TLS error.
+_UPSTREAM_RESET = "upstream connect error or disconnect/reset before headers"
 _TLS = re.compile(
     r"TLS[_ ]error|CERTIFICATE_VERIFY_FAILED|TLSV1_ALERT|HTTP_REQUEST|WRONG_VERSION_NUMBER|SSL routines", re.I
 )
 _RESET_REASON = re.compile(r"reset reason: (?P<reason>[^,]+)")
+_DELAYED_CONNECT = re.compile(r"delayed connect error: (?P<error>[^,]+)")
+#: errno (Linux) or its strerror text in "delayed connect error: ..." -> kind
+_CONNECT_ERRNO = {
+    "111": "refused",  # ECONNREFUSED
+    "connection refused": "refused",
+    "110": "timeout",  # ETIMEDOUT
+    "connection timed out": "timeout",
+}
+#: Http::Utility::resetReasonToString's strings (Envoy 1.2x-1.40) -> kind
+_RESET_KINDS = {
+    "connection failure": "connect_failure",  # ConnectionFailure (before the split)
+    "local connection failure": "connect_failure",  # LocalConnectionFailure
+    "remote connection failure": "connect_failure",  # RemoteConnectionFailure
+    "connection timeout": "connect_timeout",  # ConnectionTimeout
+    "connection termination": "reset",  # ConnectionTermination
+    "local reset": "local_reset",  # LocalReset
+    "local refused stream reset": "refused_stream",  # LocalRefusedStreamReset
+    "overflow": "overflow",  # Overflow
+    "remote reset": "reset",  # RemoteReset
+    "remote refused stream reset": "refused_stream",  # RemoteRefusedStreamReset
+    "remote error with CONNECT request": "connect_error",  # ConnectError
+    "protocol error": "protocol_error",  # ProtocolError
+    "overload manager reset": "overload",  # OverloadManager
+}
 _CURL_KINDS = {6: "dns", 7: "refused", 28: "timeout", 35: "tls", 52: "reset", 56: "reset"}
+
+
+def _envoy_kind(http_status: int, body: str) -> str | None:
+    """The kind of one of Envoy's local replies, ``other`` for an unknown one, None if not Envoy's."""
+    text = body.strip()
+    if text == "no healthy upstream":
+        return "no_healthy_upstream"
+    if http_status == 504 and text == "upstream request timeout":
+        return "timeout"
+    if _UPSTREAM_RESET not in text:
+        return None
+    if _TLS.search(text):
+        return "tls"
+    connect = _DELAYED_CONNECT.search(text)
+    if connect and connect["error"].strip().lower() in _CONNECT_ERRNO:
+        return _CONNECT_ERRNO[connect["error"].strip().lower()]
+    reason = _RESET_REASON.search(text)
+    if reason is None:
+        return "other"
+    return _RESET_KINDS.get(reason["reason"].strip(), "other")
 
 
 def classify_error(http_status: int | None, body: str, curl_exit: int | None, curl_error: str) -> str | None:
@@ -128,25 +182,21 @@ def classify_error(http_status: int | None, body: str, curl_exit: int | None, cu
     ...     "reset reason: connection failure, transport failure reason: TLS error: "
     ...     "268435612:SSL routines:OPENSSL_internal:HTTP_REQUEST", 0, "")
     'tls'
+    >>> classify_error(503, "upstream connect error or disconnect/reset before headers. "
+    ...     "reset reason: connection failure, transport failure reason: delayed connect error: 111", 0, "")
+    'refused'
     """
     if curl_exit not in (None, 0):
         return _CURL_KINDS.get(curl_exit, "curl_error")
     if http_status is None:
         return "curl_error"
-    if _TLS.search(body):
-        return "tls"
     if "no healthy upstream" in body:
         return "no_healthy_upstream"
-    reason = _RESET_REASON.search(body)
-    if reason:
-        text = reason["reason"].strip()
-        if "timeout" in text:
-            return "connect_timeout"
-        if "overflow" in text:
-            return "overflow"
-        if "connection failure" in text:
-            return "connect_failure"
-        return "reset"
+    kind = _envoy_kind(http_status, body)
+    if kind is not None:
+        return kind
+    if _TLS.search(body):
+        return "tls"
     if not 200 <= http_status < 300:
         return "http_error"
     if parse_hello(body) is None:
@@ -168,6 +218,14 @@ def _plain_line(line: str) -> tuple[Transfer, str | None]:
         return Transfer(None, line, None, 0, ""), None
     kind = classify_error(503, line, 0, "")  # Envoy's local replies come with a 503
     return Transfer(None, line, None, 0, ""), "unexpected_body" if kind == "http_error" else kind
+
+
+def _error_text(transfer: Transfer, kind: str | None) -> str | None:
+    """The error column: curl's message or the body (an ``other`` body whole, others cut to 500)."""
+    if kind is None:
+        return None
+    text = transfer.curl_error or transfer.body
+    return text if kind == "other" else text[:500]
 
 
 def read_curl(text: str | bytes) -> pd.DataFrame:
@@ -207,7 +265,7 @@ def read_curl(text: str | bytes) -> pd.DataFrame:
                 "version": hello[0] if hello else None,
                 "instance": hello[1] if hello else None,
                 "error_kind": kind,
-                "error": None if kind is None else (transfer.curl_error or transfer.body)[:500],
+                "error": _error_text(transfer, kind),
                 "latency_ms": None if transfer.seconds is None else transfer.seconds * 1000.0,
             }
         )
