@@ -230,7 +230,8 @@ def _verdict(name: str, read: _Read, clusters: list[str]) -> tuple[str, str, str
             problems.append(f"{row['secret']}: {row['problems']}")
     failed = current_failures(read.events)
     for event in failed:
-        problems.append(f"istiod could not add cluster {event['remote_cluster']}: {event['error']}")
+        verb = "update" if event["event"] == "update_failed" else "add"
+        problems.append(f"istiod could not {verb} cluster {event['remote_cluster']}: {event['error']}")
         reasons.add("istiod-failed")
     if read.log_error:
         warnings.append(f"istiod's logs could not be read ({read.log_error})")
