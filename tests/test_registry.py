@@ -235,3 +235,14 @@ def test_snapshots_and_findings_from_before_reasons_still_load(tmp_path):
     }
     with pytest.raises(meshnb.ConfigError, match="is not a clusters table"):
         load(Report(broken, report.diagnosis, report.metadata).save(tmp_path / "broken.meshnb"))
+
+
+def test_every_option_is_a_keyword_of_its_check_with_the_same_default():
+    """The CLI and the panels show the defaults the functions use: declared twice, so held equal here."""
+    import inspect
+
+    for check in CHECKS.values():
+        parameters = inspect.signature(check.function).parameters
+        for option in check.options:
+            assert option.name in parameters, (check.name, option.name)
+            assert parameters[option.name].default == option.default, (check.name, option.name)

@@ -29,7 +29,7 @@ from meshnb.diagnostics.fanout import Cancelled, Progress, per_cluster
 from meshnb.diagnostics.finding import Finding
 from meshnb.errors import ClusterError, ClusterTimeout, MeshnbError, NotFound
 from meshnb.names import validate_name
-from meshnb.readers.curl import CURL_WRITE_OUT, classify_error, parse_curl_batch
+from meshnb.readers.curl import CURL_WRITE_OUT, RESET_KINDS, classify_error, parse_curl_batch
 
 __all__ = ["check_connectivity", "manifests"]
 
@@ -39,18 +39,13 @@ CHECK = "connectivity"
 HELLOWORLD_IMAGE = "docker.io/istio/examples-helloworld-{version}:1.0"
 CURL_IMAGE = "docker.io/curlimages/curl:8.16.0"
 PROBE_TIMEOUT_S = 5
-OUTCOMES = {  # curl's or Envoy's error kind -> the probe outcome the guide talks about
+OUTCOMES: dict[str | None, str] = {  # curl's or Envoy's error kind -> the probe outcome the guide talks about
     None: "ok",
     "timeout": "timeout",
     "connect_timeout": "timeout",
     "refused": "refused",
     "connect_failure": "refused",
-    "reset": "reset",
-    "local_reset": "reset",
-    "refused_stream": "reset",
-    "connect_error": "reset",
-    "protocol_error": "reset",
-    "overload": "reset",
+    **dict.fromkeys(RESET_KINDS, "reset"),
     "tls": "tls/plaintext mismatch",
     "dns": "dns",
 }

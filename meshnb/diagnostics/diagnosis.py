@@ -26,23 +26,10 @@ from meshnb.diagnostics.locality import STEP_BY_DESIGN
 from meshnb.diagnostics.registry import CHECKS
 from meshnb.diagnostics.remote_secrets import STEP_CREATE, STEP_KEY, STEP_LOGS
 from meshnb.diagnostics.trust import STEP_PLUGIN, STEP_ROTATE, step_create
+from meshnb.readers.curl import NETWORK_KINDS
 
 __all__ = ["Cause", "Diagnosis", "diagnose"]
 
-#: Request errors that point at the network rather than at TLS or the application.
-NETWORK_ERRORS = (
-    "timeout",
-    "refused",
-    "reset",
-    "connect_timeout",
-    "connect_failure",
-    # Envoy's finer reset reasons (readers.curl.ERROR_KINDS), all read as "reset" before
-    "local_reset",
-    "refused_stream",
-    "connect_error",
-    "protocol_error",
-    "overload",
-)
 #: A median latency this slow from a cluster that only reached itself: its proxy waited for connection
 #: timeouts towards the remote gateway before retrying locally (Envoy's default connect timeout is 10 s).
 SLOW_MS = 1000.0
@@ -134,7 +121,7 @@ def _network_errors(findings: dict[str, Finding]) -> dict[str, tuple[int, int]]:
     if samples is None:
         return {}
     kinds = samples["error_kind"].astype("string").fillna("")
-    bad = samples[kinds.isin(NETWORK_ERRORS)].groupby("source_cluster", observed=True).size()
+    bad = samples[kinds.isin(NETWORK_KINDS)].groupby("source_cluster", observed=True).size()
     total = samples.groupby("source_cluster", observed=True).size()
     return {name: (int(bad.get(name, 0)), int(total[name])) for name in total.index if bad.get(name, 0)}
 

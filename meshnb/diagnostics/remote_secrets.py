@@ -117,13 +117,7 @@ def _describe(
     annotation = secret.annotations.get(ANNOTATION)
     rows = []
     for key in secret.data or [None]:
-        problems: list[str] = []
-        reasons: set[str] = set()
-
-        def problem(reason: str, text: str, found: list[str] = problems, kinds: set[str] = reasons) -> None:
-            found.append(text)
-            kinds.add(reason)
-
+        problems: list[tuple[str, str]] = []  # (reason, text)
         row: dict[str, Any] = {
             "cluster": owner,
             "secret": f"{secret.namespace}/{secret.name}",
@@ -135,14 +129,14 @@ def _describe(
             "token_expiry": None,
         }
         if key is None:
-            problem("secret-unusable", "the secret has no data")
+            problems.append(("secret-unusable", "the secret has no data"))
         else:
             try:
                 config = yaml.safe_load(secret.data[key])
             except (yaml.YAMLError, ValueError):  # PyYAML raises ValueError on impossible dates
                 config = None
             if not isinstance(config, dict):
-                problem("secret-unusable", f"data key {key!r} does not hold a kubeconfig")
+                problems.append(("secret-unusable", f"data key {key!r} does not hold a kubeconfig"))
                 config = {}
             current = config.get("current-context")
             context = _named(config.get("contexts"), "context").get(str(current)) or {}
@@ -152,34 +146,42 @@ def _describe(
             row["server"] = None if cluster.get("server") is None else str(cluster["server"])
             row["auth"], row["token_expiry"] = _auth(user)
             if annotation and key != annotation:
-                problem(
-                    "wrong-data-key",
-                    f"data key {key!r} is not the cluster name {annotation!r} of the annotation",
+                problems.append(
+                    (
+                        "wrong-data-key",
+                        f"data key {key!r} is not the cluster name {annotation!r} of the annotation",
+                    )
                 )
             if clusters and key not in clusters:
-                problem(
-                    "wrong-data-key",
-                    f"data key {key!r} names no cluster of this mesh ({', '.join(clusters)})",
+                problems.append(
+                    (
+                        "wrong-data-key",
+                        f"data key {key!r} names no cluster of this mesh ({', '.join(clusters)})",
+                    )
                 )
             if key == owner:
-                problem("wrong-data-key", "the secret points at its own cluster")
+                problems.append(("wrong-data-key", "the secret points at its own cluster"))
             if config and current != key:
-                problem("secret-unusable", f"the kubeconfig's current context {current!r} is not {key!r}")
+                problems.append(
+                    ("secret-unusable", f"the kubeconfig's current context {current!r} is not {key!r}")
+                )
             if config and not row["server"]:
-                problem("secret-unusable", "the kubeconfig has no server for its current context")
+                problems.append(("secret-unusable", "the kubeconfig has no server for its current context"))
             elif row["server"] and _is_loopback(row["server"]):
-                problem(
-                    "secret-unusable",
-                    f"server {row['server']} is a loopback address, unreachable from the other cluster",
+                problems.append(
+                    (
+                        "secret-unusable",
+                        f"server {row['server']} is a loopback address, unreachable from the other cluster",
+                    )
                 )
             if config and row["auth"] == "none":
-                problem("secret-unusable", "the kubeconfig carries no credentials")
+                problems.append(("secret-unusable", "the kubeconfig carries no credentials"))
             if row["token_expiry"] is not None and row["token_expiry"] <= now:
-                problem("secret-unusable", f"the token expired on {row['token_expiry']:%Y-%m-%d}")
+                problems.append(("secret-unusable", f"the token expired on {row['token_expiry']:%Y-%m-%d}"))
         if annotation is None:
-            problem("secret-unusable", f"no {ANNOTATION} annotation")
-        row["problems"] = "; ".join(problems)
-        rows.append((row, reasons))
+            problems.append(("secret-unusable", f"no {ANNOTATION} annotation"))
+        row["problems"] = "; ".join(text for _reason, text in problems)
+        rows.append((row, {reason for reason, _text in problems}))
     return rows
 
 

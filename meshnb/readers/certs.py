@@ -289,17 +289,22 @@ def read_certs(pem_text: str | bytes, *, cluster: str = "", secret: str = "", ke
         return _read_secret(stripped, cluster=cluster)
     if stripped and "-----BEGIN" not in stripped and _BASE64_TEXT.match(stripped):
         text = _from_base64(stripped)
+    records, private_keys = _records(text, cluster=cluster, secret=secret, key=key)
+    df = certs_frame(records)
+    df.attrs["private_keys_skipped"] = private_keys
+    return df
+
+
+def _records(text: str, *, cluster: str, secret: str, key: str) -> tuple[list[dict[str, Any]], int]:
+    """``certs`` records of PEM text, and how many private key blocks it skipped (only keys: refused)."""
     parsed = parse_pem(text)
     if parsed.private_keys and not parsed.certificates:
         raise ParseError(
             f"this holds only a private key ({parsed.private_keys} block(s)) and no certificate: meshnb "
             "never reads keys; give it root-cert.pem, ca-cert.pem or cert-chain.pem"
         )
-    df = certs_frame(
-        cert_record(cert, cluster=cluster, secret=secret, key=key) for cert, _ in parsed.certificates
-    )
-    df.attrs["private_keys_skipped"] = parsed.private_keys
-    return df
+    records = [cert_record(cert, cluster=cluster, secret=secret, key=key) for cert, _ in parsed.certificates]
+    return records, parsed.private_keys
 
 
 #: The start of ``kubectl get secret -o yaml`` / ``-o json`` output.
@@ -350,7 +355,9 @@ def _read_secret(text: str, *, cluster: str) -> pd.DataFrame:
         raise ParseError("a Secret without a data map")
     metadata = manifest.get("metadata")
     name = str(metadata.get("name") or "") if isinstance(metadata, dict) else ""
-    frames, not_read, skipped = [], [], 0
+    records: list[dict[str, Any]] = []
+    not_read: list[str] = []
+    skipped = 0
     for data_key, value in sorted((manifest.get("data") or {}).items()):
         if _KEY_NAMES.search(str(data_key)):
             not_read.append(str(data_key))
@@ -358,12 +365,12 @@ def _read_secret(text: str, *, cluster: str) -> pd.DataFrame:
         if not isinstance(value, str):
             raise ParseError(f"the Secret's data key {data_key!r} does not hold a base64 string")
         try:
-            df = read_certs(_from_base64(value), cluster=cluster, secret=name, key=str(data_key))
+            found, keys = _records(_from_base64(value), cluster=cluster, secret=name, key=str(data_key))
         except ParseError as exc:
             raise ParseError(f"the Secret's data key {data_key!r}: {exc}") from None
-        skipped += df.attrs["private_keys_skipped"]
-        frames.append(df)
-    df = certs_frame(row for frame in frames for row in frame.to_dict("records"))
+        records += found
+        skipped += keys
+    df = certs_frame(records)
     df.attrs["private_keys_skipped"] = skipped
     df.attrs["keys_not_read"] = not_read
     return df

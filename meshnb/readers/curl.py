@@ -25,6 +25,8 @@ __all__ = [
     "CURL_MARKER",
     "CURL_WRITE_OUT",
     "ERROR_KINDS",
+    "NETWORK_KINDS",
+    "RESET_KINDS",
     "Transfer",
     "classify_error",
     "parse_curl_batch",
@@ -60,6 +62,12 @@ ERROR_KINDS: dict[str, str] = {
     "curl_error": "curl failed for another reason",
     "other": "an Envoy error reply meshnb does not know (kept verbatim in the error column)",
 }
+#: The kinds that are a reset of the stream or connection (Envoy's reset reasons, curl's resets).
+RESET_KINDS = frozenset(
+    {"reset", "local_reset", "refused_stream", "connect_error", "protocol_error", "overload"}
+)
+#: The kinds that point at the network rather than at TLS or the application.
+NETWORK_KINDS = frozenset({"timeout", "refused", "connect_timeout", "connect_failure"}) | RESET_KINDS
 
 
 @dataclass(frozen=True)
