@@ -104,7 +104,7 @@ def test_reads(make_mesh):
     assert isinstance(remote, Secret) and list(remote.data) == ["cluster2"]
     assert remote.annotations["networking.istio.io/cluster"] == "cluster2"
     istiod = c1.list_pods("istio-system", "app=istiod")[0].name
-    assert "Adding cluster" in c1.logs("istio-system", istiod)
+    assert "\tAdd cluster\tcluster=cluster2 " in c1.logs("istio-system", istiod)
     assert len(c1.logs("istio-system", istiod, tail_lines=2).splitlines()) == 2
 
 

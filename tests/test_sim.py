@@ -147,7 +147,7 @@ def test_remote_secrets_hold_kubeconfigs_with_tokens():
     assert config["current-context"] == "cluster2"
     assert config["users"][0]["user"]["token"].count(".") == 2
     assert not config["clusters"][0]["cluster"]["server"].startswith("https://127.")
-    assert "Adding cluster\tcluster=cluster2" in istiod_log(mesh, "cluster1")
+    assert "\tAdd cluster\tcluster=cluster2" in istiod_log(mesh, "cluster1")
 
 
 def test_missing_remote_secret_hides_remote_endpoints():

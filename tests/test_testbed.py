@@ -106,7 +106,7 @@ def test_istiod_logs_through_kwok(connect):
     cluster = connect().clusters["cluster1"]
     istiod = cluster.list_pods("istio-system", "app=istiod")[0].name
     text = cluster.logs("istio-system", istiod)
-    assert "Adding cluster\tcluster=cluster2 secret=istio-system/istio-remote-secret-cluster2" in text
+    assert "Add cluster\tcluster=cluster2 secret=istio-system/istio-remote-secret-cluster2" in text
     assert len(cluster.logs("istio-system", istiod, tail_lines=2).splitlines()) == 2
 
 

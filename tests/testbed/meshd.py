@@ -455,7 +455,7 @@ class Meshd:
                     )
                     continue
                 rt.remotes[name] = Remote(key, api)
-                rt.log("info", "kube", f"Adding cluster\tcluster={key} secret={ref}")
+                rt.log("info", "kube", f"Add cluster\tcluster={key} secret={ref}")
         if changed:
             rt.log("info", "kube", f"Number of remote clusters: {len(rt.remotes)}")
 

@@ -67,28 +67,30 @@ def log(owner: str, keys: Mapping[str, str | None]) -> str:
 
     def line(seconds: float, level: str, scope: str, message: str) -> None:
         stamp = (base + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        lines.append(f"{stamp}\t{level}\t{scope}\t{message}")
+        # the default scope has no field (istio.io/pkg/log, then pkg/log: Scope.nameToEmit is empty)
+        lines.append(f"{stamp}\t{level}\t{scope}\t{message}" if scope else f"{stamp}\t{level}\t{message}")
 
-    line(0.0, "info", "FLAG", '--clusterID="' + owner + '"')
-    line(0.4, "info", "kube", f"Initializing Kubernetes service registry {owner!r}")
+    line(0.0, "info", "", f"FLAG: --clusterID={json.dumps(owner)}")  # pkg/cmd: Infof("FLAG: --%s=%q", ...)
+    line(0.4, "info", "kube", f"Initializing Kubernetes service registry {json.dumps(owner)}")  # %q
     added = 0
     for offset, (remote, key) in enumerate(keys.items()):
         if key is None:
             continue
         name = f"istio-system/istio-remote-secret-{remote}"
         when = 1.0 + offset
-        line(when, "info", "kube", f"processing secret event for secret {name}")
+        # the secret controller logs in the default scope (pkg/kube/multicluster imports pkg/log's)
+        line(when, "info", "", f"processing secret event for secret {name}")
         if key == remote:
-            line(when + 0.1, "info", "kube", f"Adding cluster\tcluster={remote} secret={name}")
+            line(when + 0.1, "info", "", f"Add cluster\tcluster={remote} secret={name}")  # 1.22 on
             added += 1
         else:
             line(
                 when + 0.1,
                 "error",
-                "kube",
+                "",
                 f"Add cluster: create remote cluster failed: data key {key!r} is not the name of "
                 f"the cluster in annotation {CLUSTER_ANNOTATION}={remote}\tcluster={key} secret={name}",
             )
-    line(5.0, "info", "kube", f"Number of remote clusters: {added}")
+    line(5.0, "info", "", f"Number of remote clusters: {added}")
     line(5.1, "info", "ads", "All caches have been synced up in 5.1s, marking server ready")
     return "\n".join(lines) + "\n"
