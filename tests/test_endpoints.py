@@ -264,13 +264,14 @@ def test_zero_values_omitted_and_stats_as_ints_or_strings():
         "health_status": {},
     }
     row = read_endpoints(_admin(host)).iloc[0]
-    assert (row["endpoint_port"], row["weight"], row["priority"], row["health"], row["outlier_check"]) == (
-        0,
+    assert (row["endpoint_port"], row["priority"], row["health"], row["outlier_check"]) == (
         0,
         0,
         "UNKNOWN",
         "OK",
     )
+    # Envoy always prints a host's weight (at least 1): a missing one is unknown, not 0
+    assert pd.isna(row["weight"])
     assert pd.isna(row["region"])
 
 
@@ -508,6 +509,7 @@ def test_formats_constant_and_detection(reference):
         detect_format(istioctl_file(reference, "emptyfilter_output.txt")),
         detect_format(istioctl_file(reference, "emptyfilter_output.json")),
         detect_format(istioctl_file(reference, "configdump.json")),
+        detect_format((Path(__file__).parent / "data/real/istioctl/all-1.30.0-summary.txt").read_text()),
     }
     assert found == set(FORMATS)
 

@@ -630,3 +630,174 @@ def test_remote_secret_kubeconfig_with_odd_shapes_never_raises(token, field, val
         text = text.replace(f"'{value}'".encode(), value.encode())  # unquoted, as a hand-written file
     rows = _describe(_secret({"cluster2": text}, {ANNOTATION: "cluster2"}))
     assert token not in repr(rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# meshnb.readers.endpoints.read_endpoints on the real inputs of tests/data/real (every istioctl layout,
+# -o yaml, proxy-config all, Envoy's internal and dual-stack addresses)
+
+REAL = Path(__file__).parent / "data" / "real"
+ENDPOINT_FILES = {
+    path.name: path.read_text()
+    for path in sorted((REAL / "istioctl").glob("*")) + sorted((REAL / "envoy").glob("envoy-1.40-*"))
+    if not path.name.endswith(".bootstrap.yaml")
+}
+TEXT_FILES = sorted(name for name, text in ENDPOINT_FILES.items() if text.lstrip()[:1] not in "{[")
+ENDPOINT_LINES = sorted({line for name in TEXT_FILES for line in ENDPOINT_FILES[name].splitlines()})
+ENDPOINT_COLUMNS = list(frame("endpoints", []).columns)
+
+
+def _endpoints_or_error(text: str | bytes):
+    """read_endpoints' frame, or its ParseError (which names an input line, or a JSON path)."""
+    try:
+        df = meshnb.read_endpoints(text)
+    except ParseError as err:
+        if err.lineno is not None and isinstance(text, str):
+            lines = text.splitlines()
+            assert 1 <= err.lineno <= max(len(lines), 1), err
+            if lines and err.line is not None and len(err.line) < 200:
+                assert lines[err.lineno - 1].rstrip("\r").strip() in (
+                    err.line.strip(),
+                    err.line[:200].strip(),
+                ) or (err.line.startswith("$")), err
+        elif err.line is not None and err.lineno is None:
+            assert err.line.startswith("$"), err  # a JSON path
+        return err
+    assert list(df.columns) == ENDPOINT_COLUMNS
+    ports = df["endpoint_port"].dropna()
+    assert ((ports >= 0) & (ports <= 65535)).all()
+    return df
+
+
+def test_every_real_endpoint_file_reads():
+    for name, text in ENDPOINT_FILES.items():
+        result = _endpoints_or_error(text)
+        assert not isinstance(result, ParseError), (name, result)
+        assert len(result) > 0, name
+
+
+@FUZZ
+@given(st.lists(st.one_of(st.sampled_from(ENDPOINT_LINES), st.text(max_size=30)), max_size=30).map("\n".join))
+@example(
+    "NAME  STATUS  LOCALITY  CLUSTER\n10.0.0.1:80,fd00::1:99999  HEALTHY  outbound|80||a.b.svc.cluster.local"
+)
+@example("------ ENDPOINTS INFO ------\n\nENDPOINT CLUSTER\nendpoint/envoy://x/1:2 outbound|1||a")
+def test_read_endpoints_mixtures_of_real_lines(text):
+    _endpoints_or_error(text)
+
+
+@pytest.mark.parametrize("name", TEXT_FILES)
+def test_read_endpoints_truncated_at_every_line(name):
+    text = ENDPOINT_FILES[name]
+    lines = text.splitlines(keepends=True)
+    full = _endpoints_or_error(text)
+    assert not isinstance(full, ParseError)
+    for n in range(len(lines) + 1):
+        result = _endpoints_or_error("".join(lines[:n]))
+        if not isinstance(result, ParseError) and not name.startswith("all-") and not name.endswith(".yaml"):
+            # a table or Envoy's text cut at a line: a prefix of the same endpoints
+            assert len(result) <= len(full), (name, n)
+
+
+@FEW
+@given(st.sampled_from(sorted(ENDPOINT_FILES)), st.data())
+def test_read_endpoints_real_files_cut_and_mutated(name, data):
+    text = ENDPOINT_FILES[name]
+    cut = data.draw(st.integers(0, len(text)))
+    _endpoints_or_error(text[:cut])
+    index = data.draw(st.integers(0, len(text)))
+    new = data.draw(st.one_of(st.sampled_from(list(":,/|-&*!{}[]\n \t9")), st.characters()))
+    _endpoints_or_error(text[:index] + new + text[index + data.draw(st.integers(0, 1)) :])
+
+
+@FUZZ
+@given(
+    st.integers(0, 2**33),
+    st.sampled_from(["{}:{}", "[fd00::1]:{1}", "fd00::1:{1}", "10.0.0.8:80,{}:{}", "endpoint/{}:{}"]),
+    st.sampled_from(["ENDPOINT STATUS OUTLIER CHECK CLUSTER", "NAME STATUS LOCALITY CLUSTER", ""]),
+)
+def test_ports_above_65535_are_refused_everywhere(port, form, header):
+    endpoint = form.format("10.0.0.1", port)
+    middle = "HEALTHY   OK" if header.startswith("ENDPOINT") or not header else "HEALTHY   us-west/a"
+    row = f"{endpoint}   {middle}   outbound|80||a.b.svc.cluster.local"
+    text = f"{header}\n{row}\n" if header else row
+    envoy_text = f"outbound|80||a.b.svc.cluster.local::10.0.0.1:{port}::weight::1"
+    primary = 80 if form.startswith("10.0.0.8:80,") else port  # a dual-stack row's first address
+    for candidate, expected in ((text, primary), (envoy_text, port)):
+        result = _endpoints_or_error(candidate)
+        if port > 65535:
+            assert isinstance(result, ParseError) and "65535" in str(result), candidate
+        else:
+            assert not isinstance(result, ParseError), (candidate, result)
+            assert result["endpoint_port"].tolist() == [expected]
+
+
+def _mutated_yaml(doc, path, value) -> str:
+    node = doc
+    for step in path:
+        if isinstance(node, dict) and node:
+            key = sorted(node, key=str)[step % len(node)]
+            if not path or step == path[-1]:
+                node[key] = value
+                break
+            node = node[key]
+        elif isinstance(node, list) and node:
+            node = node[step % len(node)]
+        else:
+            break
+    return yaml.safe_dump(doc)
+
+
+@FEW
+@given(
+    st.sampled_from([name for name in ENDPOINT_FILES if name.endswith(".yaml")]),
+    st.lists(st.integers(0, 40), max_size=8),
+    st.one_of(st.none(), st.integers(-(2**40), 2**40), st.text(max_size=8), st.booleans(), st.just([{}])),
+)
+def test_read_endpoints_yaml_with_odd_values(name, path, value):
+    _endpoints_or_error(_mutated_yaml(yaml.safe_load(ENDPOINT_FILES[name]), path, value))
+
+
+# --------------------------------------------------------------------------------------------------
+# read_certs: a bundle with one broken block reads the others; names as openssl prints them
+
+
+@FEW
+@given(st.lists(st.sampled_from(sorted(CERT_FILES)), min_size=2, max_size=4), st.data())
+def test_read_certs_bundle_with_one_broken_block(names, data):
+    clean = "".join(CERT_FILES[name].rstrip("\n") + "\n" for name in names)
+    whole = read_certs(clean)["sha256"].tolist()
+    lines = clean.splitlines()
+    body = [i for i, line in enumerate(lines) if line and not line.startswith("-----")]
+    i = data.draw(st.sampled_from(body))
+    j = data.draw(st.integers(0, len(lines[i]) - 1))
+    lines[i] = lines[i][:j] + data.draw(st.sampled_from(list("!*.$ %"))) + lines[i][j + 1 :]
+    begins = [k + 1 for k, line in enumerate(lines[: i + 1]) if line.startswith("-----BEGIN ")]
+    block = len(begins) - 1  # the corrupted block, counting from 0
+    good = whole[:block] + whole[block + 1 :]
+    df = _certs_or_error("\n".join(lines) + "\n")
+    assert not isinstance(df, ParseError), df  # the bundle holds at least one other certificate
+    assert df["sha256"].tolist() == good
+    (broken,) = df.attrs["broken_blocks"]
+    assert (broken["begin_line"], broken["lineno"]) == (begins[-1], i + 1)
+    assert not any(broken["line"][k : k + 16] in KEY_GRAMS for k in range(len(broken["line"])))
+
+
+_name_values = st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=12)
+
+
+@FUZZ
+@given(
+    st.lists(st.tuples(st.sampled_from(sorted(certs._OPENSSL_NAMES)), _name_values), min_size=1, max_size=6)
+)
+def test_openssl_names_are_ascii_and_never_raise(attributes):
+    from cryptography import x509
+    from cryptography.x509.oid import ObjectIdentifier
+
+    try:
+        name = x509.Name([x509.NameAttribute(ObjectIdentifier(oid), value) for oid, value in attributes])
+    except ValueError:  # cryptography refuses some values (a country code that is not 2 letters)
+        return
+    text = certs.openssl_name(name)
+    assert text.isascii()
+    assert text.count(",") >= len(attributes) - 1

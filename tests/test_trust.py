@@ -32,9 +32,8 @@ from meshnb.readers.certs import (
 )
 from meshnb.schemas import SCHEMAS
 
-SAMPLE_ROOT = (
-    "1.2.840.113549.1.9.1=testrootca@istio.io,CN=Root CA,OU=Test,O=Istio,L=Sunnyvale,ST=California,C=US"
-)
+# as `openssl x509 -noout -subject -nameopt RFC2253` prints it (tests/data/real/certs/*.openssl.txt)
+SAMPLE_ROOT = "emailAddress=testrootca@istio.io,CN=Root CA,OU=Test,O=Istio,L=Sunnyvale,ST=California,C=US"
 SAMPLE_CA = "CN=Istio CA,O=Istio,L=Sunnyvale,ST=California,C=US"
 ALT_ROOT = "CN=Root CA,O=Istio"
 

@@ -211,6 +211,8 @@ def _pair_message(a: str, b: str, reads: Mapping[str, Any], matrix: Mapping[str,
     ab, ba = matrix[a][b], matrix[b][a]
     if ab is not False and ba is not False:
         return None
+    from meshnb.readers.certs import openssl_name
+
     ra, rb = reads[a], reads[b]
     if rb.missing is not None:
         return "peer-cacerts-missing", (
@@ -220,8 +222,8 @@ def _pair_message(a: str, b: str, reads: Mapping[str, Any], matrix: Mapping[str,
     if ab is False and ba is False:
         fa, fb = _fps(ra.roots), _fps(rb.roots)
         if not set(fa) & set(fb):
-            subjects_a = {c.subject.rfc4514_string() for c in ra.roots}
-            subjects_b = {c.subject.rfc4514_string() for c in rb.roots}
+            subjects_a = {openssl_name(c.subject) for c in ra.roots}
+            subjects_b = {openssl_name(c.subject) for c in rb.roots}
             same = subjects_a & subjects_b
             how = f"same subject {sorted(same)[0]!r} but different keys" if same else "different subjects"
             return "different-root", (
@@ -261,6 +263,8 @@ def _expiry(read: _Read, now: dt.datetime, soon_days: float) -> list[tuple[str, 
 
 
 def _bundle_message(name: str, reads: Mapping[str, Any]) -> str:
+    from meshnb.readers.certs import openssl_name
+
     read = reads[name]
     others = {
         other: set(_fps(r.roots))
@@ -271,7 +275,7 @@ def _bundle_message(name: str, reads: Mapping[str, Any]) -> str:
     for cert, fp in zip(read.roots, _fps(read.roots), strict=True):
         sharing = [other for other, fps in others.items() if fp in fps]
         where = f"shared with {', '.join(sharing)}" if sharing else "in no other cluster's bundle"
-        parts.append(f"{cert.subject.rfc4514_string()!r} ({_short(fp)}) {where}")
+        parts.append(f"{openssl_name(cert.subject)!r} ({_short(fp)}) {where}")
     return (
         f"root-cert.pem holds {len(read.roots)} roots, the usual bundle while migrating to a new root: "
         + "; ".join(parts)
@@ -287,7 +291,7 @@ def _rows(
     now: dt.datetime,
     soon_days: float,
 ) -> tuple[list[dict[str, Any]], dict[str, set[str]]]:
-    from meshnb.readers.certs import chains_to
+    from meshnb.readers.certs import chains_to, openssl_name
 
     rows: list[dict[str, Any]] = []
     kinds: dict[str, set[str]] = {k: set() for k in ("missing", "bundle", "expiry", "error", "trust")}
@@ -351,8 +355,8 @@ def _rows(
             detail="; ".join(text for _, _, text in messages),
             roots=len(read.roots),
             root_sha256=", ".join(fps),
-            root_subject=" | ".join(c.subject.rfc4514_string() for c in read.roots),
-            intermediate=read.ca.subject.rfc4514_string() if read.ca is not None else None,
+            root_subject=" | ".join(openssl_name(c.subject) for c in read.roots),
+            intermediate=openssl_name(read.ca.subject) if read.ca is not None else None,
             not_after=min((r["not_after"] for r in read.records), default=None),
             private_key="present (not read)" if read.private_key else "absent",
             keys=", ".join(read.keys),

@@ -6,7 +6,9 @@ stored, logged or quoted in an error. Other blocks (``CERTIFICATE REQUEST``, ``X
 skipped too. Text outside blocks is ignored; text with no block at all is an error.
 
 Fingerprints and serials are upper-case hex, as ``openssl x509 -noout -fingerprint -sha256 -serial``
-prints them, so they can be compared with what a user runs by hand.
+prints them, and subjects and issuers read as ``openssl x509 -noout -subject -issuer -nameopt RFC2253``
+prints them (``emailAddress=...,CN=Root CA,...``: OpenSSL's attribute names and escaping, see
+:func:`openssl_name`), so they can be compared with what a user runs by hand.
 
 >>> from meshnb.backends.sim.pki import SimPKI
 >>> data = SimPKI(seed=0).cacerts("cluster1", root="root")
@@ -49,6 +51,7 @@ __all__ = [
     "is_issued_by",
     "is_self_signed",
     "load_certificates",
+    "openssl_name",
     "parse_pem",
     "read_certs",
 ]
@@ -82,6 +85,8 @@ class ParsedPem:
     """Private key blocks skipped unread."""
     skipped: list[str] = field(default_factory=list)
     """Labels of other non-certificate blocks skipped (``CERTIFICATE REQUEST``...)."""
+    broken: list[tuple[int, ParseError]] = field(default_factory=list)
+    """``CERTIFICATE`` blocks that did not read (``keep_going=True``): the BEGIN line's number, the error."""
 
 
 def _to_text(pem_text: str | bytes) -> str:
@@ -102,11 +107,13 @@ def _to_text(pem_text: str | bytes) -> str:
     return pem_text
 
 
-def parse_pem(pem_text: str | bytes) -> ParsedPem:
+def parse_pem(pem_text: str | bytes, *, keep_going: bool = False) -> ParsedPem:
     """Every ``CERTIFICATE`` block of ``pem_text`` as a cryptography certificate; keys skipped unread.
 
     Raises :class:`ParseError` (with the failing line and its number) for a block that is not closed,
     a body line that is not base64, a body that is not a DER certificate, or text with no PEM block.
+    With ``keep_going``, a closed ``CERTIFICATE`` block whose body is not base64 or not a certificate
+    is put in :attr:`ParsedPem.broken` instead, and the blocks after it are read.
 
     >>> try:
     ...     parse_pem("-----BEGIN CERTIFICATE-----\\nMIIB\\n")
@@ -121,6 +128,7 @@ def parse_pem(pem_text: str | bytes) -> ParsedPem:
     label: str | None = None
     begin_line, begin_no = "", 0
     body: list[tuple[str, int]] = []
+    broken: ParseError | None = None
     blocks = 0
     first_text: tuple[str, int] | None = None
     lines = text.splitlines()
@@ -155,10 +163,18 @@ def parse_pem(pem_text: str | bytes) -> ParsedPem:
                 parsed.private_keys += 1
                 log.debug("skipped a private key block at line %d (not read)", begin_no)
             elif label == "CERTIFICATE":
-                parsed.certificates.append((_load_der(body, begin_line, begin_no, x509), begin_no))
+                if broken is None:
+                    try:
+                        parsed.certificates.append((_load_der(body, begin_line, begin_no, x509), begin_no))
+                    except ParseError as exc:
+                        if not keep_going:
+                            raise
+                        broken = exc
+                if broken is not None:
+                    parsed.broken.append((begin_no, broken))
             else:
                 parsed.skipped.append(label)
-            label, body = None, []
+            label, body, broken = None, [], None
             continue
         if private:
             continue  # never look at a key's body
@@ -169,10 +185,24 @@ def parse_pem(pem_text: str | bytes) -> ParsedPem:
                     line=_safe(line),
                     lineno=lineno,
                 )
+            if broken is not None:
+                continue  # the rest of a broken block, up to its END line
             if ":" in line and not body:
-                raise ParseError("encrypted or annotated certificate block", line=_safe(line), lineno=lineno)
-            if not _BASE64_LINE.match(line):
-                raise ParseError("not base64 inside a CERTIFICATE block", line=_safe(line), lineno=lineno)
+                broken = ParseError(
+                    "encrypted or annotated certificate block: expected base64 lines only",
+                    line=_safe(line),
+                    lineno=lineno,
+                )
+            elif not _BASE64_LINE.match(line):
+                broken = ParseError(
+                    "not base64 inside a CERTIFICATE block: expected base64 lines up to the END line",
+                    line=_safe(line),
+                    lineno=lineno,
+                )
+            if broken is not None:
+                if not keep_going:
+                    raise broken
+                continue
             body.append((line, lineno))
     if label is not None:
         what = "private key block (not shown)" if _is_private(label) else f"PEM block {label!r}"
@@ -200,8 +230,8 @@ def _load_der(body: list[tuple[str, int]], begin_line: str, begin_no: int, x509:
         ) from None
     try:
         cert: Certificate = x509.load_der_x509_certificate(der)
-        cert.subject.rfc4514_string()
-        cert.issuer.rfc4514_string()
+        openssl_name(cert.subject)
+        openssl_name(cert.issuer)
     except (ValueError, TypeError, x509.InvalidVersion) as exc:
         raise ParseError(
             f"CERTIFICATE block is not a valid X.509 certificate ({exc})", line=begin_line, lineno=begin_no
@@ -241,8 +271,8 @@ def cert_record(cert: Certificate, *, cluster: str = "", secret: str = "", key: 
         "cluster": cluster,
         "secret": secret,
         "key": key,
-        "subject": cert.subject.rfc4514_string(),
-        "issuer": cert.issuer.rfc4514_string(),
+        "subject": openssl_name(cert.subject),
+        "issuer": openssl_name(cert.issuer),
         "serial": format(cert.serial_number, "X"),
         "sha256": fingerprint(cert),
         "not_before": cert.not_valid_before_utc,
@@ -267,8 +297,11 @@ def read_certs(pem_text: str | bytes, *, cluster: str = "", secret: str = "", ke
     by it; a private key's value, ``ca-key.pem`` or ``tls.key``, is never decoded:
     ``df.attrs["keys_not_read"]`` names those keys). Private key blocks in PEM give no row;
     ``df.attrs["private_keys_skipped"]`` counts them, and text holding only private keys is refused
-    (meshnb never reads keys). Garbage or truncated PEM raises :class:`meshnb.errors.ParseError` naming
-    the line.
+    (meshnb never reads keys). In a bundle, a certificate block that does not read (bad base64, not
+    X.509) is skipped and the others are read: ``df.attrs["broken_blocks"]`` lists each (``key``,
+    ``begin_line``, the failing ``lineno`` and ``line``, ``error``) and a warning is logged on the
+    ``meshnb`` logger. When no certificate reads, or the PEM is truncated or garbage, it raises
+    :class:`meshnb.errors.ParseError` naming the line.
 
     >>> pem = '''-----BEGIN CERTIFICATE-----
     ... MIIBRDCB7KADAgECAgEdMAoGCCqGSM49BAMCMCIxDjAMBgNVBAoMBUlzdGlvMRAw
@@ -282,6 +315,10 @@ def read_certs(pem_text: str | bytes, *, cluster: str = "", secret: str = "", ke
     >>> row = read_certs(pem, cluster="cluster1", key="root-cert.pem").iloc[0]
     >>> row["subject"], row["serial"], bool(row["is_ca"]), str(row["not_after"].date())
     ('CN=Root CA,O=Istio', '1D', True, '2036-01-01')
+    >>> bundle = pem.replace("MIIBRDCB", "MIIB!DCB") + "\\n" + pem   # the first block broken
+    >>> df = read_certs(bundle)
+    >>> len(df), [(b["begin_line"], b["lineno"]) for b in df.attrs["broken_blocks"]]
+    (1, [(1, 2)])
     """
     text = _to_text(pem_text)
     stripped = text.strip()
@@ -289,15 +326,37 @@ def read_certs(pem_text: str | bytes, *, cluster: str = "", secret: str = "", ke
         return _read_secret(stripped, cluster=cluster)
     if stripped and "-----BEGIN" not in stripped and _BASE64_TEXT.match(stripped):
         text = _from_base64(stripped)
-    records, private_keys = _records(text, cluster=cluster, secret=secret, key=key)
+    broken: list[dict[str, Any]] = []
+    records, private_keys = _records(text, cluster=cluster, secret=secret, key=key, broken=broken)
     df = certs_frame(records)
     df.attrs["private_keys_skipped"] = private_keys
+    df.attrs["broken_blocks"] = broken
     return df
 
 
-def _records(text: str, *, cluster: str, secret: str, key: str) -> tuple[list[dict[str, Any]], int]:
-    """``certs`` records of PEM text, and how many private key blocks it skipped (only keys: refused)."""
-    parsed = parse_pem(text)
+def _records(
+    text: str, *, cluster: str, secret: str, key: str, broken: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], int]:
+    """``certs`` records of PEM text, and how many private key blocks it skipped (only keys: refused).
+
+    A broken block among good ones is appended to ``broken`` (and logged); if no block reads, its
+    error is raised.
+    """
+    parsed = parse_pem(text, keep_going=True)
+    if parsed.broken and not parsed.certificates:
+        raise parsed.broken[0][1]
+    for begin_no, exc in parsed.broken:
+        where = f"{key}: " if key else ""
+        log.warning("%sthe certificate block at line %d did not read: %s", where, begin_no, exc)
+        broken.append(
+            {
+                "key": key,
+                "begin_line": begin_no,
+                "lineno": exc.lineno,
+                "line": exc.line,
+                "error": exc.args[0] if exc.args else str(exc),
+            }
+        )
     if parsed.private_keys and not parsed.certificates:
         raise ParseError(
             f"this holds only a private key ({parsed.private_keys} block(s)) and no certificate: meshnb "
@@ -357,6 +416,7 @@ def _read_secret(text: str, *, cluster: str) -> pd.DataFrame:
     name = str(metadata.get("name") or "") if isinstance(metadata, dict) else ""
     records: list[dict[str, Any]] = []
     not_read: list[str] = []
+    broken: list[dict[str, Any]] = []
     skipped = 0
     for data_key, value in sorted((manifest.get("data") or {}).items()):
         if _KEY_NAMES.search(str(data_key)):
@@ -365,7 +425,9 @@ def _read_secret(text: str, *, cluster: str) -> pd.DataFrame:
         if not isinstance(value, str):
             raise ParseError(f"the Secret's data key {data_key!r} does not hold a base64 string")
         try:
-            found, keys = _records(_from_base64(value), cluster=cluster, secret=name, key=str(data_key))
+            found, keys = _records(
+                _from_base64(value), cluster=cluster, secret=name, key=str(data_key), broken=broken
+            )
         except ParseError as exc:
             raise ParseError(f"the Secret's data key {data_key!r}: {exc}") from None
         records += found
@@ -373,7 +435,125 @@ def _read_secret(text: str, *, cluster: str) -> pd.DataFrame:
     df = certs_frame(records)
     df.attrs["private_keys_skipped"] = skipped
     df.attrs["keys_not_read"] = not_read
+    df.attrs["broken_blocks"] = broken
     return df
+
+
+# --------------------------------------------------------------------------------------------------
+# Names as ``openssl x509 -noout -subject -nameopt RFC2253`` prints them (OpenSSL 3's XN_FLAG_RFC2253)
+
+#: OpenSSL's short names (``OBJ_nid2sn``) of the attribute types a certificate name may carry.
+_OPENSSL_NAMES = {
+    "2.5.4.3": "CN",
+    "2.5.4.4": "SN",
+    "2.5.4.5": "serialNumber",
+    "2.5.4.6": "C",
+    "2.5.4.7": "L",
+    "2.5.4.8": "ST",
+    "2.5.4.9": "street",
+    "2.5.4.10": "O",
+    "2.5.4.11": "OU",
+    "2.5.4.12": "title",
+    "2.5.4.13": "description",
+    "2.5.4.15": "businessCategory",
+    "2.5.4.16": "postalAddress",
+    "2.5.4.17": "postalCode",
+    "2.5.4.18": "postOfficeBox",
+    "2.5.4.20": "telephoneNumber",
+    "2.5.4.41": "name",
+    "2.5.4.42": "GN",
+    "2.5.4.43": "initials",
+    "2.5.4.44": "generationQualifier",
+    "2.5.4.45": "x500UniqueIdentifier",
+    "2.5.4.46": "dnQualifier",
+    "2.5.4.51": "houseIdentifier",
+    "2.5.4.54": "dmdName",
+    "2.5.4.65": "pseudonym",
+    "2.5.4.72": "role",
+    "2.5.4.97": "organizationIdentifier",
+    "0.9.2342.19200300.100.1.1": "UID",
+    "0.9.2342.19200300.100.1.3": "mail",
+    "0.9.2342.19200300.100.1.25": "DC",
+    "1.2.840.113549.1.9.1": "emailAddress",
+    "1.2.840.113549.1.9.2": "unstructuredName",
+    "1.2.840.113549.1.9.7": "challengePassword",
+    "1.2.840.113549.1.9.8": "unstructuredAddress",
+    "1.3.6.1.4.1.311.60.2.1.1": "jurisdictionL",
+    "1.3.6.1.4.1.311.60.2.1.2": "jurisdictionST",
+    "1.3.6.1.4.1.311.60.2.1.3": "jurisdictionC",
+    "1.2.643.3.131.1.1": "INN",
+    "1.2.643.100.1": "OGRN",
+    "1.2.643.100.3": "SNILS",
+}
+_RFC2253_SPECIAL = frozenset(',+"\\<>;')
+#: How each ASN.1 string type holds its characters (for the ``#hex`` dump of an unknown type).
+_STRING_CODECS = {30: "utf-16-be", 28: "utf-32-be", 12: "utf-8"}
+
+
+def _openssl_value(value: str) -> str:
+    """An attribute value escaped as OpenSSL's RFC 2253 output does it.
+
+    ``,+"\\<>;`` and a leading ``#`` or space, or a trailing space, get a backslash; control characters
+    and every byte of a non-ASCII character's UTF-8 get ``\\XX`` (upper-case hex).
+
+    >>> _openssl_value("#Café a,b ")
+    '\\\\#Caf\\\\C3\\\\A9 a\\\\,b\\\\ '
+    """
+    data = value.encode("utf-8", "replace")
+    last = len(data) - 1
+    out = []
+    for i, byte in enumerate(data):
+        ch = chr(byte)
+        if byte >= 0x7F or byte < 0x20:
+            out.append(f"\\{byte:02X}")
+        elif ch in _RFC2253_SPECIAL or (i == 0 and ch in "# ") or (i == last and ch == " "):
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _der_dump(attribute: Any) -> str:
+    """``#`` and the DER of a value of an attribute type OpenSSL has no name for (its DUMP_UNKNOWN)."""
+    value = attribute.value
+    tag = getattr(getattr(attribute, "_type", None), "value", 12)
+    body = value if isinstance(value, bytes) else value.encode(_STRING_CODECS.get(tag, "latin-1"), "replace")
+    n = len(body)
+    if n < 0x80:
+        length = bytes([n])
+    else:
+        size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        length = bytes([0x80 | len(size)]) + size
+    return "#" + (bytes([tag]) + length + body).hex().upper()
+
+
+def openssl_name(name: Any) -> str:
+    """A certificate name as ``openssl x509 -noout -subject -nameopt RFC2253`` prints it (no ``subject=``).
+
+    Like RFC 4514 (most specific part first), with OpenSSL's attribute names (``emailAddress``,
+    ``serialNumber``, ``street``...), its escaping, and ``OID=#hex`` for a type OpenSSL does not know.
+
+    >>> from cryptography import x509
+    >>> from cryptography.x509.oid import NameOID
+    >>> openssl_name(x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+    ...     x509.NameAttribute(NameOID.EMAIL_ADDRESS, "testrootca@istio.io")]))
+    'emailAddress=testrootca@istio.io,C=US'
+    """
+    parts: list[str] = []
+    for rdn in reversed(name.rdns):
+        attributes = list(rdn)
+        items = []
+        for attribute in reversed(attributes):
+            dotted = attribute.oid.dotted_string
+            short = _OPENSSL_NAMES.get(dotted)
+            if short is None:
+                items.append(f"{dotted}={_der_dump(attribute)}")
+            elif isinstance(attribute.value, bytes):
+                items.append(f"{short}={_der_dump(attribute)}")
+            else:
+                items.append(f"{short}={_openssl_value(attribute.value)}")
+        parts.append("+".join(items))
+    return ",".join(parts)
 
 
 def is_issued_by(cert: Certificate, issuer: Certificate) -> bool:

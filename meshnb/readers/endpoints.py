@@ -4,13 +4,20 @@
 
 - Envoy admin ``/clusters?format=json`` (``{"cluster_statuses": [...]}``; ``{}`` when empty);
 - Envoy admin ``/clusters`` text (``cluster::address:port::stat::value`` lines);
-- ``istioctl proxy-config endpoint`` tables: ``ENDPOINT STATUS OUTLIER CHECK CLUSTER`` (live pod,
-  from ``/clusters``), ``NAME STATUS LOCALITY CLUSTER`` (``--file`` config dump, from EDS), and the
-  older ``ENDPOINT STATUS CLUSTER`` / ``ENDPOINT CLUSTER``;
-- ``istioctl proxy-config endpoint -o json``: a list of cluster statuses (live) or of
-  ClusterLoadAssignments (``--file``), camelCase or snake_case;
+- ``istioctl proxy-config endpoint`` tables, every layout istioctl has printed: ``ENDPOINT STATUS
+  OUTLIER CHECK CLUSTER`` (live pod, from ``/clusters``, 1.3 on), ``ENDPOINT STATUS CLUSTER`` (1.1 and
+  1.2), ``ENDPOINT CLUSTER`` (before 1.1), and the EDS form of ``--file``/``ztunnel``-era istioctl,
+  ``ENDPOINT STATUS LOCALITY CLUSTER`` (1.15 to 1.18) and ``NAME STATUS LOCALITY CLUSTER`` (1.19 on);
+  with or without the header line (the guide's ``| grep``), indented or not, several tables in a row;
+- ``istioctl proxy-config endpoint -o json`` or ``-o yaml`` (the same document through JSONToYAML):
+  a list of cluster statuses (live) or of ClusterLoadAssignments (``--file``), camelCase or snake_case;
+- a whole ``istioctl proxy-config all`` output (1.19 on; ``--with-headers`` or not): only its endpoint
+  section is read, ``df.attrs["sections_skipped"]`` names the others (``BOOTSTRAP INFO``, ``CLUSTER
+  INFO``, ``LISTENER INFO``, ``ROUTE INFO``, ``SECRET INFO``, as istioctl's banners name them); output
+  without an endpoint section (istioctl before 1.19) is refused;
 - an Envoy config dump with EDS (``config_dump?include_eds``: ``dynamic_endpoint_configs`` and
-  ``static_endpoint_configs`` of the ``EndpointsConfigDump``), or one ClusterLoadAssignment.
+  ``static_endpoint_configs`` of the ``EndpointsConfigDump``), or one ClusterLoadAssignment; JSON or
+  YAML (``istioctl proxy-config all -o yaml``).
 
 Conventions, whatever the format:
 
@@ -18,18 +25,26 @@ Conventions, whatever the format:
   or the SNI form ``outbound_.5000_.v1_.helloworld.sample.svc.cluster.local``) and ``port`` its port;
   any other name (``agent``, ``xds-grpc``, ``inbound|5000||``) keeps ``service`` NA.
 - ``address`` is the IP (no brackets for IPv6), a pipe path, or ``envoy://listener/endpoint_id`` for
-  an internal address; ``endpoint_port`` is NA when the address is not a socket.
+  an internal address, kept whole in every form (its endpoint id may end in ``:port``);
+  ``endpoint_port`` is NA when the address is not a socket. A port above 65535 is refused.
+- A dual-stack endpoint is one row with its first address; the others (the EDS table's
+  ``10.0.0.8:80,fd00::8:80``, EDS ``additional_addresses``) are listed in
+  ``df.attrs["additional_addresses"]``: ``{"row", "envoy_cluster", "address", "additional"}`` each,
+  ``additional`` as istioctl prints them (``fd00::8:80``).
 - ``health`` is the EDS health status as istioctl prints it (HEALTHY, UNHEALTHY, DRAINING, DEGRADED,
   TIMEOUT, UNKNOWN). Envoy's admin output reports TIMEOUT as UNHEALTHY and, in the text form, UNKNOWN
   as HEALTHY (``health_flags::healthy``). ``outlier_check`` is OK/FAILED, NA where the source has no
   outlier state (EDS, the ``NAME STATUS LOCALITY CLUSTER`` table).
-- Zero values omitted by proto3 JSON are read as zero (``priority`` 0, admin ``weight`` 0); a
-  ClusterLoadAssignment endpoint without ``load_balancing_weight`` has Envoy's default weight 1.
+- ``priority`` omitted by proto3 JSON is 0. An admin host status without ``weight`` has weight NA
+  (Envoy always prints it, at least 1: a missing one is unknown, not 0), as have the tables, which
+  print no weight; a ClusterLoadAssignment endpoint without ``load_balancing_weight`` has Envoy's
+  default weight 1.
 - Empty locality parts are NA. ``dest_cluster``, ``network`` and ``via_gateway`` are NA: no input
   says them; the checks attribute them later.
 
-Anything that cannot be read raises :class:`meshnb.errors.ParseError` with the failing line (text) or
-JSON path (JSON), never another exception.
+Anything that cannot be read raises :class:`meshnb.errors.ParseError` with the failing line (text),
+JSON path (JSON, ``err.line`` is the path) or YAML line, and what was expected; never another
+exception.
 
 >>> text = '''ENDPOINT              STATUS      OUTLIER CHECK     CLUSTER
 ... 10.0.0.7:5000         HEALTHY     OK                outbound|5000||helloworld.sample.svc.cluster.local
@@ -49,6 +64,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from meshnb.errors import ParseError
+from meshnb.readers.json_values import as_dict, as_list, json_error
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,13 +83,14 @@ __all__ = [
 
 logger = logging.getLogger("meshnb")
 
-FORMATS = ("envoy-json", "envoy-text", "istioctl-table", "istioctl-json", "config-dump")
+FORMATS = ("envoy-json", "envoy-text", "istioctl-table", "istioctl-json", "config-dump", "istioctl-all")
 
 # google.protobuf enum envoy.config.core.v3.HealthStatus, by number (JSON may carry either form).
 _HEALTH_NAMES = ("UNKNOWN", "HEALTHY", "UNHEALTHY", "DRAINING", "TIMEOUT", "DEGRADED")
 _HEALTH_SET = frozenset(_HEALTH_NAMES)
 _OUTLIER_SET = frozenset(("OK", "FAILED"))
 _UINT32_MAX = 2**32 - 1
+_PORT_MAX = 65535
 
 _SNI_NAME = re.compile(r"^(?:inbound|outbound|inbound-vip|outbound-vip)_\.(\d+)_\.[^_]*_\.(.*)$")
 # Envoy /clusters text: sections of a cluster that are not hosts.
@@ -99,6 +116,7 @@ class _Columns:
 
     __slots__ = (
         "address",
+        "attrs",
         "endpoint_port",
         "envoy_cluster",
         "health",
@@ -125,12 +143,23 @@ class _Columns:
     zone: list[str | None]
     subzone: list[str | None]
 
+    attrs: dict[str, Any]
+
     def __init__(self) -> None:
         for name in self.__slots__:
             setattr(self, name, [])
+        self.attrs = {}
 
     def __len__(self) -> int:
         return len(self.address)
+
+    def note_additional(self, cluster: str, address: str, others: list[str]) -> None:
+        """List the other addresses (dual-stack) of the row about to be added, in ``attrs``."""
+        if others:
+            extra: list[dict[str, Any]] = self.attrs.setdefault("additional_addresses", [])
+            extra.append(
+                {"row": len(self), "envoy_cluster": cluster, "address": address, "additional": others}
+            )
 
     def add(
         self,
@@ -187,7 +216,9 @@ class _Columns:
         }
         columns = SCHEMAS["endpoints"]
         df = pd.DataFrame({c: pd.array(data[c], dtype=columns[c]) for c in columns})
-        return validate("endpoints", df)
+        df = validate("endpoints", df)
+        df.attrs.update(self.attrs)
+        return df
 
 
 _name_cache: dict[str, tuple[str | None, int | None]] = {}
@@ -224,41 +255,149 @@ def parse_cluster_name(name: str) -> tuple[str | None, int | None]:
     return result
 
 
+def _digits(text: str) -> int | None:
+    """The number ``text`` spells in ASCII digits (at most 10 of them), else None."""
+    if text.isascii() and text.isdigit() and len(text) <= 10:
+        return int(text)
+    return None
+
+
 def _split_host_port(text: str) -> tuple[str, int | None]:
-    """``address, port`` of ``1.2.3.4:80``, ``[fd00::1]:80``, ``fd00::1:80`` (istioctl); else no port."""
+    """``address, port`` of ``1.2.3.4:80``, ``[fd00::1]:80``, ``fd00::1:80`` (istioctl); else no port.
+
+    The port is not range-checked here (see :func:`_port_in_range`).
+
+    >>> _split_host_port("[fd00::1]:80"), _split_host_port("fd00::8:80"), _split_host_port("./XDS")
+    (('fd00::1', 80), ('fd00::8', 80), ('./XDS', None))
+    """
     if text.startswith("["):
         close = text.find("]:")
         if close > 0:
-            port_text = text[close + 2 :]
-            if port_text.isascii() and port_text.isdigit() and int(port_text) <= _UINT32_MAX:
-                return text[1:close], int(port_text)
+            port = _digits(text[close + 2 :])
+            if port is not None:
+                return text[1:close], port
         return text, None
     host, sep, port_text = text.rpartition(":")
-    if sep and host and port_text.isascii() and port_text.isdigit() and int(port_text) <= _UINT32_MAX:
-        return host, int(port_text)
+    port = _digits(port_text) if sep and host else None
+    if port is not None:
+        return host, port
     return text, None
+
+
+def _port_in_range(port: int | None, line: str, lineno: int) -> int | None:
+    if port is not None and port > _PORT_MAX:
+        raise ParseError(
+            f"port {port} is above 65535: expected ADDRESS:PORT with a TCP/UDP port", line, lineno
+        )
+    return port
+
+
+def _endpoint_text(word: str, line: str, lineno: int) -> tuple[str, int | None, list[str]]:
+    """``(address, port, additional addresses)`` of the ENDPOINT (or NAME) column of an istioctl table.
+
+    ``endpoint/`` (``proxy-config all``) is dropped; ``unix://`` (a pipe, live table) gives the path;
+    ``envoy://listener/id`` (an internal address) is kept whole; ``a:80,b:80`` (dual-stack, the EDS
+    table joins an endpoint's addresses with ``,``) gives the first and lists the others.
+
+    >>> _endpoint_text("endpoint/10.0.0.8:80,fd00::8:80", "", 1)
+    ('10.0.0.8', 80, ['fd00::8:80'])
+    >>> _endpoint_text("envoy://connect_originate/192.168.195.248:800", "", 1)
+    ('envoy://connect_originate/192.168.195.248:800', None, [])
+    """
+    if word.startswith("endpoint/"):
+        word = word[9:]
+    if word.startswith("envoy://"):
+        return word, None, []
+    first, *others = word.split(",")
+    if first.startswith("unix://"):
+        return first[7:], None, others
+    if first.startswith("envoy://"):
+        return first, None, others
+    address, port = _split_host_port(first)
+    if not address:
+        raise ParseError("an endpoint without an address: expected ADDRESS:PORT", line, lineno)
+    for other in others:
+        _port_in_range(_split_host_port(other)[1], line, lineno)
+    return address, _port_in_range(port, line, lineno), others
 
 
 # --------------------------------------------------------------------------------------------------
 # JSON forms
 
 
-def _json_error(message: str, path: str) -> ParseError:
-    err = ParseError(f"{message} at {path}")
-    err.line = path
-    return err
+#: What str.splitlines() ends a line at (the text readers number lines with it).
+_LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _line_at(text: str, pos: int) -> tuple[str, int]:
+    """The line (as ``str.splitlines`` numbers them, from 1) holding character ``pos`` of ``text``.
+
+    A position past the last line (the input ended early) names the last line.
+
+    >>> _line_at("ab\\ncd\\x1eef", 7), _line_at("[\\n", 2)
+    (('ef', 3), ('[', 1))
+    """
+    lines = text.splitlines()
+    if not lines:
+        return "", 1
+    lineno = len(text[: pos + 1].splitlines())
+    if pos < len(text) and _LINE_BREAK.match(text, pos):
+        lineno += 1  # the position is a line break itself: the line after it
+    lineno = min(max(lineno, 1), len(lines))
+    return lines[lineno - 1], lineno
+
+
+#: The first line of a YAML document as ``istioctl ... -o yaml`` writes one: ``- clusterName: ...``,
+#: ``configs:``, ``'@type': ...`` (a key, maybe quoted, in a list item or not, then ``:``).
+_YAML_KEY = re.compile(r"^(?:- )?['\"]?[A-Za-z_@][A-Za-z0-9_@.-]*['\"]?:(?: |$)")
+
+
+def _yaml_loader() -> type:
+    import yaml
+
+    class _NoAliasLoader(yaml.SafeLoader):
+        """PyYAML's safe loader without anchors/aliases (istioctl never writes them; they can blow up)."""
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(
+                    None, None, "YAML aliases are not accepted here", event.start_mark
+                )
+            return super().compose_node(parent, index)
+
+    return _NoAliasLoader
+
+
+def _load_yaml(text: str) -> Any:
+    """The document of ``istioctl ... -o yaml`` (the same proto as ``-o json``, through JSONToYAML)."""
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_yaml_loader())  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line, lineno = _line_at(text, mark.index if mark is not None else 0)
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ParseError(f"invalid YAML: {problem}", line, lineno) from None
+    except (RecursionError, ValueError, OverflowError) as exc:  # nesting too deep, odd scalars
+        raise ParseError(f"invalid YAML: {type(exc).__name__}", text[:200], 1) from None
 
 
 def _load_json(text: str | bytes | dict[str, Any] | list[Any]) -> Any:
     if isinstance(text, dict | list):
         return text
     text = _to_text(text)
+    start = _NON_SPACE.search(text)
+    if start is not None and text[start.start()] not in "{[":
+        first = text[start.start() :].split("\n", 1)[0].rstrip()
+        if _YAML_KEY.match(first):
+            return _load_yaml(text)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        lines = text.splitlines()
-        line = lines[exc.lineno - 1] if 0 < exc.lineno <= len(lines) else ""
-        raise ParseError(f"invalid JSON: {exc.msg} (column {exc.colno})", line, exc.lineno) from exc
+        line, lineno = _line_at(text, exc.pos)
+        raise ParseError(f"invalid JSON: {exc.msg} (column {exc.colno})", line, lineno) from None
     except (RecursionError, ValueError) as exc:  # nesting too deep, numbers too long
         raise ParseError(f"invalid JSON: {exc}", text[:200], 1) from exc
 
@@ -275,54 +414,42 @@ def _uint(value: Any, path: str, default: int | None = 0) -> int | None:
         if 0 <= value <= _UINT32_MAX:
             return value
     elif isinstance(value, str):
-        if value.isascii() and value.isdigit() and int(value) <= _UINT32_MAX:
-            return int(value)
+        number = _digits(value)
+        if number is not None and number <= _UINT32_MAX:
+            return number
     elif isinstance(value, float) and value.is_integer() and 0 <= value <= _UINT32_MAX:
         return int(value)
-    raise _json_error(f"expected an unsigned 32-bit integer, got {value!r:.60}", path)
+    raise json_error(f"expected an unsigned 32-bit integer, got {value!r:.60}", path)
 
 
 def _str(value: Any, path: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    raise _json_error(f"expected a string, got {type(value).__name__}", path)
-
-
-def _dict(value: Any, path: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if isinstance(value, dict):
-        return value
-    raise _json_error(f"expected an object, got {type(value).__name__}", path)
-
-
-def _list(value: Any, path: str) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, list):
-        return value
-    raise _json_error(f"expected a list, got {type(value).__name__}", path)
+    raise json_error(f"expected a string, got {type(value).__name__}", path)
 
 
 def _address(value: Any, path: str) -> tuple[str, int | None]:
     """``(address text, port)`` of an envoy.config.core.v3.Address."""
-    addr = _dict(value, path)
+    addr = as_dict(value, path)
     sock = _get(addr, "socket_address", "socketAddress")
     if sock is not None:
-        sock = _dict(sock, path + ".socket_address")
+        sock = as_dict(sock, path + ".socket_address")
         host = _str(sock.get("address"), path + ".socket_address.address") or ""
-        port = _uint(_get(sock, "port_value", "portValue"), path + ".socket_address.port_value")
+        port_path = path + ".socket_address.port_value"
+        port = _uint(_get(sock, "port_value", "portValue"), port_path)
+        if port is not None and port > _PORT_MAX:
+            raise json_error(f"expected a port (0 to 65535), got {port}", port_path)
         return host, port
     pipe = addr.get("pipe")
     if pipe is not None:
-        return _str(_dict(pipe, path + ".pipe").get("path"), path + ".pipe.path") or "", None
+        return _str(as_dict(pipe, path + ".pipe").get("path"), path + ".pipe.path") or "", None
     internal = _get(addr, "envoy_internal_address", "envoyInternalAddress")
     if internal is not None:
-        internal = _dict(internal, path + ".envoy_internal_address")
+        internal = as_dict(internal, path + ".envoy_internal_address")
         listener = _str(_get(internal, "server_listener_name", "serverListenerName"), path) or ""
         endpoint_id = _str(_get(internal, "endpoint_id", "endpointId"), path) or ""
         return f"envoy://{listener}/{endpoint_id}", None
-    raise _json_error("address has no socket_address, pipe or envoy_internal_address", path)
+    raise json_error("address has no socket_address, pipe or envoy_internal_address", path)
 
 
 def _health_name(value: Any, path: str) -> str:
@@ -332,7 +459,7 @@ def _health_name(value: Any, path: str) -> str:
         return value
     if type(value) is int and 0 <= value < len(_HEALTH_NAMES):
         return _HEALTH_NAMES[value]
-    raise _json_error(f"unknown health status {value!r:.60}", path)
+    raise json_error(f"unknown health status {value!r:.60}", path)
 
 
 def _cluster_statuses(statuses: list[Any], cols: _Columns, path: str) -> None:
@@ -341,27 +468,27 @@ def _cluster_statuses(statuses: list[Any], cols: _Columns, path: str) -> None:
     for i, cluster in enumerate(statuses):
         cpath = f"{path}[{i}]"
         if not isinstance(cluster, dict):
-            raise _json_error("expected a cluster status object", cpath)
+            raise json_error("expected a cluster status object", cpath)
         name = cluster.get("name")
         if not isinstance(name, str):
-            raise _json_error("cluster status has no name", cpath + ".name")
+            raise json_error("cluster status has no name", cpath + ".name")
         parsed = parse_cluster_name(name)
         hosts = _get(cluster, "host_statuses", "hostStatuses")
         if hosts is None:
             continue
         if not isinstance(hosts, list):
-            raise _json_error("expected a list", cpath + ".host_statuses")
+            raise json_error("expected a list", cpath + ".host_statuses")
         for j, host in enumerate(hosts):
             hpath = f"{cpath}.host_statuses[{j}]"
             if not isinstance(host, dict):
-                raise _json_error("expected a host status object", hpath)
+                raise json_error("expected a host status object", hpath)
             address, port = _address(host.get("address"), hpath + ".address")
-            health = _dict(_get(host, "health_status", "healthStatus"), hpath + ".health_status")
+            health = as_dict(_get(host, "health_status", "healthStatus"), hpath + ".health_status")
             eds = _health_name(_get(health, "eds_health_status", "edsHealthStatus"), hpath + ".health_status")
             failed = _get(health, "failed_outlier_check", "failedOutlierCheck")
             if failed is not None and not isinstance(failed, bool):
-                raise _json_error("expected a boolean", hpath + ".health_status.failed_outlier_check")
-            loc = _dict(host.get("locality"), hpath + ".locality")
+                raise json_error("expected a boolean", hpath + ".health_status.failed_outlier_check")
+            loc = as_dict(host.get("locality"), hpath + ".locality")
             add(
                 name,
                 parsed,
@@ -369,7 +496,7 @@ def _cluster_statuses(statuses: list[Any], cols: _Columns, path: str) -> None:
                 port,
                 eds,
                 "FAILED" if failed else "OK",
-                _uint(host.get("weight"), hpath + ".weight"),
+                _uint(host.get("weight"), hpath + ".weight", default=None),
                 _uint(host.get("priority"), hpath + ".priority"),
                 _str(loc.get("region"), hpath + ".locality.region"),
                 _str(loc.get("zone"), hpath + ".locality.zone"),
@@ -379,30 +506,42 @@ def _cluster_statuses(statuses: list[Any], cols: _Columns, path: str) -> None:
 
 def _load_assignment(cla: Any, cols: _Columns, path: str) -> None:
     """Rows from one ClusterLoadAssignment (EDS, config dump, istioctl ``--file -o json``)."""
-    cla = _dict(cla, path)
+    cla = as_dict(cla, path)
     name = _get(cla, "cluster_name", "clusterName")
     if not isinstance(name, str):
-        raise _json_error("cluster load assignment has no cluster_name", path + ".cluster_name")
+        raise json_error("cluster load assignment has no cluster_name", path + ".cluster_name")
     parsed = parse_cluster_name(name)
     add = cols.add
-    for i, llb_value in enumerate(_list(cla.get("endpoints"), path + ".endpoints")):
+    for i, llb_value in enumerate(as_list(cla.get("endpoints"), path + ".endpoints")):
         lpath = f"{path}.endpoints[{i}]"
-        llb = _dict(llb_value, lpath)
-        loc = _dict(llb.get("locality"), lpath + ".locality")
+        llb = as_dict(llb_value, lpath)
+        loc = as_dict(llb.get("locality"), lpath + ".locality")
         region = _str(loc.get("region"), lpath + ".locality.region")
         zone = _str(loc.get("zone"), lpath + ".locality.zone")
         subzone = _str(_get(loc, "sub_zone", "subZone"), lpath + ".locality.sub_zone")
         priority = _uint(llb.get("priority"), lpath + ".priority")
         for j, lb_value in enumerate(
-            _list(_get(llb, "lb_endpoints", "lbEndpoints"), lpath + ".lb_endpoints")
+            as_list(_get(llb, "lb_endpoints", "lbEndpoints"), lpath + ".lb_endpoints")
         ):
             epath = f"{lpath}.lb_endpoints[{j}]"
-            lb = _dict(lb_value, epath)
-            endpoint = _dict(lb.get("endpoint"), epath + ".endpoint")
+            lb = as_dict(lb_value, epath)
+            endpoint = as_dict(lb.get("endpoint"), epath + ".endpoint")
             address, port = _address(endpoint.get("address"), epath + ".endpoint.address")
             health = _health_name(_get(lb, "health_status", "healthStatus"), epath + ".health_status")
             weight = _uint(_get(lb, "load_balancing_weight", "loadBalancingWeight"), epath, default=1)
+            more = _get(endpoint, "additional_addresses", "additionalAddresses")
+            if more is not None:
+                _additional(more, name, address, cols, epath + ".endpoint.additional_addresses")
             add(name, parsed, address, port, health, None, weight, priority, region, zone, subzone)
+
+
+def _additional(value: Any, cluster: str, address: str, cols: _Columns, path: str) -> None:
+    """Note an endpoint's additional addresses (dual-stack) as istioctl prints them, ``addr:port``."""
+    others = []
+    for k, item in enumerate(as_list(value, path)):
+        host, port = _address(as_dict(item, f"{path}[{k}]").get("address"), f"{path}[{k}].address")
+        others.append(host if port is None else f"{host}:{port}")
+    cols.note_additional(cluster, address, others)
 
 
 def _endpoints_section(section: dict[str, Any], cols: _Columns, path: str) -> None:
@@ -410,9 +549,9 @@ def _endpoints_section(section: dict[str, Any], cols: _Columns, path: str) -> No
         ("static_endpoint_configs", "staticEndpointConfigs"),
         ("dynamic_endpoint_configs", "dynamicEndpointConfigs"),
     ):
-        for i, item in enumerate(_list(_get(section, key, camel), f"{path}.{key}")):
+        for i, item in enumerate(as_list(_get(section, key, camel), f"{path}.{key}")):
             ipath = f"{path}.{key}[{i}]"
-            config = _get(_dict(item, ipath), "endpoint_config", "endpointConfig")
+            config = _get(as_dict(item, ipath), "endpoint_config", "endpointConfig")
             if config is not None:
                 _load_assignment(config, cols, ipath + ".endpoint_config")
 
@@ -435,12 +574,12 @@ def _json_kind(doc: Any) -> str:
     if isinstance(doc, list):
         return "istioctl-json"
     if not isinstance(doc, dict):
-        raise _json_error(f"expected an object or a list, got {type(doc).__name__}", "$")
+        raise json_error(f"expected an object or a list, got {type(doc).__name__}", "$")
     if not doc or "cluster_statuses" in doc or "clusterStatuses" in doc:
         return "envoy-json"
     if "configs" in doc or _is_endpoints_section(doc) or "cluster_name" in doc or "clusterName" in doc:
         return "config-dump"
-    raise _json_error(
+    raise json_error(
         "not Envoy /clusters JSON, an istioctl endpoint list or a config dump with EDS "
         f"(keys: {sorted(map(str, doc))[:6]})",
         "$",
@@ -450,36 +589,34 @@ def _json_kind(doc: Any) -> str:
 def _read_json_doc(doc: Any, kind: str, cols: _Columns) -> None:
     if kind == "envoy-json":
         if not isinstance(doc, dict):
-            raise _json_error("expected Envoy /clusters JSON (an object)", "$")
-        statuses = _list(_get(doc, "cluster_statuses", "clusterStatuses"), "$.cluster_statuses")
+            raise json_error("expected Envoy /clusters JSON (an object)", "$")
+        statuses = as_list(_get(doc, "cluster_statuses", "clusterStatuses"), "$.cluster_statuses")
         _cluster_statuses(statuses, cols, "$.cluster_statuses")
     elif kind == "istioctl-json":
         if not isinstance(doc, list):
-            raise _json_error("expected istioctl's endpoint list (a JSON list)", "$")
+            raise json_error("expected istioctl's endpoint list (a JSON list)", "$")
         for i, item in enumerate(doc):
             if not isinstance(item, dict):
-                raise _json_error("expected an object", f"$[{i}]")
+                raise json_error("expected an object", f"$[{i}]")
             if "clusterName" in item or "cluster_name" in item:
                 _load_assignment(item, cols, f"$[{i}]")
             elif "name" in item:
                 _cluster_statuses([item], cols, "$")
             else:
-                raise _json_error("neither a cluster status (name) nor a load assignment", f"$[{i}]")
+                raise json_error("neither a cluster status (name) nor a load assignment", f"$[{i}]")
     else:
         if not isinstance(doc, dict):
-            raise _json_error("expected an Envoy config dump (an object)", "$")
+            raise json_error("expected an Envoy config dump (an object)", "$")
         if "configs" in doc:
-            configs = _list(doc["configs"], "$.configs")
+            configs = as_list(doc["configs"], "$.configs")
             found = False
             for i, config_value in enumerate(configs):
-                config = _dict(config_value, f"$.configs[{i}]")
+                config = as_dict(config_value, f"$.configs[{i}]")
                 if _is_endpoints_section(config):
                     found = True
                     _endpoints_section(config, cols, f"$.configs[{i}]")
             if not found:
-                raise _json_error(
-                    "config dump has no EndpointsConfigDump: fetch config_dump?include_eds", "$"
-                )
+                raise json_error("config dump has no EndpointsConfigDump: fetch config_dump?include_eds", "$")
         elif _is_endpoints_section(doc):
             _endpoints_section(doc, cols, "$")
         else:
@@ -528,7 +665,11 @@ def _envoy_text(text: str, cols: _Columns) -> None:
         key = (cluster, host_text)
         row = hosts.get(key)
         if row is None:
-            address, port = _split_host_port(host_text)
+            if host_text.startswith("envoy://"):  # an internal address: listener/endpoint_id, kept whole
+                address, port = host_text, None
+            else:
+                address, port = _split_host_port(host_text)
+                port = _port_in_range(port, line, lineno)
             row = hosts[key] = [cluster, address, port, None, None, None, None, None, None, None]
         if stat == "health_flags":
             flags = value.split("/")
@@ -542,9 +683,10 @@ def _envoy_text(text: str, cols: _Columns) -> None:
             else:
                 row[3] = "HEALTHY"
         elif stat in ("weight", "priority"):
-            if not (value.isascii() and value.isdigit() and int(value) <= _UINT32_MAX):
-                raise ParseError(f"{stat} is not an unsigned integer", line, lineno)
-            row[5 if stat == "weight" else 6] = int(value)
+            number = _digits(value)
+            if number is None or number > _UINT32_MAX:
+                raise ParseError(f"{stat} is not an unsigned 32-bit integer: expected digits", line, lineno)
+            row[5 if stat == "weight" else 6] = number
         elif stat == "region":
             row[7] = value
         elif stat == "zone":
@@ -572,9 +714,43 @@ _TABLE_HEADERS: dict[tuple[str, ...], tuple[str, ...]] = {
     # header words -> the fields of a row (split on whitespace; a blank LOCALITY leaves 3 words)
     ("ENDPOINT", "STATUS", "OUTLIER", "CHECK", "CLUSTER"): ("endpoint", "status", "outlier", "cluster"),
     ("NAME", "STATUS", "LOCALITY", "CLUSTER"): ("endpoint", "status", "locality", "cluster"),
+    ("ENDPOINT", "STATUS", "LOCALITY", "CLUSTER"): ("endpoint", "status", "locality", "cluster"),
     ("ENDPOINT", "STATUS", "CLUSTER"): ("endpoint", "status", "cluster"),
     ("ENDPOINT", "CLUSTER"): ("endpoint", "cluster"),
 }
+
+# ``istioctl proxy-config all``: the sections before the endpoints, by istioctl's --with-headers name.
+_ALL_BANNER = re.compile(r"^-{6} (.{1,60}) -{6}$")
+_ALL_ENDPOINTS = "ENDPOINTS INFO"
+_ALL_BOOTSTRAP = ("Istio Version:", "Istio Proxy Version:", "Envoy Version:")
+
+
+def _all_section(line: str) -> str | None:
+    """The ``proxy-config all`` section a line starts (istioctl's --with-headers name), if it starts one.
+
+    >>> _all_section("NAME   SERVICE FQDN   PORT   SUBSET   DIRECTION   TYPE   DESTINATION RULE")
+    'CLUSTER INFO'
+    >>> _all_section("Istio Version:       1.21.0"), _all_section("10.0.0.1:80  HEALTHY  c") is None
+    ('BOOTSTRAP INFO', True)
+    """
+    banner = _ALL_BANNER.match(line)
+    if banner:
+        return banner.group(1).strip()
+    if line.startswith(_ALL_BOOTSTRAP):
+        return "BOOTSTRAP INFO"
+    words = tuple(line.split())
+    if words[:2] == ("SERVICE", "FQDN") or words[1:3] == ("SERVICE", "FQDN"):
+        return "CLUSTER INFO"
+    if words[:1] in (("LISTENER",), ("ADDRESS",), ("ADDRESSES",)) or words[1:2] in (
+        ("ADDRESSES",),
+        ("ADDRESS",),
+    ):
+        return "LISTENER INFO"
+    if words[:2] in (("NAME", "VHOST"), ("NAME", "VIRTUAL"), ("NAME", "DOMAINS")):
+        return "ROUTE INFO"
+    if words[:2] == ("RESOURCE", "NAME") or line.startswith("No active or warming secrets"):
+        return "SECRET INFO"
+    return None
 
 
 def _table_fields(line: str) -> tuple[str, ...] | None:
@@ -589,7 +765,7 @@ def _row_fields(words: list[str]) -> tuple[str, ...] | None:
     >>> _row_fields(["ENDPOINT", "STATUS"]) is None
     True
     """
-    if not _is_endpoint(words[0]) or not _is_cluster_name(words[-1]):
+    if not _is_endpoint(words[0]):
         return None
     n = len(words)
     if n == 4 and words[1] in _HEALTH_SET:
@@ -598,14 +774,22 @@ def _row_fields(words: list[str]) -> tuple[str, ...] | None:
         return ("endpoint", "status", "locality", "cluster")
     if n == 3 and words[1] in _HEALTH_SET:
         return ("endpoint", "status", "cluster")
-    if n == 2:
+    if n == 2 and _is_cluster_name(words[1]):  # no status to tell a row: Istio's cluster name must
         return ("endpoint", "cluster")
     return None
 
 
 def _is_endpoint(word: str) -> bool:
-    """Whether a table's first word is an endpoint: ``ip:port``, ``[v6]:port``, a pipe or internal one."""
-    return word.startswith(("envoy://", "unix://", "endpoint/")) or _split_host_port(word)[1] is not None
+    """Whether a table's first word is an endpoint: ``ip:port``, ``[v6]:port``, a pipe or internal one.
+
+    >>> _is_endpoint("10.0.0.8:80,fd00::8:80"), _is_endpoint("endpoint/envoy://main/1"), _is_endpoint("NAME")
+    (True, True, False)
+    """
+    if word.startswith("endpoint/"):
+        word = word[9:]
+    if word.startswith(("envoy://", "unix://")):
+        return True
+    return _split_host_port(word.split(",", 1)[0])[1] is not None
 
 
 def _is_cluster_name(word: str) -> bool:
@@ -613,10 +797,57 @@ def _is_cluster_name(word: str) -> bool:
     return "|" in word or _SNI_NAME.match(word) is not None
 
 
+def _table_row(words: list[str], fields: tuple[str, ...], line: str, lineno: int, cols: _Columns) -> None:
+    """One row of an istioctl endpoint table laid out as ``fields``."""
+    n = len(words)
+    status = outlier = None
+    region = zone = subzone = None
+    if fields[2:3] == ("outlier",):
+        if n != 4:
+            raise ParseError("expected ENDPOINT STATUS OUTLIER-CHECK CLUSTER", line, lineno)
+        status, outlier = words[1], words[2]
+    elif fields[2:3] == ("locality",):
+        if n not in (3, 4):
+            raise ParseError("expected NAME STATUS [LOCALITY] CLUSTER", line, lineno)
+        status = words[1]
+        if n == 4:
+            loc = words[2].split("/", 2)
+            region = loc[0]
+            zone = loc[1] if len(loc) > 1 else None
+            subzone = loc[2] if len(loc) > 2 else None
+    elif len(fields) == 3:
+        if n != 3:
+            raise ParseError("expected ENDPOINT STATUS CLUSTER", line, lineno)
+        status = words[1]
+    elif n != 2:
+        raise ParseError("expected ENDPOINT CLUSTER", line, lineno)
+    if status is not None and status not in _HEALTH_SET:
+        raise ParseError(
+            f"unknown endpoint status {status!r}: expected one of {', '.join(_HEALTH_NAMES)}", line, lineno
+        )
+    if outlier is not None and outlier not in _OUTLIER_SET:
+        raise ParseError(f"unknown outlier check {outlier!r}: expected OK or FAILED", line, lineno)
+    address, port, others = _endpoint_text(words[0], line, lineno)
+    cluster = words[-1]
+    cols.note_additional(cluster, address, others)
+    cols.add(
+        cluster,
+        parse_cluster_name(cluster),
+        address,
+        port,
+        status,
+        outlier,
+        None,
+        None,
+        region,
+        zone,
+        subzone,
+    )
+
+
 def _istioctl_table(text: str, cols: _Columns) -> None:
     """Rows from ``istioctl proxy-config endpoint`` tables (headers may repeat, e.g. several pods)."""
     fields: tuple[str, ...] | None = None
-    add = cols.add
     for lineno, line in enumerate(text.splitlines(), 1):
         words = line.split()
         if not words:
@@ -630,54 +861,58 @@ def _istioctl_table(text: str, cols: _Columns) -> None:
             raise ParseError(
                 "neither an istioctl table header (ENDPOINT ... CLUSTER) nor a row of one", line, lineno
             )
-        n = len(words)
-        status = outlier = None
-        region = zone = subzone = None
-        if row_fields[2:3] == ("outlier",):
-            if n != 4:
-                raise ParseError("expected ENDPOINT STATUS OUTLIER-CHECK CLUSTER", line, lineno)
-            status, outlier = words[1], words[2]
-        elif row_fields[2:3] == ("locality",):
-            if n not in (3, 4):
-                raise ParseError("expected NAME STATUS [LOCALITY] CLUSTER", line, lineno)
-            status = words[1]
-            if n == 4:
-                loc = words[2].split("/", 2)
-                region = loc[0]
-                zone = loc[1] if len(loc) > 1 else None
-                subzone = loc[2] if len(loc) > 2 else None
-        elif len(row_fields) == 3:
-            if n != 3:
-                raise ParseError("expected ENDPOINT STATUS CLUSTER", line, lineno)
-            status = words[1]
-        elif n != 2:
-            raise ParseError("expected ENDPOINT CLUSTER", line, lineno)
-        if status is not None and status not in _HEALTH_SET:
-            raise ParseError(f"unknown endpoint status {status!r}", line, lineno)
-        if outlier is not None and outlier not in _OUTLIER_SET:
-            raise ParseError(f"unknown outlier check {outlier!r}", line, lineno)
-        endpoint = words[0]
-        if endpoint.startswith("endpoint/"):  # --include-config-type (istioctl pc all)
-            endpoint = endpoint[9:]
-        if endpoint.startswith("unix://"):  # a pipe, as the live table prints it
-            address, port = endpoint[7:], None
-        elif endpoint.startswith("envoy://"):
-            address, port = endpoint, None
-        else:
-            address, port = _split_host_port(endpoint)
-        cluster = words[-1]
-        add(
-            cluster,
-            parse_cluster_name(cluster),
-            address,
-            port,
-            status,
-            outlier,
-            None,
-            None,
-            region,
-            zone,
-            subzone,
+        _table_row(words, row_fields, line, lineno, cols)
+
+
+def _proxy_config_all(text: str, cols: _Columns) -> None:
+    """The endpoint rows of a whole ``istioctl proxy-config all`` output; the other sections skipped.
+
+    Sections are separated by blank lines (``--with-headers`` adds ``------ NAME ------`` banners).
+    ``cols.attrs["sections_skipped"]`` names the sections not read, as istioctl's banners name them.
+    """
+    skipped: list[str] = []
+    fields: tuple[str, ...] | None = None
+    at_start, found, banner = True, False, None
+    first: tuple[str, int] | None = None
+    for lineno, line in enumerate(text.splitlines(), 1):
+        words = line.split()
+        if not words:
+            at_start, fields = True, None
+            continue
+        stripped = line.strip()
+        if first is None:
+            first = (line, lineno)
+        section = _ALL_BANNER.match(stripped)
+        if section:
+            banner = section.group(1).strip()
+            if banner != _ALL_ENDPOINTS:
+                skipped.append(banner)
+            at_start, fields = True, None
+            continue
+        if at_start:
+            at_start = False
+            header = _TABLE_HEADERS.get(tuple(words))
+            if header is not None:
+                fields, found = header, True
+                banner = None
+                continue
+            name = _all_section(stripped) or stripped[:60]
+            if banner is None:
+                skipped.append(name)
+            banner = None
+            continue
+        if fields is not None:
+            _table_row(words, fields, line, lineno, cols)
+    cols.attrs["sections_skipped"] = skipped
+    if skipped:
+        logger.info("read_endpoints: proxy-config all, sections skipped: %s", ", ".join(skipped))
+    if not found:
+        line, lineno = first or ("", 1)
+        raise ParseError(
+            "istioctl proxy-config all output without an endpoint section (istioctl before 1.19 prints "
+            "none): expected a NAME STATUS LOCALITY CLUSTER table; run istioctl proxy-config endpoint",
+            line,
+            lineno,
         )
 
 
@@ -690,8 +925,10 @@ def detect_format(text: str | bytes) -> str:
 
     Rules: ``{`` or ``[`` first -> JSON (an object with ``cluster_statuses`` or no key: envoy-json;
     with ``configs``, an ``EndpointsConfigDump`` or a ``cluster_name``: config-dump; a list:
-    istioctl-json); a first line that is an istioctl header -> istioctl-table; a first line with
-    ``::`` -> envoy-text. Anything else is a :class:`ParseError`.
+    istioctl-json); a first line that is a ``proxy-config all`` banner, its bootstrap lines or its
+    cluster table header -> istioctl-all; an istioctl endpoint header or row -> istioctl-table; a
+    first line with ``::`` -> envoy-text; a first line ``key:`` or ``- key:`` -> YAML, named as the
+    JSON document it holds. Anything else is a :class:`ParseError`.
 
     >>> detect_format("NAME   STATUS   LOCALITY   CLUSTER\\n")
     'istioctl-table'
@@ -699,6 +936,8 @@ def detect_format(text: str | bytes) -> str:
     ('envoy-json', 'istioctl-json')
     >>> detect_format("outbound|80||a.b.svc.cluster.local::added_via_api::true")
     'envoy-text'
+    >>> detect_format("- clusterName: agent\\n  endpoints: []"), detect_format("------ BOOTSTRAP INFO ------")
+    ('istioctl-json', 'istioctl-all')
     """
     return _detect(text)[0]
 
@@ -712,19 +951,27 @@ def _detect(text: str | bytes | dict[str, Any] | list[Any]) -> tuple[str, Any]:
     if start is None:
         return "envoy-text", text  # Envoy with no cluster prints nothing
     begin = start.start()
-    if text[begin] in "{[":
-        doc = _load_json(text)
+    end = _LINE_BREAK.search(text, begin)
+    first = text[begin : end.start() if end else len(text)].rstrip()
+    if text[begin] == "{" or (
+        text[begin] == "[" and (len(first) > 4096 or _row_fields(first.split()) is None)
+    ):
+        doc = _load_json(text)  # (a table row may start with "[", an IPv6 endpoint in brackets)
         return _json_kind(doc), doc
-    end = text.find("\n", begin)
-    first = text[begin : end if end >= 0 else len(text)].rstrip("\r")
+    if _ALL_BANNER.match(first) or _all_section(first) in ("BOOTSTRAP INFO", "CLUSTER INFO"):
+        return "istioctl-all", text
     if _table_fields(first) is not None or _row_fields(first.split()) is not None:
         return "istioctl-table", text
     if "::" in first:
         return "envoy-text", text
-    lineno = text.count("\n", 0, begin) + 1
+    if _YAML_KEY.match(first):
+        doc = _load_yaml(text)
+        return _json_kind(doc), doc
+    line, lineno = _line_at(text, begin)
     raise ParseError(
-        "not Envoy /clusters output (JSON or text), istioctl proxy-config endpoint output or a config dump",
-        first,
+        "not Envoy /clusters output (JSON or text), istioctl proxy-config endpoint or all output (table, "
+        "-o json or -o yaml) or a config dump",
+        line,
         lineno,
     )
 
@@ -756,6 +1003,8 @@ def read_endpoints(
         return _read(lambda cols: _envoy_text(doc, cols), source_cluster, source_pod)
     if kind == "istioctl-table":
         return _read(lambda cols: _istioctl_table(doc, cols), source_cluster, source_pod)
+    if kind == "istioctl-all":
+        return _read(lambda cols: _proxy_config_all(doc, cols), source_cluster, source_pod)
     return _read(lambda cols: _read_json_doc(doc, kind, cols), source_cluster, source_pod)
 
 
