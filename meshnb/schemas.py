@@ -146,6 +146,85 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "error": "string",
         "line": "string",
     },
+    # istiod's and istioctl's multicluster views (meshnb.readers.istiod_debug and istioctl_views).
+    # ``istiod`` is the istiod pod that answered (NA when the input does not say).
+    # One row per remote cluster in ``istioctl remote-clusters`` (REVISION from 1.31, NA before).
+    "remote_clusters": {
+        "istiod": "string",
+        "cluster": "string",
+        "secret": "string",
+        "status": "string",
+        "revision": "string",
+    },
+    # One row per cluster in istiod's /debug/clusterz (the config cluster has no secret).
+    "clusterz": {
+        "istiod": "string",
+        "cluster": "string",
+        "secret": "string",
+        "status": "string",
+    },
+    # One row per cross-network gateway in istiod's /debug/networkz.
+    "networkz": {
+        "istiod": "string",
+        "network": "string",
+        "cluster": "string",
+        "address": "string",
+        "port": "Int64",
+        "hbone_port": "Int64",
+        "service_account": "string",
+    },
+    # One row per endpoint of each shard in istiod's /debug/endpointShardz.
+    "endpoint_shards": {
+        "istiod": "string",
+        "service": "string",
+        "namespace": "string",
+        "provider": "string",
+        "shard_cluster": "string",
+        "address": "string",
+        "addresses": "string",
+        "endpoint_port": "Int64",
+        "port_name": "string",
+        "service_account": "string",
+        "network": "string",
+        "locality": "string",
+        "locality_cluster": "string",
+        "weight": "Int64",
+        "tls_mode": "string",
+        "workload": "string",
+        "health": "string",
+        "node": "string",
+    },
+    # One row per proxy and xDS type in istiod's /debug/syncz.
+    "syncz": {
+        "istiod": "string",
+        "proxy": "string",
+        "proxy_type": "string",
+        "cluster": "string",
+        "istio_version": "string",
+        "proxy_version": "string",
+        "type": "string",
+        "type_url": "string",
+        "sent": "string",
+        "acked": "string",
+        "status": "string",
+        "sent_time": "datetime64[ns, UTC]",
+        "last_error": "string",
+    },
+    # One row per proxy in ``istioctl proxy-status`` (every table layout, and -o json).
+    "proxy_status": {
+        "istiod": "string",
+        "proxy": "string",
+        "cluster": "string",
+        "version": "string",
+        "cds": "string",
+        "lds": "string",
+        "eds": "string",
+        "rds": "string",
+        "ecds": "string",
+        "other": "string",
+        "subscribed_count": "Int64",
+        "subscribed": "string",
+    },
     # A check's own tables are named "<check>.<table>": each check's per-cluster verdicts (a status, a
     # stable ``reason`` word the diagnosis reads, and a ``detail`` sentence for people).
     "connectivity.probes": {
