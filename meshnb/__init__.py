@@ -31,10 +31,17 @@ _EXPORTS = {
     "lab": "meshnb.backends.lab",
     "open_mesh": "meshnb.backends",
     "SCENARIOS": "meshnb.backends.sim",
+    "read_any": "meshnb.readers.detect",
     "read_certs": "meshnb.readers.certs",
     "read_curl": "meshnb.readers.curl",
     "read_endpoints": "meshnb.readers.endpoints",
     "read_istiod_log": "meshnb.readers.istiod_log",
+    "read_clusterz": "meshnb.readers.istiod_debug",
+    "read_endpoint_shards": "meshnb.readers.istiod_debug",
+    "read_networkz": "meshnb.readers.istiod_debug",
+    "read_syncz": "meshnb.readers.istiod_debug",
+    "read_proxy_status": "meshnb.readers.istioctl_views",
+    "read_remote_clusters": "meshnb.readers.istioctl_views",
     "Finding": "meshnb.diagnostics.finding",
     "triage": "meshnb.diagnostics.triage",
     "Report": "meshnb.diagnostics.report",
@@ -83,7 +90,14 @@ if TYPE_CHECKING:
     from meshnb.errors import ParseError as ParseError
     from meshnb.readers.certs import read_certs as read_certs
     from meshnb.readers.curl import read_curl as read_curl
+    from meshnb.readers.detect import read_any as read_any
     from meshnb.readers.endpoints import read_endpoints as read_endpoints
+    from meshnb.readers.istioctl_views import read_proxy_status as read_proxy_status
+    from meshnb.readers.istioctl_views import read_remote_clusters as read_remote_clusters
+    from meshnb.readers.istiod_debug import read_clusterz as read_clusterz
+    from meshnb.readers.istiod_debug import read_endpoint_shards as read_endpoint_shards
+    from meshnb.readers.istiod_debug import read_networkz as read_networkz
+    from meshnb.readers.istiod_debug import read_syncz as read_syncz
     from meshnb.readers.istiod_log import read_istiod_log as read_istiod_log
 
 

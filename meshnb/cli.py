@@ -8,6 +8,7 @@ Exit codes: 0 pass or warn, 1 fail, 2 error (including bad arguments or an unrea
     meshnb triage --context kind-cluster1 --context kind-cluster2 [--allow-changes] [--save F] [--json]
     meshnb triage --lab firewall          # the same on real Envoys on this machine
     meshnb report incident.meshnb --html incident.html
+    meshnb read pasted.txt [--as endpoints] [--json]   # what meshnb makes of a saved output
     meshnb lab [-- --no-browser --port 8899]
     meshnb demo [--backend lab] [-- --no-browser --port 8866]
 """
@@ -84,6 +85,19 @@ def _parser(checks: Registry) -> argparse.ArgumentParser:
     )
     report.add_argument("snapshot", help="a snapshot written by `meshnb triage --save` or Report.save")
     report.add_argument("--html", metavar="OUT", help="write the report, plots included, to this HTML file")
+    from meshnb.readers.detect import KINDS
+
+    read = commands.add_parser(
+        "read",
+        help="show what meshnb makes of an output saved to a file (endpoints, certificates, logs, curl)",
+        description="Read an output you saved (istioctl, Envoy, kubectl, curl, istiod's log), its kind "
+        "detected, and show the rows meshnb makes of it.",
+    )
+    read.add_argument("file", help="the file to read, or - for standard input")
+    read.add_argument(
+        "--as", dest="kind", choices=[kind.name for kind in KINDS], help="its kind (default: detected)"
+    )
+    read.add_argument("--json", action="store_true", help="print the reading as JSON")
     commands.add_parser("scenarios", help="list the simulated mesh's scenarios")
     lab = commands.add_parser(
         "lab", help="open JupyterLab on meshnb's notebooks (they run on the simulated mesh by default)"
@@ -259,6 +273,48 @@ def _report(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+#: The largest file ``meshnb read`` reads (a paste, not a dump of a whole cluster).
+MAX_READ_BYTES = 64 * 1024 * 1024
+
+
+def _read_input(name: str) -> str:
+    """The text of ``name`` (``-``: standard input), refused past :data:`MAX_READ_BYTES`."""
+    stream = sys.stdin.buffer if name == "-" else open(name, "rb")  # noqa: SIM115 (closed below)
+    with stream:
+        data = stream.read(MAX_READ_BYTES + 1)
+    if len(data) > MAX_READ_BYTES:
+        raise ConfigError(f"{name} is larger than {MAX_READ_BYTES // 2**20} MiB: not read")
+    return data.decode("utf-8", errors="replace")
+
+
+def _read(args: argparse.Namespace) -> int:
+    import json
+
+    from meshnb.readers.detect import read_any
+
+    try:
+        reading = read_any(_read_input(args.file), args.kind)
+    except OSError as exc:
+        print(f"meshnb: error: {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except MeshnbError as exc:
+        print(f"meshnb: error: {args.file}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.json:
+        print(json.dumps(reading.to_dict(), indent=2, default=str))
+        return 0
+    rows = len(reading.frame)
+    lines = [f"{args.file}: {reading.title}: {rows} row{'' if rows == 1 else 's'}"]
+    shown = reading.frame.astype(object).map(_cell)
+    shown = shown.loc[:, (shown != "").any()]  # columns this input has no value for are left out
+    if rows:
+        lines += ["", shown.to_string(index=False)]
+    notes = [f"{key}: {value}" for key, value in reading.notes.items() if value]
+    lines += ["", *notes] if notes else []
+    print("\n".join(lines))
+    return 0
+
+
 def _triage(args: argparse.Namespace) -> int:
     import json
 
@@ -355,6 +411,8 @@ def _main(argv: Sequence[str] | None, checks: Registry | None = None) -> int:
         return _triage(args)
     if args.command == "report":
         return _report(args)
+    if args.command == "read":
+        return _read(args)
     spec = checks[args.check]
     options = {option.name: getattr(args, option.name) for option in spec.options}
     try:

@@ -26,10 +26,17 @@ PUBLIC = [
     "lab",
     "load",
     "open_mesh",
+    "read_any",
     "read_certs",
+    "read_clusterz",
     "read_curl",
+    "read_endpoint_shards",
     "read_endpoints",
     "read_istiod_log",
+    "read_networkz",
+    "read_proxy_status",
+    "read_remote_clusters",
+    "read_syncz",
     "simulate",
     "triage",
 ]
@@ -94,7 +101,7 @@ def test_no_shell_strings_or_global_kube_config_in_the_package():
 def test_every_reader_is_exported_with_an_example():
     from meshnb import readers
 
-    assert readers.__all__ == ["read_certs", "read_curl", "read_endpoints", "read_istiod_log"]
+    assert readers.__all__ == sorted(name for name in meshnb.__all__ if name.startswith("read_"))
     for name in readers.__all__:
         function = getattr(meshnb, name)
         assert function is getattr(readers, name)

@@ -1,9 +1,13 @@
-"""Readers: real tool output (Envoy, istioctl, curl, certificates, istiod's log) into DataFrames.
+"""Readers: real tool output (Envoy, istioctl, curl, certificates, istiod) into DataFrames.
 
 One public function per kind of input, each returning a DataFrame of a schema in :mod:`meshnb.schemas`:
 :func:`read_endpoints` (Envoy ``/clusters``, ``istioctl proxy-config endpoint``, config dumps),
-:func:`read_certs` (PEM), :func:`read_istiod_log` (``kubectl logs`` of istiod) and :func:`read_curl`
-(the guide's curl loop). Readers import nothing above them (no backend, no check).
+:func:`read_certs` (PEM, kubectl's base64, a whole Secret), :func:`read_istiod_log` (``kubectl logs``
+of istiod), :func:`read_curl` (the guide's curl loop), :func:`read_remote_clusters` and
+:func:`read_proxy_status` (istioctl's multicluster views), and istiod's debug views
+(:func:`read_clusterz`, :func:`read_networkz`, :func:`read_endpoint_shards`, :func:`read_syncz`).
+:func:`read_any` detects which of these an input is. Readers import nothing above them (no backend,
+no check).
 
 >>> from meshnb.readers import read_curl
 >>> read_curl("Hello version: v2, instance: helloworld-v2-7d4b9").loc[0, "version"]
@@ -12,7 +16,22 @@ One public function per kind of input, each returning a DataFrame of a schema in
 
 from meshnb.readers.certs import read_certs
 from meshnb.readers.curl import read_curl
+from meshnb.readers.detect import read_any
 from meshnb.readers.endpoints import read_endpoints
+from meshnb.readers.istioctl_views import read_proxy_status, read_remote_clusters
+from meshnb.readers.istiod_debug import read_clusterz, read_endpoint_shards, read_networkz, read_syncz
 from meshnb.readers.istiod_log import read_istiod_log
 
-__all__ = ["read_certs", "read_curl", "read_endpoints", "read_istiod_log"]
+__all__ = [
+    "read_any",
+    "read_certs",
+    "read_clusterz",
+    "read_curl",
+    "read_endpoint_shards",
+    "read_endpoints",
+    "read_istiod_log",
+    "read_networkz",
+    "read_proxy_status",
+    "read_remote_clusters",
+    "read_syncz",
+]

@@ -186,7 +186,30 @@ def check_demo(panel: Locator, page: Page) -> None:
     )
 
 
+# the guide's own `istioctl proxy-config endpoint ... | grep helloworld` output (tests/data/real/istioctl)
+GUIDE_ROW = "10.0.0.11:5000   HEALTHY   OK   outbound|5000||helloworld.sample.svc.cluster.local"
+
+
+def check_paste(panel: Locator, page: Page) -> None:
+    """Paste the guide's endpoint row: its rows; paste garbage: the reader's refusal, naming the line."""
+    status = panel.locator(".meshnb-status-line").first
+    text = panel.locator("textarea").first
+    read = panel.locator("button", has_text="Read").first
+    panel.locator(".widget-dropdown select").first.select_option(label="detect the kind")
+    text.fill(GUIDE_ROW)
+    read.click()
+    expect(status).to_contain_text("endpoints", timeout=TIMEOUT_MS)
+    expect(status).to_contain_text("1 row")
+    expect(_table(panel)).to_contain_text("outbound|5000||helloworld.sample.svc.cluster.local")
+    text.fill("these are not the lines you are looking for")
+    read.click()
+    expect(status).to_contain_text("ERROR", timeout=TIMEOUT_MS)
+    expect(status).to_contain_text("line 1")
+    expect(panel.locator("table.dataframe")).to_have_count(0)
+
+
 PANEL_CHECKS: dict[str, Callable[[Locator, Page], None]] = {
+    "meshnb-paste": check_paste,
     "meshnb-demo": check_demo,
     "meshnb-triage": check_triage,
     "meshnb-connectivity": check_connectivity,
