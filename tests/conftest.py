@@ -6,7 +6,8 @@ Reference data lives in ../shared/reference-data (real Envoy and istioctl output
 ``pytest -m "not lab and not testbed and not browser"`` starts neither an Envoy, nor the test bed, nor
 a browser (a deselected test never sets up the ``testbed`` session fixture):
 
-- ``testbed``: a test that uses the ``testbed`` fixture (directly or through another fixture), or whose
+- ``testbed``: a test that uses the ``testbed`` or ``testbed_bin`` fixture (directly or through another
+  fixture), or whose
   backend parameter is ``"testbed"`` (``make_mesh[testbed]``, which asks for the fixture at run time);
 - ``lab``: every test in ``LAB_MODULES``; a test whose backend parameter is ``"lab"``
   (``make_mesh[lab]``, ``voila[lab]``); a test or doctest whose code calls ``meshnb.lab(...)`` or
@@ -38,20 +39,26 @@ def reference() -> Path:
 
 
 @pytest.fixture(scope="session")
-def testbed(tmp_path_factory):
-    """Two real clusters (tests/testbed): built once into the cache, started once per session."""
+def testbed_bin() -> Path:
+    """The test bed's binaries (tests/testbed/build: built once into the cache)."""
     import subprocess
-
-    from testbed.bed import Testbed
 
     build = subprocess.run(
         [str(ROOT / "tests" / "testbed" / "build")], capture_output=True, text=True, check=False
     )
     if build.returncode != 0:
         pytest.fail(f"tests/testbed/build failed:\n{build.stderr[-3000:]}")
+    return Path(build.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def testbed(tmp_path_factory, testbed_bin):
+    """Two real clusters (tests/testbed), started once per session."""
+    from testbed.bed import Testbed
+
     bed = Testbed(tmp_path_factory.mktemp("testbed"))
     try:
-        bed.up(Path(build.stdout.strip().splitlines()[-1]))
+        bed.up(testbed_bin)
         yield bed
     finally:
         bed.down()
@@ -103,7 +110,7 @@ def _code_starts_the_lab(item: pytest.Item) -> bool:
 
 def _marks(item: pytest.Item) -> set[str]:
     marks = set()
-    if "testbed" in getattr(item, "fixturenames", ()):
+    if {"testbed", "testbed_bin"} & set(getattr(item, "fixturenames", ())):
         marks.add("testbed")
     callspec = getattr(item, "callspec", None)
     if callspec is not None:

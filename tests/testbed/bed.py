@@ -32,6 +32,10 @@ log = logging.getLogger("testbed")
 
 KUBE_VERSION = "1.34.2"
 KWOK_VERSION = "0.7.0"
+#: what tests/testbed/build builds from istio.io/istio (its module version is a master pseudo-version)
+ISTIO_VERSION = "1.31-dev"
+ISTIO_MODULE = "v0.0.0-20260827124520-eed52ebb66ad"
+ISTIO_BINARIES = ("pilot-discovery", "pilot-agent", "istioctl")
 NAMES = ("cluster1", "cluster2")
 _LOCALITIES = {"cluster1": ("us-east", "us-east-1a"), "cluster2": ("us-west", "us-west-1b")}
 
