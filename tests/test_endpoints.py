@@ -743,3 +743,27 @@ def test_valid_generated_input_never_raises_and_formats_agree(admin):
         assert rows(read_endpoints(envoy_text(admin)), full) == rows(df, full)
     assert rows(read_endpoints(istioctl_live_table(admin)), shared) == rows(df, shared)
     assert rows(read_endpoints(json.dumps(_camel(admin["cluster_statuses"]))), full) == rows(df, full)
+
+
+def test_host_counters_are_cut_before_parsing_without_changing_the_reading():
+    """Envoy's per-host stats are never read: cutting them must not change a row, nor an error's line."""
+    from meshnb.readers.endpoints import _loads_without_stats
+
+    real = (
+        Path(__file__).parent / "data" / "real" / "envoy" / "envoy-1.40-clusters-internal.json"
+    ).read_text(encoding="utf-8")
+    assert '"stats": [' in real
+    doc = json.loads(real)
+    for cluster in doc["cluster_statuses"]:
+        for host in cluster.get("host_statuses", []):
+            host["stats"] = []
+    assert _loads_without_stats(real) == doc
+    odd = '{"stats": [[1, 2], 3], "name": "x"}'  # not Envoy's flat list: cut wrongly, so parsed whole
+    assert _loads_without_stats(odd) == json.loads(odd)
+    # counters are not parsed: damage inside them changes nothing read; damage anywhere else is refused
+    in_stats = real.replace('"name": "cx_total"', '"name": cx_total', 1)
+    assert read_endpoints(in_stats).equals(read_endpoints(real))
+    broken = real.replace('"server_listener_name": "connect_originate"', '"server_listener_name": x', 1)
+    with pytest.raises(ParseError) as err:
+        read_endpoints(broken)
+    assert err.value.lineno == broken[: broken.index('"server_listener_name": x')].count("\n") + 1
