@@ -110,12 +110,16 @@ class Testbed:
         for binary in (apiserver, kwok, Path(etcd or "etcd")):
             if not os.access(binary, os.X_OK):
                 raise RuntimeError(f"{binary} is missing: run tests/testbed/build first")
+        crds = Path(bin_dir) / f"istio-{ISTIO_VERSION}" / "crd-all.gen.yaml"
+        if not crds.is_file():
+            raise RuntimeError(f"{crds} is missing: run tests/testbed/build first")
         host = processes.host_ip()
         self.state = {
             "host": host,
             "clusters": {},
             "meshd_port": processes.free_port(),
             "apiserver": str(apiserver),
+            "istio_manifests": str(Path(bin_dir) / f"istio-{ISTIO_VERSION}"),
         }
         for index, name in enumerate(NAMES, start=1):
             region, zone = _LOCALITIES[name]

@@ -99,39 +99,35 @@ def _mesh_config(locality: bool) -> dict:
     }
 
 
-def _crd() -> dict:
-    schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "destinationrules.networking.istio.io"},
-        "spec": {
-            "group": "networking.istio.io",
-            "scope": "Namespaced",
-            "names": {
-                "kind": "DestinationRule",
-                "plural": "destinationrules",
-                "singular": "destinationrule",
-                "listKind": "DestinationRuleList",
-                "shortNames": ["dr"],
-            },
-            "versions": [
-                {"name": v, "served": True, "storage": v == "v1", "schema": schema}
-                for v in ("v1", "v1beta1", "v1alpha3")
-            ],
-        },
-    }
+def _istio_crds(manifests: Path) -> list[dict]:
+    """Istio's CRDs as its base chart installs them (the module's ``crd-all.gen.yaml``)."""
+    with open(manifests / "crd-all.gen.yaml", encoding="utf-8") as f:
+        return [doc for doc in yaml.safe_load_all(f) if doc]
 
 
-def _reader_rbac() -> list[dict]:
-    """What istioctl create-remote-secret's reader may do (a subset of Istio's istio-reader role)."""
-    rules = [
-        {
-            "apiGroups": [""],
-            "resources": ["pods", "services", "nodes", "namespaces", "endpoints"],
-            "verbs": ["get", "list", "watch"],
-        }
-    ]
+#: The reader role's template, as Helm renders it with the default values (``istiodRemote`` off).
+_MCS_GROUP = "multicluster.x-k8s.io"
+
+
+def _reader_rules(manifests: Path) -> list[dict]:
+    """The rules of Istio's ``istio-reader-clusterrole`` (the module's Helm template, rendered).
+
+    The template's rules are plain YAML but for the MCS API group and the ``istiodRemote`` block.
+    """
+    text = (manifests / "reader-clusterrole.yaml").read_text(encoding="utf-8")
+    _head, found, rest = text.partition("\nrules:\n")
+    remote = rest.find("{{- if .Values.istiodRemote.enabled }}")
+    if not found or remote < 0 or "{{ $mcsAPIGroup }}" not in rest:
+        raise RuntimeError(f"{manifests / 'reader-clusterrole.yaml'} is not the template the test bed knows")
+    rules = yaml.safe_load(rest[:remote].replace("{{ $mcsAPIGroup }}", _MCS_GROUP))
+    if not isinstance(rules, list) or "{{" in repr(rules):
+        raise RuntimeError("Istio's reader role did not render")
+    return rules
+
+
+def _reader_rbac(manifests: Path) -> list[dict]:
+    """Istio's reader: the service account istioctl create-remote-secret's token is for, and its role."""
+    rules = _reader_rules(manifests)
     return [
         {
             "apiVersion": "v1",
@@ -208,6 +204,7 @@ def lay_out(bed, timeout: float = 60.0) -> None:
     """Create the guide's world in both clusters and wait until kwok runs every pod."""
     from kubernetes import client as k8s
 
+    manifests = Path(bed.state["istio_manifests"])
     root = bed.root / "istio-pki"
     root.mkdir(exist_ok=True)
     roots = {
@@ -218,7 +215,7 @@ def lay_out(bed, timeout: float = 60.0) -> None:
         api = bed.client(name)
         ports = bed.cluster(name)
         objects = [
-            _crd(),
+            *_istio_crds(manifests),
             {
                 "apiVersion": "v1",
                 "kind": "Namespace",
@@ -229,7 +226,7 @@ def lay_out(bed, timeout: float = 60.0) -> None:
                 "kind": "Namespace",
                 "metadata": {"name": "sample", "labels": {"istio-injection": "enabled"}},
             },
-            *_reader_rbac(),
+            *_reader_rbac(manifests),
             _mesh_config(locality=False),
         ]
         nodes = [f"{name}-node-{n}" for n in (1, 2)]
