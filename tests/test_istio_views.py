@@ -448,3 +448,21 @@ cells = st.sampled_from(
 def test_tables_of_random_cells(reader, header, rows):
     lines = [header] + ["".join(cell + " " * gap for cell, gap in row) for row in rows]
     _only_parse_errors(reader, "\n".join(lines))
+
+
+def test_a_real_istiods_clusterz_and_networkz():
+    """istiod 1.31-dev's answers on the test bed (README): the world it was run in gives the reading."""
+    clusterz = read_clusterz((VIEWS / "clusterz-real-istiod-1.31-dev.json").read_text(), istiod="istiod-real")
+    assert clusterz[["cluster", "secret", "status"]].astype(object).where(
+        clusterz.notna(), None
+    ).values.tolist() == [
+        ["cluster1", None, "synced"],  # istiod's own cluster: no secret
+        ["cluster2", "istio-system/istio-remote-secret-cluster2", "synced"],
+    ]
+    networkz = read_networkz((VIEWS / "networkz-real-istiod-1.31-dev.json").read_text())
+    # the test bed's east-west gateways: network N at 172.18.N.100:15443, no HBONE port
+    assert networkz[["network", "cluster", "address", "port"]].values.tolist() == [
+        ["network1", "cluster1", "172.18.1.100", 15443],
+        ["network2", "cluster2", "172.18.2.100", 15443],
+    ]
+    assert networkz["hbone_port"].isna().all()

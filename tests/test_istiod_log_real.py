@@ -400,3 +400,16 @@ def test_long_hostile_lines_are_read_in_linear_time(line):
     start = time.perf_counter()
     parse_istiod_log(line)
     assert time.perf_counter() - start < 1.0
+
+
+def test_a_real_istiods_whole_log():
+    """istiod 1.31-dev (tests/testbed/build) run on the test bed: the whole log, 633 lines (README)."""
+    text = (DATA / "real-istiod-1.31-dev-testbed.log").read_text()
+    df = read_istiod_log(text, cluster="cluster1")
+    secret = "istio-system/istio-remote-secret-cluster2"
+    # secretcontroller.go at 1.31: "processing remote config event for %s", then the labelled
+    # "Add cluster" (cluster=, config=), then "Number of remote clusters: %d"
+    assert df["event"].tolist() == ["secret_event", "added", "remote_clusters=1"]
+    assert df["secret"].tolist()[:2] == [secret, secret]
+    assert df.loc[1, "remote_cluster"] == "cluster2"
+    assert current_failures(df.to_dict("records")) == []

@@ -171,21 +171,22 @@ class Kind:
     read: Callable[[str], pd.DataFrame]
 
 
-#: Every kind :func:`read_any` knows, in the order their signatures are tried.
+#: Every kind :func:`read_any` knows, in the order their signatures are tried (istiod's log before the
+#: certificates: istiod prints the certificates it generates, PEM blocks and all).
 KINDS: tuple[Kind, ...] = (
-    Kind(
-        "certs",
-        "certificates (PEM, kubectl's base64, or a whole Secret)",
-        "certs",
-        _is_certs,
-        _reader("meshnb.readers.certs", "read_certs"),
-    ),
     Kind(
         "istiod-log",
         "istiod's log (remote-cluster events)",
         "istiod_events",
         _is_istiod_log,
         _reader("meshnb.readers.istiod_log", "read_istiod_log"),
+    ),
+    Kind(
+        "certs",
+        "certificates (PEM, kubectl's base64, or a whole Secret)",
+        "certs",
+        _is_certs,
+        _reader("meshnb.readers.certs", "read_certs"),
     ),
     Kind(
         "curl",
@@ -305,7 +306,7 @@ def read_any(text: str | bytes, kind: str | None = None) -> Reading:
     >>> read_any("x", kind="pem")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: unknown kind 'pem': certs, istiod-log, curl, remote-clusters, proxy-status, ...
+    ValueError: unknown kind 'pem': istiod-log, certs, curl, remote-clusters, proxy-status, ...
     """
     text = _text(text)
     if kind is None:

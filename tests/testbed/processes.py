@@ -51,8 +51,11 @@ def recorded(root: Path) -> dict[str, int]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def start(root: Path, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-    """Start ``argv`` in its own session, logging to ``root/logs/name.log``, and record its pid."""
+def start(
+    root: Path, name: str, argv: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen:
+    """Start ``argv`` in its own session, logging to ``root/logs/name.log``, and record its pid (``down``
+    stops it: its command line must name a path under ``root``)."""
     logs = root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     with open(logs / f"{name}.log", "ab") as out:
@@ -62,6 +65,7 @@ def start(root: Path, name: str, argv: Sequence[str], env: dict[str, str] | None
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
+            cwd=cwd,
             start_new_session=True,
         )
     with _PIDS_LOCK:
