@@ -37,14 +37,22 @@ _LOOK_LINES = 50  # a signature is looked for in this many first lines
 
 
 def _head(text: str) -> list[str]:
-    """The first non-blank lines of ``text``."""
-    lines: list[str] = []
-    for line in text.splitlines():
-        if line.strip():
-            lines.append(line)
-            if len(lines) == _LOOK_LINES:
-                break
-    return lines
+    """The first non-blank lines of ``text`` (at most ``_LOOK_LINES``), split from a prefix of it.
+
+    Each kind's signature asks, so splitting all of a large input every time would cost seconds.
+
+    >>> _head("a\\n\\n b\\r\\nc")
+    ['a', ' b', 'c']
+    """
+    size = 1 << 16
+    while True:
+        lines = text[:size].splitlines()
+        if size < len(text):
+            lines.pop()  # the prefix may end inside its last line
+        head = [line for line in lines if line.strip()][:_LOOK_LINES]
+        if len(head) == _LOOK_LINES or size >= len(text):
+            return head
+        size *= 4
 
 
 def _is_certs(text: str) -> bool:
@@ -84,14 +92,26 @@ def _is_curl(text: str) -> bool:
     return CURL_MARKER in text or any(line.lstrip().startswith(_CURL_STARTS) for line in _head(text))
 
 
-def _is_endpoints(text: str) -> bool:
-    from meshnb.readers.endpoints import detect_format
+@functools.lru_cache(maxsize=1)  # detection and reading share it: a large JSON is parsed once
+def _endpoints_input(text: str) -> tuple[str, Any] | None:
+    """``read_endpoints``' format and document of ``text`` (parsed JSON, or the text), or None."""
+    from meshnb.readers.endpoints import detect_document
 
     try:
-        detect_format(text)
+        return detect_document(text)
     except ParseError:
-        return False
-    return True
+        return None
+
+
+def _is_endpoints(text: str) -> bool:
+    return _endpoints_input(text) is not None
+
+
+def _read_endpoints(text: str) -> pd.DataFrame:
+    from meshnb.readers.endpoints import read_endpoints
+
+    found = _endpoints_input(text)
+    return read_endpoints(text if found is None else found[1])
 
 
 def _first_line(text: str) -> str:
@@ -242,7 +262,7 @@ KINDS: tuple[Kind, ...] = (
         "endpoints (Envoy /clusters, istioctl proxy-config endpoint, a config dump)",
         "endpoints",
         _is_endpoints,
-        _reader("meshnb.readers.endpoints", "read_endpoints"),
+        _read_endpoints,
     ),
 )
 

@@ -71,6 +71,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORMATS",
+    "detect_document",
     "detect_format",
     "parse_cluster_name",
     "read_config_dump",
@@ -967,11 +968,18 @@ def detect_format(text: str | bytes) -> str:
     >>> detect_format("- clusterName: agent\\n  endpoints: []"), detect_format("------ BOOTSTRAP INFO ------")
     ('istioctl-json', 'istioctl-all')
     """
-    return _detect(text)[0]
+    return detect_document(text)[0]
 
 
-def _detect(text: str | bytes | dict[str, Any] | list[Any]) -> tuple[str, Any]:
-    """``(format, document)``: the parsed JSON for JSON forms, the text for text forms."""
+def detect_document(text: str | bytes | dict[str, Any] | list[Any]) -> tuple[str, Any]:
+    """``(format, document)``: :func:`detect_format`'s answer and what it read to decide it.
+
+    The document is the parsed JSON (or YAML) for those forms, the text for text forms;
+    :func:`read_endpoints` takes either back.
+
+    >>> detect_document('{"cluster_statuses": []}')
+    ('envoy-json', {'cluster_statuses': []})
+    """
     if isinstance(text, dict | list):
         return _json_kind(text), text
     text = _to_text(text)
@@ -1013,9 +1021,14 @@ def _read(
 
 
 def read_endpoints(
-    text: str | bytes, *, source_cluster: str | None = None, source_pod: str | None = None
+    text: str | bytes | dict[str, Any] | list[Any],
+    *,
+    source_cluster: str | None = None,
+    source_pod: str | None = None,
 ) -> pd.DataFrame:
     """Endpoints (``endpoints`` schema) from any supported format, detected by :func:`detect_format`.
+
+    ``text`` may also be a document already parsed (what :func:`detect_document` returns).
 
     >>> js = '''{"cluster_statuses": [{"name": "outbound|5000||helloworld.sample.svc.cluster.local",
     ...   "host_statuses": [{"address": {"socket_address": {"address": "10.1.0.4", "port_value": 5000}},
@@ -1025,7 +1038,7 @@ def read_endpoints(
     >>> row["source_cluster"], row["address"], row["endpoint_port"], row["priority"], row["region"]
     ('cluster2', '10.1.0.4', np.int64(5000), np.int64(0), 'us-west')
     """
-    kind, doc = _detect(text)
+    kind, doc = detect_document(text)
     logger.debug("read_endpoints: %s", kind)
     if kind == "envoy-text":
         return _read(lambda cols: _envoy_text(doc, cols), source_cluster, source_pod)

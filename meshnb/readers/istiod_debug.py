@@ -171,6 +171,14 @@ def _frame(name: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
 # The readers
 
 
+def _list_items(text: str | bytes, istiod: str | None) -> Iterator[tuple[str | None, dict[str, Any], str]]:
+    """``(istiod, item, JSON path)`` of each object in each istiod's list (clusterz, networkz, syncz)."""
+    for name, document, path in per_istiod(text, istiod):
+        for i, raw in enumerate(as_list(document, path)):
+            where = f"{path}[{i}]"
+            yield name, as_dict(raw, where), where
+
+
 def read_clusterz(text: str | bytes, *, istiod: str | None = None) -> pd.DataFrame:
     """istiod's ``/debug/clusterz`` as a ``clusterz`` DataFrame: a row per cluster istiod reads.
 
@@ -179,21 +187,18 @@ def read_clusterz(text: str | bytes, *, istiod: str | None = None) -> pd.DataFra
     [['c0', 'istio-system/s0', 'syncing']]
     """
     rows = []
-    for name, document, path in per_istiod(text, istiod):
-        for i, raw in enumerate(as_list(document, path)):
-            where = f"{path}[{i}]"
-            item = as_dict(raw, where)
-            cluster = as_str(item.get("id"), where + ".id")
-            if cluster is None:
-                raise json_error("expected a cluster id", where + ".id")
-            rows.append(
-                {
-                    "istiod": name,
-                    "cluster": cluster,
-                    "secret": as_str(item.get("secretName"), where + ".secretName"),
-                    "status": as_str(item.get("syncStatus"), where + ".syncStatus"),
-                }
-            )
+    for name, item, where in _list_items(text, istiod):
+        cluster = as_str(item.get("id"), where + ".id")
+        if cluster is None:
+            raise json_error("expected a cluster id", where + ".id")
+        rows.append(
+            {
+                "istiod": name,
+                "cluster": cluster,
+                "secret": as_str(item.get("secretName"), where + ".secretName"),
+                "status": as_str(item.get("syncStatus"), where + ".syncStatus"),
+            }
+        )
     return _frame("clusterz", rows)
 
 
@@ -206,24 +211,21 @@ def read_networkz(text: str | bytes, *, istiod: str | None = None) -> pd.DataFra
     [['network2', 'cluster2', '172.18.0.9', 15443, <NA>, <NA>]]
     """
     rows = []
-    for name, document, path in per_istiod(text, istiod):
-        for i, raw in enumerate(as_list(document, path)):
-            where = f"{path}[{i}]"
-            item = as_dict(raw, where)
-            account = as_dict(item.get("ServiceAccount"), where + ".ServiceAccount")
-            namespace = as_str(account.get("Namespace"), where + ".ServiceAccount.Namespace")
-            account_name = as_str(account.get("Name"), where + ".ServiceAccount.Name")
-            rows.append(
-                {
-                    "istiod": name,
-                    "network": as_str(item.get("Network"), where + ".Network"),
-                    "cluster": as_str(item.get("Cluster"), where + ".Cluster"),
-                    "address": as_str(item.get("Addr"), where + ".Addr"),
-                    "port": as_uint(item.get("Port"), where + ".Port", _PORT_MAX),
-                    "hbone_port": as_uint(item.get("HBONEPort"), where + ".HBONEPort", _PORT_MAX),
-                    "service_account": f"{namespace or ''}/{account_name}" if account_name else None,
-                }
-            )
+    for name, item, where in _list_items(text, istiod):
+        account = as_dict(item.get("ServiceAccount"), where + ".ServiceAccount")
+        namespace = as_str(account.get("Namespace"), where + ".ServiceAccount.Namespace")
+        account_name = as_str(account.get("Name"), where + ".ServiceAccount.Name")
+        rows.append(
+            {
+                "istiod": name,
+                "network": as_str(item.get("Network"), where + ".Network"),
+                "cluster": as_str(item.get("Cluster"), where + ".Cluster"),
+                "address": as_str(item.get("Addr"), where + ".Addr"),
+                "port": as_uint(item.get("Port"), where + ".Port", _PORT_MAX),
+                "hbone_port": as_uint(item.get("HBONEPort"), where + ".HBONEPort", _PORT_MAX),
+                "service_account": f"{namespace or ''}/{account_name}" if account_name else None,
+            }
+        )
     return _frame("networkz", rows)
 
 
@@ -312,55 +314,52 @@ def read_syncz(text: str | bytes, *, istiod: str | None = None) -> pd.DataFrame:
     [['CDS', 'SYNCED'], ['LDS', 'STALE'], ['RDS', 'NOT SENT']]
     """
     rows = []
-    for name, document, path in per_istiod(text, istiod):
-        for i, raw in enumerate(as_list(document, path)):
-            where = f"{path}[{i}]"
-            item = as_dict(raw, where)
-            proxy = as_str(item.get("proxy"), where + ".proxy")
-            proxy_type = as_str(item.get("proxy_type"), where + ".proxy_type")
-            common = {
-                "istiod": name,
-                "proxy": proxy,
-                "proxy_type": proxy_type,
-                "cluster": as_str(item.get("cluster_id"), where + ".cluster_id"),
-                "istio_version": as_str(item.get("istio_version"), where + ".istio_version"),
-                "proxy_version": as_str(item.get("proxy_version"), where + ".proxy_version"),
-            }
-            resources = as_dict(item.get("resources"), where + ".resources")
-            seen = set()
-            for short, field in _NONCE_FIELDS:
-                url = _TYPE_URLS[short]
-                seen.add(url)
-                sent = as_str(item.get(field + "_sent"), f"{where}.{field}_sent")
-                acked = as_str(item.get(field + "_acked"), f"{where}.{field}_acked")
-                extra = _resource(resources.get(url), f"{where}.resources[{json.dumps(url)}]")
-                rows.append(
-                    {
-                        **common,
-                        "type": short,
-                        "type_url": url,
-                        "sent": sent,
-                        "acked": acked,
-                        "status": _pair_status(sent, acked, proxy_type),
-                        **extra,
-                    }
-                )
-            for url in sorted(set(resources) - seen):
-                resource_path = f"{where}.resources[{json.dumps(url)}]"
-                status = as_dict(resources[url], resource_path)
-                sent = as_str(status.get("sent"), resource_path + ".sent")
-                acked = as_str(status.get("acked"), resource_path + ".acked")
-                rows.append(
-                    {
-                        **common,
-                        "type": short_type(url),
-                        "type_url": url,
-                        "sent": sent,
-                        "acked": acked,
-                        "status": _pair_status(sent, acked, proxy_type),
-                        **_resource(status, resource_path),
-                    }
-                )
+    for name, item, where in _list_items(text, istiod):
+        proxy = as_str(item.get("proxy"), where + ".proxy")
+        proxy_type = as_str(item.get("proxy_type"), where + ".proxy_type")
+        common = {
+            "istiod": name,
+            "proxy": proxy,
+            "proxy_type": proxy_type,
+            "cluster": as_str(item.get("cluster_id"), where + ".cluster_id"),
+            "istio_version": as_str(item.get("istio_version"), where + ".istio_version"),
+            "proxy_version": as_str(item.get("proxy_version"), where + ".proxy_version"),
+        }
+        resources = as_dict(item.get("resources"), where + ".resources")
+        seen = set()
+        for short, field in _NONCE_FIELDS:
+            url = _TYPE_URLS[short]
+            seen.add(url)
+            sent = as_str(item.get(field + "_sent"), f"{where}.{field}_sent")
+            acked = as_str(item.get(field + "_acked"), f"{where}.{field}_acked")
+            extra = _resource(resources.get(url), f"{where}.resources[{json.dumps(url)}]")
+            rows.append(
+                {
+                    **common,
+                    "type": short,
+                    "type_url": url,
+                    "sent": sent,
+                    "acked": acked,
+                    "status": _pair_status(sent, acked, proxy_type),
+                    **extra,
+                }
+            )
+        for url in sorted(set(resources) - seen):
+            resource_path = f"{where}.resources[{json.dumps(url)}]"
+            status = as_dict(resources[url], resource_path)
+            sent = as_str(status.get("sent"), resource_path + ".sent")
+            acked = as_str(status.get("acked"), resource_path + ".acked")
+            rows.append(
+                {
+                    **common,
+                    "type": short_type(url),
+                    "type_url": url,
+                    "sent": sent,
+                    "acked": acked,
+                    "status": _pair_status(sent, acked, proxy_type),
+                    **_resource(status, resource_path),
+                }
+            )
     return _frame("syncz", rows)
 
 
