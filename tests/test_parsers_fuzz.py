@@ -771,7 +771,8 @@ def test_read_certs_bundle_with_one_broken_block(names, data):
     body = [i for i, line in enumerate(lines) if line and not line.startswith("-----")]
     i = data.draw(st.sampled_from(body))
     j = data.draw(st.integers(0, len(lines[i]) - 1))
-    lines[i] = lines[i][:j] + data.draw(st.sampled_from(list("!*.$ %"))) + lines[i][j + 1 :]
+    bad = data.draw(st.sampled_from(list("!*.$ %")))
+    lines[i] = lines[i][:j] + bad + lines[i][j + 1 :]
     begins = [k + 1 for k, line in enumerate(lines[: i + 1]) if line.startswith("-----BEGIN ")]
     block = len(begins) - 1  # the corrupted block, counting from 0
     good = whole[:block] + whole[block + 1 :]
@@ -779,7 +780,12 @@ def test_read_certs_bundle_with_one_broken_block(names, data):
     assert not isinstance(df, ParseError), df  # the bundle holds at least one other certificate
     assert df["sha256"].tolist() == good
     (broken,) = df.attrs["broken_blocks"]
-    assert (broken["begin_line"], broken["lineno"]) == (begins[-1], i + 1)
+    # a space at either end of a line is whitespace PEM allows: the line reads, one character short,
+    # and the block's base64 comes out the wrong length only once all of it is read, which is said
+    # at its last base64 line (the line before END); anything else breaks its own line
+    stripped = bad == " " and j in (0, len(lines[i]) - 1)
+    last = next(k for k in range(i, len(lines)) if lines[k].startswith("-----END "))  # 1-based, before END
+    assert (broken["begin_line"], broken["lineno"]) == (begins[-1], last if stripped else i + 1)
     assert not any(broken["line"][k : k + 16] in KEY_GRAMS for k in range(len(broken["line"])))
 
 
