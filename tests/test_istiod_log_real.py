@@ -408,8 +408,10 @@ def test_a_real_istiods_whole_log():
     df = read_istiod_log(text, cluster="cluster1")
     secret = "istio-system/istio-remote-secret-cluster2"
     # secretcontroller.go at 1.31: "processing remote config event for %s", then the labelled
-    # "Add cluster" (cluster=, config=), then "Number of remote clusters: %d"
-    assert df["event"].tolist() == ["secret_event", "added", "remote_clusters=1"]
+    # "Add cluster" (cluster=, config=), then "Number of remote clusters: %d"; controller.go's
+    # "kube controller for %s synced after %v" for the config cluster (lines 437) and cluster2 (458)
+    assert df["event"].tolist() == ["secret_event", "added", "remote_clusters=1", "synced", "synced"]
     assert df["secret"].tolist()[:2] == [secret, secret]
     assert df.loc[1, "remote_cluster"] == "cluster2"
+    assert df["remote_cluster"].tolist()[3:] == ["cluster1", "cluster2"]
     assert current_failures(df.to_dict("records")) == []

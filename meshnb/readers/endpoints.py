@@ -491,6 +491,41 @@ def _health_name(value: Any, path: str) -> str:
     raise json_error(f"unknown health status {value!r:.60}", path)
 
 
+def _plain_host(host: Any) -> tuple[Any, ...] | None:
+    """A host status of the common shape, read as the full reading below reads it; else None.
+
+    The common shape: snake_case keys, a socket address, a known health name, each value of its type.
+    """
+    if type(host) is not dict:
+        return None
+    address, health, loc = host.get("address"), host.get("health_status"), host.get("locality")
+    if type(address) is not dict or type(health) is not dict or (loc is not None and type(loc) is not dict):
+        return None
+    sock = address.get("socket_address")
+    if type(sock) is not dict:
+        return None
+    ip, port = sock.get("address"), sock.get("port_value")
+    eds, failed = health.get("eds_health_status"), health.get("failed_outlier_check")
+    weight, priority = host.get("weight"), host.get("priority")
+    if (
+        type(ip) is not str
+        or type(port) is not int
+        or not 0 <= port <= _PORT_MAX
+        or type(eds) is not str
+        or eds not in _HEALTH_SET
+        or (failed is not None and type(failed) is not bool)
+        or (weight is not None and (type(weight) is not int or not 0 <= weight <= _UINT32_MAX))
+        or (priority is not None and (type(priority) is not int or not 0 <= priority <= _UINT32_MAX))
+    ):
+        return None
+    region = zone = subzone = None
+    if loc:
+        region, zone, subzone = loc.get("region"), loc.get("zone"), loc.get("sub_zone")
+        if "subZone" in loc or any(v is not None and type(v) is not str for v in (region, zone, subzone)):
+            return None
+    return (ip, port, eds, "FAILED" if failed else "OK", weight, priority or 0, region, zone, subzone)
+
+
 def _cluster_statuses(statuses: list[Any], cols: _Columns, path: str) -> None:
     """Rows from admin ClusterStatus objects (``/clusters?format=json``, istioctl live ``-o json``)."""
     add = cols.add
@@ -508,6 +543,10 @@ def _cluster_statuses(statuses: list[Any], cols: _Columns, path: str) -> None:
         if not isinstance(hosts, list):
             raise json_error("expected a list", cpath + ".host_statuses")
         for j, host in enumerate(hosts):
+            row = _plain_host(host)
+            if row is not None:  # the common shape, read without building paths for errors
+                add(name, parsed, *row)
+                continue
             hpath = f"{cpath}.host_statuses[{j}]"
             if not isinstance(host, dict):
                 raise json_error("expected a host status object", hpath)

@@ -48,8 +48,11 @@ Events: ``added`` / ``updated`` (an attempt: istiod logs no success line of its 
 any, follows for the same cluster), ``add_failed`` / ``update_failed``, ``deleted``,
 ``delete_failed``, ``secret_event``, ``secret_failed`` (``Error processing S``, a conflicting
 remote config), ``unchanged``,
-``already_registered``, ``ignored``, ``sync_timeout``, ``sync_failed``, ``omitted`` and
-``remote_clusters=N``. A line may carry ``grep -n`` (``123:``, ``file.log:123:``) and ``kubectl logs
+``already_registered``, ``ignored``, ``sync_timeout``, ``sync_failed``, ``omitted``,
+``watch_error`` (``watch error in cluster C: ERR``, 1.18 on), ``synced``
+(``kube controller for C synced after D``, every release from 1.5; ``cluster C synced, replacing
+registry``, 1.31: a sync that ends a timeout says only this) and ``remote_clusters=N``. A line
+may carry ``grep -n`` (``123:``, ``file.log:123:``) and ``kubectl logs
 --prefix`` / ``--timestamps`` prefixes, in that order, and may have had its tabs turned into spaces
 by a paste. :func:`parse_istiod_log` ignores every other line and never raises;
 :func:`read_istiod_log` refuses a text with lines but no event in them.
@@ -287,6 +290,13 @@ _RULES: list[_Rule] = [
         (r"Failed to sync multicluster remote secrets controller cache", _whole("sync_failed")),
         (r"remote cluster (?P<cluster>\S+) is timed out, omitting it", _whole("sync_timeout")),
         (r"remote cluster (?P<cluster>\S+) is closed(?: or timed out)?, omitting it", _whole("omitted")),
+        # an informer's list or watch refused (pilot/pkg/util/informermetric, 1.18 on): while a cluster
+        # does not sync, why (Unauthorized, forbidden); transient ones are normal, so it stands alone
+        (r"watch error in cluster (?P<cluster>\S+): (?P<error>.*)", _fixed("watch_error")),
+        # a cluster's informers synced (pilot/pkg/serviceregistry/kube/controller): after a timeout too,
+        # once istiod may read again, for which no other line is logged
+        (r"kube controller for (?P<cluster>\S+) synced after \S+", _fixed("synced")),
+        (r"cluster (?P<cluster>\S+) synced, replacing registry", _fixed("synced")),
         (r"Number of remote clusters: (?P<count>\d+)", _count),
     ]
 ]
@@ -353,6 +363,7 @@ _CLUSTER_EVENTS = (
     "deleted",
     "delete_failed",
     "sync_timeout",
+    "synced",
 )
 
 #: The span a pandas timestamp (nanoseconds since 1970 in 64 bits) can hold.
