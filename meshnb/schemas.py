@@ -322,7 +322,8 @@ REASONS: dict[str, str] = {
     "secret-missing": "no remote secret for another cluster",
     "wrong-data-key": "a remote secret's data key is not the cluster's name",
     "secret-unusable": "a remote secret cannot be used (a bad kubeconfig, server or token)",
-    "istiod-failed": "istiod's log says adding a remote cluster failed",
+    "istiod-failed": "istiod's log says adding or syncing a remote cluster failed",
+    "istiod-missing": "no istiod pod runs in the cluster",
     "istiod-log-unreadable": "the remote secrets are right, but istiod's log could not be read",
     # locality (clusters)
     "shared-locality": "the cluster shares its locality with another: locality is not the cause",

@@ -22,7 +22,7 @@ def test_healthy_passes_with_a_readable_table():
     assert "cluster1" in result.stdout and "95% Wilson interval" in result.stdout
 
 
-@pytest.mark.parametrize("scenario", ["firewall", "remote-secret-wrong-key"])
+@pytest.mark.parametrize("scenario", ["firewall", "missing-remote-secret"])
 def test_failures_exit_1_with_next_steps(scenario):
     result = meshnb("check", "load-balancing", "--simulate", scenario, "--requests", "30")
     assert result.returncode == 1, result.stderr

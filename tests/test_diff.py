@@ -52,10 +52,12 @@ def test_rotated_certificates_are_listed_for_that_cluster_only(healthy):
 
 
 def test_new_istiod_errors(healthy):
-    changes = meshnb.diff(healthy, meshnb.triage(meshnb.simulate("remote-secret-wrong-key")))
-    ((cluster, line, before, error),) = _rows(changes, "istiod error")
-    assert cluster == "cluster1" and before is None and "data key 'kubeconfig'" in error
-    assert not line[:4].isdigit()  # compared without the timestamp
+    changes = meshnb.diff(healthy, meshnb.triage(meshnb.simulate("reader-role-removed")))
+    errors = _rows(changes, "istiod error")
+    assert {cluster for cluster, *_ in errors} == {"cluster1"} and all(b is None for _, _, b, _ in errors)
+    assert any("failed to sync after 30s" in error for *_, error in errors)
+    assert any("istio-reader-service-account" in error and "forbidden" in error for *_, error in errors)
+    assert not any(line[:4].isdigit() for _, line, _, _ in errors)  # compared without the timestamp
 
 
 def test_sampling_noise_in_the_split_is_not_a_change(healthy):

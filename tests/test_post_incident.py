@@ -23,7 +23,7 @@ def _outputs(nb) -> str:
 
 
 def test_papermill_with_two_snapshots(tmp_path):
-    healthy, broken = meshnb.simulate("healthy"), meshnb.simulate("remote-secret-wrong-key")
+    healthy, broken = meshnb.simulate("healthy"), meshnb.simulate("reader-role-removed")
     before = meshnb.triage(healthy).save(tmp_path / "before.meshnb")
     snapshot = meshnb.triage(broken, allow_changes=True).save(tmp_path / "incident.meshnb")
     out = tmp_path / "out.ipynb"
@@ -38,7 +38,7 @@ def test_papermill_with_two_snapshots(tmp_path):
     nb = nbformat.read(out, as_version=4)
     assert not [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     text = _outputs(nb)
-    assert "a remote secret&#x27;s data key is not the cluster name in cluster1" in text  # the diagnosis
+    assert "a remote secret cannot be used in cluster1" in text  # the diagnosis
     assert "Timeline" in _outputs_source(nb) and "application/vnd.plotly.v1+json" in str(nb)
     assert "istiod error" in text and "remote secret" in text  # the diff table
     saved = out.read_bytes()

@@ -168,6 +168,8 @@ def test_the_diagnosis_reads_reasons_not_sentences():
         "trust",
         "remote-secret-missing",
         "remote-secret-key",
+        "remote-secret",
+        "istiod-down",
         "locality",
         "unreachable",
     }

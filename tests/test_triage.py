@@ -19,6 +19,11 @@ EXPECTED = {
     "missing-remote-secret": [("remote-secret-missing", ("cluster1",))],
     "remote-secret-wrong-key": [("remote-secret-key", ("cluster1",))],
     "locality-prefer-local": [("locality", ("cluster1", "cluster2"))],
+    # as on the test bed's real istiod (tests/test_testbed.py): the secret cannot be used
+    "remote-secret-loopback": [("remote-secret", ("cluster1",))],
+    "remote-secret-revoked-token": [("remote-secret", ("cluster1",))],
+    "reader-role-removed": [("remote-secret", ("cluster1",))],
+    "istiod-down": [("istiod-down", ("cluster2",))],
 }
 
 

@@ -24,7 +24,7 @@ from meshnb.diagnostics.finding import Finding
 from meshnb.diagnostics.load_balancing import STEP_CONNECTIVITY
 from meshnb.diagnostics.locality import STEP_BY_DESIGN
 from meshnb.diagnostics.registry import CHECKS
-from meshnb.diagnostics.remote_secrets import STEP_CREATE, STEP_KEY, STEP_LOGS
+from meshnb.diagnostics.remote_secrets import STEP_CREATE, STEP_ISTIOD, STEP_KEY, STEP_LOGS
 from meshnb.diagnostics.trust import STEP_PLUGIN, STEP_ROTATE, step_create
 from meshnb.readers.curl import NETWORK_KINDS
 
@@ -209,9 +209,10 @@ def _control_plane(rows: Rows) -> list[Cause]:
     endpoints = rows.get("endpoints", {})
     local_only = _local_only(rows)
     failing = {name: row for name, row in secrets.items() if row["status"] == "fail"}
+    down = _with(failing, "istiod-missing")
     missing = _with(failing, "secret-missing")
     wrong_key = _with(failing, "wrong-data-key")
-    other = {n: row for n, row in failing.items() if n not in missing and n not in wrong_key}
+    other = {n: row for n, row in failing.items() if n not in down | missing | wrong_key}
 
     def support(name: str) -> list[str]:
         found = []
@@ -223,6 +224,7 @@ def _control_plane(rows: Rows) -> list[Cause]:
 
     causes = []
     for key, group, title, step in (
+        ("istiod-down", down, "istiod is not running", STEP_ISTIOD),
         ("remote-secret-missing", missing, "a remote secret is missing", STEP_CREATE),
         ("remote-secret-key", wrong_key, "a remote secret's data key is not the cluster name", STEP_KEY),
         ("remote-secret", other, "a remote secret cannot be used", STEP_LOGS),

@@ -54,6 +54,11 @@ STEP_KEY = (
 STEP_LOGS = (
     "Read istiod's logs for 'Add cluster' / 'Failed to add remote cluster' lines after fixing a secret."
 )
+STEP_ISTIOD = (
+    "Start istiod again: `kubectl -n istio-system get deploy,pods -l app=istiod` and "
+    "`kubectl -n istio-system rollout status deploy/istiod`; until then its proxies keep their last "
+    "configuration and new pods get none."
+)
 
 
 def _token_expiry(token: str) -> dt.datetime | None:
@@ -194,6 +199,7 @@ class _Read:
     reasons: set[str] = field(default_factory=set)  # of the secrets' problems
     events: list[dict[str, Any]] = field(default_factory=list)
     log_error: str | None = None
+    istiods: int = 0  # istiod pods found
 
 
 def _read_cluster(
@@ -208,6 +214,7 @@ def _read_cluster(
     report(1, 2)
     try:
         for pod in cluster.list_pods(namespace, "app=istiod"):
+            read.istiods += 1
             text = cluster.logs(namespace, pod.name, tail_lines=tail_lines)
             read.events += parse_istiod_log(text, cluster=name, pod=pod.name)
     except ClusterError as exc:  # the secrets still tell most of the story
@@ -217,7 +224,7 @@ def _read_cluster(
 
 
 #: A cluster's reason when several apply: the first of these (the one to fix first).
-_FIRST = ("secret-missing", "wrong-data-key", "secret-unusable", "istiod-failed")
+_FIRST = ("istiod-missing", "secret-missing", "wrong-data-key", "secret-unusable", "istiod-failed")
 
 
 def _verdict(name: str, read: _Read, clusters: list[str]) -> tuple[str, str, str]:
@@ -230,16 +237,30 @@ def _verdict(name: str, read: _Read, clusters: list[str]) -> tuple[str, str, str
         if other not in meant:
             problems.append(f"no remote secret for {other}")
             reasons.add("secret-missing")
+    added = _added(read.events)
     for row in read.secrets:
         if row["problems"]:
-            problems.append(f"{row['secret']}: {row['problems']}")
+            # real istiod (1.31) adds a cluster under whatever data key it finds
+            made = (
+                f" (istiod added it as cluster {row['data_key']!r})"
+                if row["data_key"] in added and row["data_key"] not in clusters
+                else ""
+            )
+            problems.append(f"{row['secret']}: {row['problems']}{made}")
     failed = current_failures(read.events)
     for event in failed:
         what = _FAILED_TO.get(event["event"], "add")
-        problems.append(f"istiod could not {what} cluster {event['remote_cluster']}: {event['error']}")
+        why = _last_watch_error(read.events, event) if event["event"] == "sync_timeout" else None
+        because = f" (its last watch error: {why})" if why else ""
+        problems.append(
+            f"istiod could not {what} cluster {event['remote_cluster']}: {event['error']}{because}"
+        )
         reasons.add("istiod-failed")
     if read.log_error:
         warnings.append(f"istiod's logs could not be read ({read.log_error})")
+    elif not read.istiods:
+        problems.append("no istiod pod (app=istiod) runs in istio-system")
+        reasons.add("istiod-missing")
     if problems:
         return "fail", next(r for r in _FIRST if r in reasons), "; ".join(problems + warnings)
     if warnings:
@@ -256,6 +277,25 @@ def _verdict(name: str, read: _Read, clusters: list[str]) -> tuple[str, str, str
             ),
         )
     return "pass", "ok", f"remote secrets for {keys_text}; istiod added them"
+
+
+def _last_watch_error(events: list[dict[str, Any]], failure: dict[str, Any]) -> str | None:
+    """The last ``watch error in cluster C`` logged for ``failure``'s cluster since its last add or update.
+
+    It says why the cluster does not sync (``Unauthorized``, ``... is forbidden ...``).
+    """
+    found = None
+    for event in events:
+        if (
+            event.get("cluster") != failure.get("cluster")
+            or event["remote_cluster"] != failure["remote_cluster"]
+        ):
+            continue
+        if event["event"] in ("added", "updated"):
+            found = None
+        elif event["event"] == "watch_error":
+            found = event["error"]
+    return found
 
 
 def _added(events: list[dict[str, Any]]) -> set[str]:
@@ -325,6 +365,8 @@ def check_remote_secrets(
             steps.append(STEP_CREATE)
         if "data key" in details or "annotation" in details:
             steps.append(STEP_KEY)
+        if "no istiod pod" in details:
+            steps.append(STEP_ISTIOD)
         if status == "error":
             steps.append(
                 "A cluster could not be read: check the context, the API server and RBAC "

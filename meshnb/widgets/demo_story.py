@@ -4,7 +4,7 @@ Read from the same state the sidecars act on (the endpoints each istiod programm
 story and the traffic cannot disagree.
 
 >>> import meshnb
->>> print(why(meshnb.simulate("remote-secret-wrong-key"), "cluster1")[0])
+>>> print(why(meshnb.simulate("missing-remote-secret"), "cluster1")[0])
 cluster1's sidecar holds 1 pod of its own (v1, weight 1).
 """
 

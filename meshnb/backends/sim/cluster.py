@@ -64,10 +64,13 @@ class SimCluster:
         validate_name(namespace, "namespace")
         validate_selector(label_selector)
         self._call("list_pods")
+        down = self.name in self.mesh.knobs.istiod_down  # its pod deleted (the Deployment scaled to 0)
         return [
             p.pod
             for p in self.mesh.state(self.name).pods
-            if p.pod.namespace == namespace and match_selector(label_selector, p.pod.labels)
+            if p.pod.namespace == namespace
+            and match_selector(label_selector, p.pod.labels)
+            and not (down and p.app == "istiod")
         ]
 
     def list_nodes(self) -> list[Node]:

@@ -1,11 +1,12 @@
 """istiod's side of the simulated mesh: the remote secrets it reads, and the log it writes about them.
 
 A remote secret is as ``istioctl create-remote-secret | kubectl apply -f -`` leaves it; istiod adds
-the remote cluster only when the secret's data key is the cluster's name, and logs either way.
+the remote cluster under the secret's data key, whatever the annotation says (as real istiod 1.31
+does on the test bed), and logs as 1.31 does.
 
->>> print(log("cluster1", {"cluster2": "kubeconfig"}).splitlines()[3].split("\\t")[1])
-error
-"""  # noqa: D414 - the doctest's expected output "error" reads as a section name
+>>> log("cluster1", {"cluster2": "kubeconfig"}).splitlines()[3].split("\\t")[2:]
+['Add cluster', 'cluster=kubeconfig config=istio-system/istio-remote-secret-cluster2']
+"""
 
 from __future__ import annotations
 
@@ -56,12 +57,14 @@ def remote_secret(pki: SimPKI, remote: str, key: str, api_server: str) -> Secret
     )
 
 
-def log(owner: str, keys: Mapping[str, str | None]) -> str:
+def log(owner: str, keys: Mapping[str, str | None], failing: Mapping[str, str] | None = None) -> str:
     """istiod's log in ``owner``, in Istio's line format.
 
     It follows from the data key of ``owner``'s remote secret for each other cluster (``keys``, in
-    cluster order; None: no such secret).
+    cluster order; None: no such secret) and the clusters it cannot read (``failing``: the watch error
+    its informers report, "" for none), which time out after istiod's 30 s.
     """
+    failing = failing or {}
     base = dt.datetime(2026, 11, 28, 9, 0, 0, tzinfo=dt.UTC)
     lines = []
 
@@ -78,19 +81,17 @@ def log(owner: str, keys: Mapping[str, str | None]) -> str:
             continue
         name = f"istio-system/istio-remote-secret-{remote}"
         when = 1.0 + offset
-        # the secret controller logs in the default scope (pkg/kube/multicluster imports pkg/log's)
-        line(when, "info", "", f"processing secret event for secret {name}")
-        if key == remote:
-            line(when + 0.1, "info", "", f"Add cluster\tcluster={remote} secret={name}")  # 1.22 on
-            added += 1
-        else:
-            line(
-                when + 0.1,
-                "error",
-                "",
-                f"Add cluster: create remote cluster failed: data key {key!r} is not the name of "
-                f"the cluster in annotation {CLUSTER_ANNOTATION}={remote}\tcluster={key} secret={name}",
-            )
+        # the secret controller logs in the default scope (pkg/kube/multicluster imports pkg/log's),
+        # from 1.30 with the secret as config=
+        line(when, "info", "", f"processing remote config event for {name}")
+        line(when + 0.1, "info", "", f"Add cluster\tcluster={key} config={name}")
+        added += 1
+        if remote in failing:
+            if failing[remote]:  # pilot/pkg/util/informermetric: each failed list, default scope
+                for retry in (0.2, 1.4, 3.9):
+                    line(when + retry, "error", "", f"watch error in cluster {key}: {failing[remote]}")
+            # pkg/kube/multicluster/cluster.go, after features.RemoteClusterTimeout (30 s)
+            line(when + 30.1, "error", "", f"remote cluster {key} failed to sync after 30s")
     line(5.0, "info", "", f"Number of remote clusters: {added}")
     line(5.1, "info", "ads", "All caches have been synced up in 5.1s, marking server ready")
-    return "\n".join(lines) + "\n"
+    return "\n".join(sorted(lines)) + "\n"  # in time order (the timeouts come last)

@@ -38,6 +38,14 @@ class Knobs:
     """Clusters whose istio-system lacks the remote secrets for the other clusters."""
     remote_secret_wrong_key: tuple[str, ...] = ()
     """Clusters whose remote secrets hold the kubeconfig under a data key that is not the cluster name."""
+    remote_secret_loopback: tuple[str, ...] = ()
+    """Clusters whose remote secrets name a loopback server (``https://127.0.0.1:6443``)."""
+    remote_secret_revoked: tuple[str, ...] = ()
+    """Clusters whose remote secrets carry a revoked token (its service account deleted)."""
+    reader_role_removed: tuple[str, ...] = ()
+    """Clusters whose binding of Istio's reader role is gone: no other istiod may read them."""
+    istiod_down: tuple[str, ...] = ()
+    """Clusters whose istiod does not run (its proxies keep the configuration they last had)."""
     locality_lb: bool = False
     """Locality load balancing is on in the mesh config (``localityLbSetting.enabled``)."""
     outlier_detection: bool = False
@@ -108,6 +116,10 @@ SCENARIOS: dict[str, dict[str, object]] = {
     "trust-mismatch": {"trust_mismatch": True},
     "missing-remote-secret": {"missing_remote_secret": ("cluster1",)},
     "remote-secret-wrong-key": {"remote_secret_wrong_key": ("cluster1",)},
+    "remote-secret-loopback": {"remote_secret_loopback": ("cluster1",)},
+    "remote-secret-revoked-token": {"remote_secret_revoked": ("cluster1",)},
+    "reader-role-removed": {"reader_role_removed": ("cluster2",)},
+    "istiod-down": {"istiod_down": ("cluster2",)},
     "locality-prefer-local": {"locality_lb": True, "outlier_detection": True},
 }
 
@@ -118,5 +130,9 @@ SCENARIO_DESCRIPTIONS: dict[str, str] = {
     "trust-mismatch": "the last cluster's cacerts chain to a different root",
     "missing-remote-secret": "cluster1's istiod has no remote secret for cluster2",
     "remote-secret-wrong-key": "cluster1's remote secret uses a data key that is not the cluster name",
+    "remote-secret-loopback": "cluster1's remote secret for cluster2 names a loopback server",
+    "remote-secret-revoked-token": "cluster1's remote secret for cluster2 carries a revoked token",
+    "reader-role-removed": "cluster2 no longer binds Istio's reader role: cluster1's istiod may not read it",
+    "istiod-down": "cluster2's istiod is not running",
     "locality-prefer-local": "locality load balancing with outlier detection keeps traffic local",
 }
