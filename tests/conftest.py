@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import os
 import textwrap
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def testbed(tmp_path_factory, testbed_bin):
 
     bed = Testbed(tmp_path_factory.mktemp("testbed"))
     try:
-        bed.up(testbed_bin)
+        bed.up(testbed_bin, owner=os.getpid())
         yield bed
     finally:
         bed.down()

@@ -166,7 +166,7 @@ def test_ctrl_c_takes_effect_while_calls_to_a_dead_api_server_are_in_flight(test
             testbed.start_apiserver("cluster2")
         else:
             processes.pause(testbed.root, "kube-apiserver-cluster2", False)
-        testbed.wait_synced()
+        testbed.wait_ready()
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert cluster1_cleaned < 3, cluster1_cleaned
     bound = 3 if how == "killed" else 3 + 1 + 3 + 2  # hung: the call in flight, then the delete

@@ -1,123 +1,143 @@
-"""A real istiod (pilot-discovery 1.31-dev, built by tests/testbed/build) on the test bed's API servers.
+"""Real Istio on the test bed, as meshnb reads it: istiod (pilot-discovery 1.31-dev, built by
+tests/testbed/build) in each cluster's istiod pod, real pilot-agent + Envoy sidecars and gateways.
 
-It reads cluster2 from cluster1's remote secret exactly as in production (a real token of cluster2's
-istio-reader service account, bound to Istio's own reader role), and what it says is read by meshnb:
-its log by ``read_istiod_log``, its ``/debug/clusterz`` and ``/debug/networkz`` by ``read_clusterz``
-and ``read_networkz``. The expected readings come from the world the test bed laid out (cluster and
-secret names, the east-west gateway's address), not from meshnb.
+cluster1's istiod reads cluster2 from its remote secret exactly as in production (a real token of
+cluster2's istio-reader service account, bound to Istio's own reader role). What it says is read by
+meshnb: its log through ``kubectl logs`` by ``read_istiod_log``, its ``/debug/clusterz`` and
+``/debug/networkz`` by ``read_clusterz`` and ``read_networkz``; the sidecar's Envoy through
+``pilot-agent request`` by ``read_endpoints``. The expected readings come from the world the test bed
+laid out (cluster and secret names, pod IPs, the east-west gateway's address), not from meshnb.
 """
 
 from __future__ import annotations
 
-import time
-import urllib.request
-from pathlib import Path
+import json
+import subprocess
 
 import pandas as pd
 import pytest
-import yaml
-from testbed import processes
-from testbed.bed import ISTIO_VERSION
+from testbed import istio
 
 import meshnb
 from meshnb.readers.istiod_log import current_failures
 
+pytestmark = pytest.mark.testbed
+
 SECRET = "istio-system/istio-remote-secret-cluster2"
-
-
-def _get(url: str) -> str | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as answer:
-            return answer.read().decode()
-    except OSError:
-        return None
+HELLOWORLD = "outbound|5000||helloworld.sample.svc.cluster.local"
 
 
 @pytest.fixture
-def istiod(testbed, testbed_bin):
-    """istiod of cluster1, a local process with its plugged-in CA: ``(its HTTP base URL, its log)``.
-
-    It runs under the test bed's root, so ``down`` stops it too if this test is cut short.
-    """
-    work = testbed.root / "real-istiod-cluster1"
-    cacerts = work / "etc" / "cacerts"
-    cacerts.mkdir(parents=True, exist_ok=True)
-    for path in (testbed.root / "istio-pki" / "cluster1-root").iterdir():
-        (cacerts / path.name).write_bytes(path.read_bytes())
-    config = yaml.safe_load(testbed.kubeconfig.read_text())
-    config["current-context"] = "cluster1"
-    kubeconfig = work / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump(config))
-    kubeconfig.chmod(0o600)
-    flags = ("grpc", "secure", "http", "https", "monitoring", "ctrlz")
-    ports = {flag: processes.free_port() for flag in flags}
-    env = {
-        "CLUSTER_ID": "cluster1",
-        "POD_NAMESPACE": "istio-system",
-        "POD_NAME": "istiod-real",
-        "REVISION": "default",
-        "ISTIOD_CUSTOM_HOST": "istiod.istio-system.svc",
-        "PILOT_ENABLE_METADATA_EXCHANGE": "false",
-        "PILOT_ENABLE_ALPN_FILTER": "false",
-    }
-    argv = [
-        str(testbed_bin / f"pilot-discovery-{ISTIO_VERSION}"),
-        "discovery",
-        f"--kubeconfig={kubeconfig}",
-        "--clusterID=cluster1",
-        f"--grpcAddr=127.0.0.1:{ports['grpc']}",
-        f"--secureGRPCAddr=127.0.0.1:{ports['secure']}",
-        f"--httpAddr=127.0.0.1:{ports['http']}",
-        f"--httpsAddr=127.0.0.1:{ports['https']}",
-        f"--monitoringAddr=127.0.0.1:{ports['monitoring']}",
-        f"--ctrlz_port={ports['ctrlz']}",
-    ]
-    name = "istiod-real-cluster1"
-    log = testbed.root / "logs" / f"{name}.log"
-    log.unlink(missing_ok=True)
-    processes.start(testbed.root, name, argv, env=env, cwd=work)
-    try:
-        yield f"http://127.0.0.1:{ports['http']}", log
-    finally:
-        processes.stop(testbed.root, name)
+def mesh(testbed):
+    testbed.fault("healthy")
+    with meshnb.connect(["cluster1", "cluster2"], kubeconfig=str(testbed.kubeconfig), timeout=10) as mesh:
+        yield mesh
 
 
-def _wait_for(what: str, test, timeout: float = 90.0, log: Path | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = test()
-        if value is not None:
-            return value
-        time.sleep(0.5)
-    tail = log.read_text(errors="replace")[-3000:] if log else ""
-    pytest.fail(f"{what} within {timeout:.0f} s; istiod's log ends:\n{tail}")
-
-
-def test_meshnb_reads_what_a_real_istiod_says_of_its_remote_cluster(testbed, istiod):
-    base, log = istiod
-
-    def synced():
-        text = _get(f"{base}/debug/clusterz")
-        if not text:
-            return None
-        df = meshnb.read_clusterz(text, istiod="istiod-real")
-        rows = df.set_index("cluster")
-        return df if "cluster2" in rows.index and rows.loc["cluster2", "status"] == "synced" else None
-
-    clusters = _wait_for("cluster2 synced in istiod's /debug/clusterz", synced, log=log)
+def test_meshnb_reads_what_a_real_istiod_says_of_its_remote_cluster(testbed, mesh):
+    clusters = meshnb.read_clusterz(istio.request(testbed, "cluster1", "/debug/clusterz"), istiod="istiod")
+    rows = clusters.set_index("cluster")
+    assert rows.loc["cluster2", "status"] == "synced"
     # istiod's own cluster has no secret; cluster2 comes from cluster1's remote secret
-    assert pd.isna(clusters.set_index("cluster").loc["cluster1", "secret"])
-    assert clusters.set_index("cluster").loc["cluster2", "secret"] == SECRET
+    assert pd.isna(rows.loc["cluster1", "secret"]) and rows.loc["cluster2", "secret"] == SECRET
 
-    events = meshnb.read_istiod_log(log.read_text(errors="replace"), cluster="cluster1")
+    cluster1 = mesh.clusters["cluster1"]
+    pod = cluster1.list_pods("istio-system", "app=istiod")[0].name
+    events = meshnb.read_istiod_log(cluster1.logs("istio-system", pod), cluster="cluster1")
     added = events[(events["event"] == "added") & (events["remote_cluster"] == "cluster2")]
     assert len(added) >= 1 and set(added["secret"]) == {SECRET}
     assert current_failures(events.to_dict("records")) == []
 
-    networkz = _get(f"{base}/debug/networkz") or "[]"
-    for name, text in (("clusterz", _get(f"{base}/debug/clusterz") or ""), ("networkz", networkz)):
-        (log.parent / f"{name}.json").write_text(text)  # kept beside the log, under the test bed's root
-    gateways = meshnb.read_networkz(networkz, istiod="istiod-real")
+    gateways = meshnb.read_networkz(istio.request(testbed, "cluster1", "/debug/networkz"), istiod="istiod")
     remote = testbed.cluster("cluster2")
     row = gateways.set_index("network").loc[remote.network]
     assert (row["cluster"], row["address"], int(row["port"])) == ("cluster2", remote.gateway_ip, 15443)
+
+
+def test_a_real_sidecar_holds_the_local_pod_and_the_remote_gateway(testbed, mesh):
+    """The curl pod's real Envoy, through ``kubectl exec ... pilot-agent request GET clusters?format=json``
+    (kwok's exec runs it in the pod's network namespace, where the admin port is)."""
+    cluster1 = mesh.clusters["cluster1"]
+    curl = cluster1.list_pods("sample", "app=curl")[0].name
+    result = cluster1.exec("sample", curl, ["pilot-agent", "request", "GET", "clusters?format=json"])
+    assert result.returncode == 0, result.stderr
+    json.loads(result.stdout)  # the real Envoy's JSON
+    hosts = meshnb.read_endpoints(result.stdout)
+    hosts = hosts[hosts["envoy_cluster"] == HELLOWORLD]
+    local = cluster1.list_pods("sample", "app=helloworld")[0]
+    remote = testbed.cluster("cluster2")
+    got = {(h.address, int(h.endpoint_port)): h.health for h in hosts.itertuples()}
+    assert got == {(local.ip, 5000): "HEALTHY", (remote.gateway_ip, 15443): "HEALTHY"}
+
+
+def _istioctl(testbed_bin, kubeconfig, *argv: str) -> str:
+    from testbed.bed import ISTIO_VERSION
+
+    result = subprocess.run(
+        [str(testbed_bin / f"istioctl-{ISTIO_VERSION}"), f"--kubeconfig={kubeconfig}", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _table(text: str) -> list[list[str]]:
+    """istioctl's table as rows of cells (the endpoint table's cells hold no spaces)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert lines[0].split()[0] == "ENDPOINT", lines[0]
+    return [line.split() for line in lines[1:]]
+
+
+def test_istioctl_proxy_config_endpoint_and_meshnb_agree_row_for_row(testbed, testbed_bin, mesh):
+    """For every proxy of both clusters, the real istioctl (through a real port-forward to its admin
+    port) and meshnb (its reader on the same Envoy's JSON, through exec) list the same endpoints with
+    the same status, outlier check and cluster."""
+    proxies = 0
+    for name, cluster in mesh.clusters.items():
+        for namespace in ("sample", "istio-system"):
+            for pod in cluster.list_pods(namespace):
+                if "istio-proxy" not in pod.containers:
+                    continue
+                table = _istioctl(
+                    testbed_bin, testbed.kubeconfig, f"--context={name}", "proxy-config", "endpoint",
+                    f"{pod.name}.{namespace}",
+                )  # fmt: skip
+                theirs = sorted(tuple(row) for row in _table(table))
+                answer = cluster.exec(
+                    namespace,
+                    pod.name,
+                    ["pilot-agent", "request", "GET", "clusters?format=json"],
+                    "istio-proxy",
+                )
+                hosts = meshnb.read_endpoints(answer.stdout)
+                ours = sorted(  # istioctl prints a pipe as unix://PATH (clusters.go, retrieveEndpointAddress)
+                    (
+                        f"unix://{h.address}"
+                        if pd.isna(h.endpoint_port)
+                        else f"{h.address}:{h.endpoint_port}",
+                        h.health,
+                        h.outlier_check,
+                        h.envoy_cluster,
+                    )
+                    for h in hosts.itertuples()
+                )
+                assert ours == theirs, (name, pod.name)
+                assert any("helloworld" in row[3] for row in theirs) or namespace == "istio-system"
+                proxies += 1
+    assert proxies == 6  # curl, helloworld and the east-west gateway in each cluster
+
+
+def test_istioctl_remote_clusters_and_istiods_clusterz_agree(testbed, testbed_bin, mesh):
+    for name in mesh.clusters:
+        text = _istioctl(testbed_bin, testbed.kubeconfig, f"--context={name}", "remote-clusters")
+        theirs = meshnb.read_remote_clusters(text)
+        ours = meshnb.read_clusterz(istio.request(testbed, name, "/debug/clusterz"), istiod="istiod")
+        columns = ["cluster", "secret", "status"]
+        assert (
+            theirs[columns].fillna("").sort_values("cluster").values.tolist()
+            == ours[columns].fillna("").sort_values("cluster").values.tolist()
+        ), name
+        assert set(theirs["status"]) == {"synced"}

@@ -13,20 +13,21 @@ kwok's exec puts first on PATH, istiod's log file).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import os
 import shutil
 import sys
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import yaml
 
-from . import pki, processes
+from . import network, pki, processes
+from .istio import RUNTIME
 
 log = logging.getLogger("testbed")
 
@@ -37,6 +38,8 @@ ISTIO_VERSION = "1.31-dev"
 ISTIO_MODULE = "v0.0.0-20260827124520-eed52ebb66ad"
 ISTIO_BINARIES = ("pilot-discovery", "pilot-agent", "istioctl")
 NAMES = ("cluster1", "cluster2")
+#: the commands ``kubectl exec`` can run in a pod (each a shim on kwok's PATH)
+EXEC_COMMANDS = ("curl", "printf", "cat", "sh", "env", "true", "sleep", "pilot-agent", "pilot-discovery")
 _LOCALITIES = {"cluster1": ("us-east", "us-east-1a"), "cluster2": ("us-west", "us-west-1b")}
 
 
@@ -44,13 +47,20 @@ _LOCALITIES = {"cluster1": ("us-east", "us-east-1a"), "cluster2": ("us-west", "u
 class ClusterPorts:
     name: str
     index: int
-    etcd: int
-    etcd_peer: int
-    api: int
-    kwok: int
-    sidecar: int  # meshd's sidecar + admin for this cluster's pods (kwok's exec sets http_proxy to it)
     region: str
     zone: str
+    # each cluster's control plane has a network namespace of its own, so its ports are the usual ones
+    etcd: int = 2379
+    etcd_peer: int = 2380
+    api: int = 6443
+    kwok: int = 10250
+
+    slot: int = 0  # the test bed's network slot (network.py): which addresses it has
+
+    @property
+    def address(self) -> str:
+        """Where this cluster's API server listens (its own namespace; not loopback, not this machine's)."""
+        return network.api_address(self.slot, self.index)
 
     @property
     def network(self) -> str:
@@ -58,11 +68,28 @@ class ClusterPorts:
 
     @property
     def gateway_ip(self) -> str:
-        return f"172.18.{self.index}.100"
+        return network.gateway_address(self.slot, self.index)
 
     @property
     def pod_cidr(self) -> str:
-        return f"10.{self.index}.0.1/24"
+        """What kwok hands pod IPs from (the first address is the hub's on the cluster's bridge)."""
+        return f"10.{network.subnet(self.slot, self.index)}.0.2/24"
+
+
+def _pod_stages(path: Path) -> list[dict]:
+    """kwok's own pod stages, but a pod it runs is not ready until the test bed's kubelet says so (its
+    containers started and listening), as a kubelet's readiness would have it."""
+    stages = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    ready = next(s for s in stages if s["metadata"]["name"] == "pod-ready")
+    template = ready["spec"]["next"]["statusTemplate"]
+    for kind in ("Ready", "ContainersReady"):
+        old = f'  status: "True"\n  type: {kind}\n'
+        if old not in template:
+            raise RuntimeError(f"kwok's pod-ready stage in {path} is not the one the test bed knows")
+        template = template.replace(old, f'  status: "False"\n  type: {kind}\n')
+    running = "  ready: true\n  restartCount: 0\n  state:\n    running:"
+    ready["spec"]["next"]["statusTemplate"] = template.replace(running, running.replace("true", "false"), 1)
+    return stages
 
 
 class Testbed:
@@ -77,8 +104,8 @@ class Testbed:
         return self.root / "kubeconfig"
 
     @property
-    def host(self) -> str:
-        return self.state["host"]
+    def net(self) -> network.Network:
+        return network.Network(self.state["network"], self.state["slot"])
 
     def cluster(self, name: str) -> ClusterPorts:
         return ClusterPorts(**self.state["clusters"][name])
@@ -87,7 +114,8 @@ class Testbed:
         return self.root / name
 
     def api_url(self, name: str) -> str:
-        return f"https://{self.host}:{self.cluster(name).api}"
+        ports = self.cluster(name)
+        return f"https://{ports.address}:{ports.api}"
 
     def client(self, name: str):
         """An admin ApiClient for cluster ``name``."""
@@ -96,7 +124,9 @@ class Testbed:
         return config.new_client_from_config(str(self.kubeconfig), context=name)
 
     # ---- lifecycle ----
-    def up(self, bin_dir: Path, timeout: float = 120.0) -> None:
+    def up(self, bin_dir: Path, timeout: float = 120.0, owner: int | None = None) -> None:
+        """Start everything and lay out the world; with ``owner`` (a pid), everything stops when that
+        process ends, even if it is killed (the kubelet watches it)."""
         from . import world
 
         if self.state is not None and any(processes.running(self.root).values()):
@@ -104,130 +134,180 @@ class Testbed:
                 f"a test bed already runs in {self.root}: run 'tests/testbed/down {self.root}'"
             )
         self.root.mkdir(parents=True, exist_ok=True)
-        apiserver = Path(bin_dir) / f"kube-apiserver-v{KUBE_VERSION}"
-        kwok = Path(bin_dir) / f"kwok-v{KWOK_VERSION}"
+        bin_dir = Path(bin_dir)
         etcd = shutil.which("etcd")
-        for binary in (apiserver, kwok, Path(etcd or "etcd")):
+        binaries = {
+            "kube-apiserver": bin_dir / f"kube-apiserver-v{KUBE_VERSION}",
+            "kube-controller-manager": bin_dir / f"kube-controller-manager-v{KUBE_VERSION}",
+            "kwok": bin_dir / f"kwok-v{KWOK_VERSION}-exit-status",  # build applies kwok-exit-status.patch
+            "etcd": Path(etcd or "etcd"),
+            **{name: bin_dir / f"{name}-{ISTIO_VERSION}" for name in ISTIO_BINARIES},
+        }
+        for binary in binaries.values():
             if not os.access(binary, os.X_OK):
                 raise RuntimeError(f"{binary} is missing: run tests/testbed/build first")
-        crds = Path(bin_dir) / f"istio-{ISTIO_VERSION}" / "crd-all.gen.yaml"
-        if not crds.is_file():
-            raise RuntimeError(f"{crds} is missing: run tests/testbed/build first")
-        host = processes.host_ip()
+        manifests = bin_dir / f"istio-{ISTIO_VERSION}"
+        for name in (
+            "crd-all.gen.yaml",
+            "kwok-execs-crd.yaml",
+            "kwok-logs-crd.yaml",
+            "kwok-portforwards-crd.yaml",
+            "kwok-pod-stages.yaml",
+        ):
+            path = manifests / name
+            if not path.is_file():
+                raise RuntimeError(f"{path} is missing: run tests/testbed/build first")
         self.state = {
-            "host": host,
+            "network": "tb" + hashlib.sha256(str(self.root).encode()).hexdigest()[:4],
+            "slot": None,
             "clusters": {},
-            "meshd_port": processes.free_port(),
-            "apiserver": str(apiserver),
-            "istio_manifests": str(Path(bin_dir) / f"istio-{ISTIO_VERSION}"),
+            "binaries": {name: str(path) for name, path in binaries.items()},
+            "istio_manifests": str(manifests),
         }
+        started = time.monotonic()
+        with network.slot_lock():  # two test beds starting at once take different slots
+            self.state["slot"] = network.Network.free_slot()
+            self.net.create(len(NAMES))
         for index, name in enumerate(NAMES, start=1):
             region, zone = _LOCALITIES[name]
-            ports = ClusterPorts(
-                name,
-                index,
-                etcd=processes.free_port(),
-                etcd_peer=processes.free_port(),
-                api=processes.free_port(host),
-                kwok=processes.free_port(),
-                sidecar=processes.free_port(),
-                region=region,
-                zone=zone,
-            )
+            ports = ClusterPorts(name, index, region=region, zone=zone, slot=self.state["slot"])
             self.state["clusters"][name] = asdict(ports)
-            pki.cluster_pki(self.dir(name) / "pki", host)
+            pki.cluster_pki(self.dir(name) / "pki", ports.address)
         (self.root / "state.json").write_text(json.dumps(self.state, indent=1))
-        started = time.monotonic()
-        with ThreadPoolExecutor(len(NAMES)) as pool:
-            list(pool.map(lambda n: self._start_control_plane(n, etcd, apiserver, timeout), NAMES))
         self._write_kubeconfig()
-        for name in NAMES:
-            self._start_kwok(name, kwok)
+        with ThreadPoolExecutor(len(NAMES)) as pool:
+            list(pool.map(lambda n: self._start_control_plane(n, timeout), NAMES))
         log.info("API servers up in %.1fs", time.monotonic() - started)
         world.lay_out(self, timeout=timeout)
-        self._start_meshd(timeout)
+        self._start_kubelet(owner)
+        self.wait_ready(timeout)
         log.info("test bed up in %.1fs: KUBECONFIG=%s", time.monotonic() - started, self.kubeconfig)
 
     def down(self) -> list[str]:
-        """Stop every process ``up`` started (meshd and kwok first); returns the names stopped."""
-        rank = ("meshd", "kwok", "kube-apiserver", "etcd")
+        """Stop every process ``up`` started (the kubelet and the pods' first), then delete the
+        network namespaces; returns the names stopped."""
+        rank = ("kubelet", "pod-", "kwok", "kube-controller-manager", "kube-apiserver", "etcd")
         order = sorted(
             processes.recorded(self.root), key=lambda n: [i for i, p in enumerate(rank) if n.startswith(p)]
         )
-        return [name for name in order if processes.stop(self.root, name)]
+        me = os.getpid()  # the kubelet itself runs this when the process that started it has died
+        stopped = [
+            name
+            for name in order
+            if processes.recorded(self.root)[name] != me and processes.stop(self.root, name)
+        ]
+        if self.state is not None and self.state.get("slot") is not None:
+            self.net.destroy()
+            shutil.rmtree(RUNTIME / self.state["network"], ignore_errors=True)
+        return stopped
 
-    def _start_control_plane(self, name: str, etcd: str, apiserver: Path, timeout: float) -> None:
+    def in_api_namespace(self, name: str, argv: list[str]) -> list[str]:
+        return self.net.exec(self.net.api(self.cluster(name).index), argv)
+
+    def _start_control_plane(self, name: str, timeout: float) -> None:
         ports, d = self.cluster(name), self.dir(name)
+        etcd = self.state["binaries"]["etcd"]
         proc = processes.start(
             self.root,
             f"etcd-{name}",
-            [
-                etcd,
-                f"--name={name}",
-                f"--data-dir={d / 'etcd'}",
-                f"--listen-client-urls=http://127.0.0.1:{ports.etcd}",
-                f"--advertise-client-urls=http://127.0.0.1:{ports.etcd}",
-                f"--listen-peer-urls=http://127.0.0.1:{ports.etcd_peer}",
-                f"--initial-advertise-peer-urls=http://127.0.0.1:{ports.etcd_peer}",
-                f"--initial-cluster={name}=http://127.0.0.1:{ports.etcd_peer}",
-                "--log-level=warn",
-            ],
+            self.in_api_namespace(
+                name,
+                [
+                    etcd,
+                    f"--name={name}",
+                    f"--data-dir={d / 'etcd'}",
+                    f"--listen-client-urls=http://127.0.0.1:{ports.etcd},http://{ports.address}:{ports.etcd}",
+                    f"--advertise-client-urls=http://127.0.0.1:{ports.etcd}",
+                    f"--listen-peer-urls=http://127.0.0.1:{ports.etcd_peer}",
+                    f"--initial-advertise-peer-urls=http://127.0.0.1:{ports.etcd_peer}",
+                    f"--initial-cluster={name}=http://127.0.0.1:{ports.etcd_peer}",
+                    "--log-level=warn",
+                ],
+            ),
         )
         processes.wait_until(
             f"etcd of {name}",
-            lambda: processes.http_ok(f"http://127.0.0.1:{ports.etcd}/health"),
+            lambda: processes.http_ok(f"http://{ports.address}:{ports.etcd}/health"),
             timeout,
             self.root,
             f"etcd-{name}",
             proc,
         )
-        self.start_apiserver(name, apiserver, timeout)
+        self.start_apiserver(name, timeout)
+        self._start_controller_manager(name)
+        self._start_kwok(name)
 
-    def start_apiserver(self, name: str, apiserver: Path | None = None, timeout: float = 120.0) -> None:
+    def start_apiserver(self, name: str, timeout: float = 120.0) -> None:
         """Start (or start again, after a test stopped it) cluster ``name``'s kube-apiserver."""
         ports, p = self.cluster(name), self.dir(name) / "pki"
-        apiserver = apiserver or Path(self.state["apiserver"])
         proc = processes.start(
             self.root,
             f"kube-apiserver-{name}",
-            [
-                str(apiserver),
-                f"--etcd-servers=http://127.0.0.1:{ports.etcd}",
-                f"--bind-address={self.host}",
-                f"--advertise-address={self.host}",
-                f"--secure-port={ports.api}",
-                f"--tls-cert-file={p / 'apiserver.crt'}",
-                f"--tls-private-key-file={p / 'apiserver.key'}",
-                f"--client-ca-file={p / 'ca.crt'}",
-                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                f"--service-account-key-file={p / 'sa.pub'}",
-                f"--service-account-signing-key-file={p / 'sa.key'}",
-                f"--kubelet-client-certificate={p / 'kubelet-client.crt'}",
-                f"--kubelet-client-key={p / 'kubelet-client.key'}",
-                "--kubelet-preferred-address-types=InternalIP",
-                "--authorization-mode=Node,RBAC",
-                f"--service-cluster-ip-range=10.{95 + ports.index}.0.0/16",
-                # No kube-controller-manager here: no token controller to fill the default service
-                # accounts, and nobody reconciles the kubernetes service's endpoints.
-                "--disable-admission-plugins=ServiceAccount",
-                "--endpoint-reconciler-type=none",
-                "--enable-priority-and-fairness=false",
-                # Debian's etcd 3.4 has no RequestWatchProgress: streaming lists (sendInitialEvents) would
-                # end in an error and kwok would only see pod deletions at its next full relist.
-                "--feature-gates=WatchList=false",
-                "--profiling=false",
-                "--v=1",
-            ],
+            self.in_api_namespace(
+                name,
+                [
+                    self.state["binaries"]["kube-apiserver"],
+                    f"--etcd-servers=http://127.0.0.1:{ports.etcd}",
+                    f"--bind-address={ports.address}",
+                    f"--advertise-address={ports.address}",
+                    f"--secure-port={ports.api}",
+                    f"--tls-cert-file={p / 'apiserver.crt'}",
+                    f"--tls-private-key-file={p / 'apiserver.key'}",
+                    f"--client-ca-file={p / 'ca.crt'}",
+                    "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                    f"--service-account-key-file={p / 'sa.pub'}",
+                    f"--service-account-signing-key-file={p / 'sa.key'}",
+                    f"--kubelet-client-certificate={p / 'kubelet-client.crt'}",
+                    f"--kubelet-client-key={p / 'kubelet-client.key'}",
+                    "--kubelet-preferred-address-types=InternalIP",
+                    "--authorization-mode=Node,RBAC",
+                    f"--service-cluster-ip-range=10.{95 + ports.index}.0.0/16",
+                    # A pod that names no service account gets none (meshnb's probe pods, created in a
+                    # namespace the controller manager may not have given a default account yet).
+                    "--disable-admission-plugins=ServiceAccount",
+                    "--endpoint-reconciler-type=none",
+                    "--enable-priority-and-fairness=false",
+                    # Debian's etcd 3.4 has no RequestWatchProgress: streaming lists (sendInitialEvents)
+                    # would end in an error and kwok would only see pod deletions at its next relist.
+                    "--feature-gates=WatchList=false",
+                    "--profiling=false",
+                    "--v=1",
+                ],
+            ),
         )
         processes.wait_until(
             f"kube-apiserver of {name}",
             lambda: processes.https_ok(
-                f"https://{self.host}:{ports.api}/readyz", p / "ca.crt", p / "admin.crt", p / "admin.key"
+                f"{self.api_url(name)}/readyz", p / "ca.crt", p / "admin.crt", p / "admin.key"
             ),
             timeout,
             self.root,
             f"kube-apiserver-{name}",
             proc,
+        )
+
+    def _start_controller_manager(self, name: str) -> None:
+        """The real kube-controller-manager: EndpointSlices, namespace deletion, service accounts."""
+        p = self.dir(name) / "pki"
+        processes.start(
+            self.root,
+            f"kube-controller-manager-{name}",
+            self.in_api_namespace(
+                name,
+                [
+                    self.state["binaries"]["kube-controller-manager"],
+                    f"--kubeconfig={self.dir(name) / 'admin.kubeconfig'}",
+                    "--controllers=endpointslice-controller,endpointslice-mirroring-controller,"
+                    "namespace-controller,serviceaccount-controller,serviceaccount-token-controller,"
+                    "garbage-collector-controller,root-ca-certificate-publisher-controller",
+                    "--leader-elect=false",
+                    f"--service-account-private-key-file={p / 'sa.key'}",
+                    f"--root-ca-file={p / 'ca.crt'}",
+                    "--secure-port=0",
+                    "--endpointslice-updates-batch-period=0s",
+                    "--v=1",
+                ],
+            ),
         )
 
     def _write_kubeconfig(self) -> None:
@@ -259,43 +339,51 @@ class Testbed:
         config["current-context"] = NAMES[0]
         self.kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False))
         self.kubeconfig.chmod(0o600)
-        # kwok's own kubeconfig: the same server and CA, its own client certificate
+        # kwok's and the controller manager's own kubeconfigs: one cluster, a client certificate
         for name in NAMES:
             p = self.dir(name) / "pki"
-            kwok_config = {
-                **config,
-                "clusters": [c for c in config["clusters"] if c["name"] == name],
-                "users": [
-                    {
-                        "name": "kwok",
-                        "user": {
-                            "client-certificate": str(p / "kwok-client.crt"),
-                            "client-key": str(p / "kwok-client.key"),
-                        },
-                    }
-                ],
-                "contexts": [{"name": name, "context": {"cluster": name, "user": "kwok"}}],
-                "current-context": name,
-            }
-            (self.dir(name) / "kwok.kubeconfig").write_text(yaml.safe_dump(kwok_config, sort_keys=False))
+            for user, cert in (("kwok", "kwok-client"), ("admin", "admin")):
+                one = {
+                    **config,
+                    "clusters": [c for c in config["clusters"] if c["name"] == name],
+                    "users": [
+                        {
+                            "name": user,
+                            "user": {
+                                "client-certificate": str(p / f"{cert}.crt"),
+                                "client-key": str(p / f"{cert}.key"),
+                            },
+                        }
+                    ],
+                    "contexts": [{"name": name, "context": {"cluster": name, "user": user}}],
+                    "current-context": name,
+                }
+                path = self.dir(name) / f"{user}.kubeconfig"
+                path.write_text(yaml.safe_dump(one, sort_keys=False))
+                path.chmod(0o600)
 
-    def _start_kwok(self, name: str, kwok: Path) -> None:
+    def _start_kwok(self, name: str) -> None:
         ports, d = self.cluster(name), self.dir(name)
-        bin_dir = d / "bin"
-        bin_dir.mkdir(exist_ok=True)
-        # `pilot-agent request GET PATH` in a pod asks that pod's Envoy admin; here, meshd's admin port.
-        shim = bin_dir / "pilot-agent"
-        shim.write_text(
-            "#!/bin/sh\n"
-            "# The test bed's pilot-agent: only `request GET PATH`, answered by this cluster's sidecar.\n"
-            'if [ "$#" -ne 3 ] || [ "$1" != request ] || [ "$2" != GET ]; then\n'
-            '  echo "usage: pilot-agent request GET PATH" >&2; exit 64\n'
-            "fi\n"
-            f'exec curl -sS --noproxy "*" "http://127.0.0.1:{ports.sidecar}/${{3#/}}"\n'
-        )
-        shim.chmod(0o755)
-        (d / "istiod.log").touch()
-        selector = {"matchNamespaces": ["istio-system"]}
+        shims = d / "bin"
+        shims.mkdir(exist_ok=True)
+        # kwok runs `kubectl exec` commands as its own children (looked up on its PATH): each shim runs
+        # its command inside the pod's network namespace, which the pod's kwok Exec (made by the kubelet
+        # when it starts the pod) names in TB_NETNS.
+        binaries = self.state["binaries"]
+        for command in EXEC_COMMANDS:
+            target = binaries.get(command) or shutil.which(command, path="/usr/local/bin:/usr/bin:/bin")
+            if target is None:
+                continue
+            shim = shims / command
+            shim.write_text(
+                "#!/bin/sh\n"
+                f"# {command}, run in the pod's network namespace (tests/testbed/bed.py)\n"
+                'if [ -z "$TB_NETNS" ]; then\n'
+                f'  echo "{command}: the pod\'s sandbox is not running yet" >&2; exit 126\n'
+                "fi\n"
+                f'exec ip netns exec "$TB_NETNS" {target} "$@"\n'
+            )
+            shim.chmod(0o755)
         docs = [
             {
                 "apiVersion": "kwok.x-k8s.io/v1alpha1",
@@ -303,72 +391,77 @@ class Testbed:
                 "metadata": {"name": "local"},
                 "spec": {"execs": [{"local": {"workDir": str(d)}}]},
             },
-            {
-                "apiVersion": "kwok.x-k8s.io/v1alpha1",
-                "kind": "ClusterLogs",
-                "metadata": {"name": "istiod"},
-                "spec": {
-                    "selector": selector,
-                    "logs": [{"containers": ["discovery"], "logsFile": str(d / "istiod.log")}],
-                },
-            },
         ]
+        docs += _pod_stages(Path(self.state["istio_manifests"]) / "kwok-pod-stages.yaml")
         (d / "kwok.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
         p = d / "pki"
         processes.start(
             self.root,
             f"kwok-{name}",
-            [
-                str(kwok),
-                f"--kubeconfig={d / 'kwok.kubeconfig'}",
-                f"--config={d / 'kwok.yaml'}",
-                "--manage-all-nodes",
-                f"--cidr={ports.pod_cidr}",
-                "--node-ip=127.0.0.1",
-                f"--node-port={ports.kwok}",
-                f"--server-address=127.0.0.1:{ports.kwok}",
-                f"--tls-cert-file={p / 'kwok.crt'}",
-                f"--tls-private-key-file={p / 'kwok.key'}",
-            ],
-            # What a process exec'd "in a pod" of this cluster sees: the shims first, and the cluster's
-            # sidecar as its HTTP proxy (curl honours the lower-case name only).
-            env={
-                "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-                "http_proxy": f"http://127.0.0.1:{ports.sidecar}",
-            },
+            self.in_api_namespace(
+                name,
+                [
+                    binaries["kwok"],
+                    f"--kubeconfig={d / 'kwok.kubeconfig'}",
+                    f"--config={d / 'kwok.yaml'}",
+                    "--enable-crds=Exec,Logs,PortForward",
+                    "--manage-all-nodes",
+                    f"--cidr={ports.pod_cidr}",
+                    "--node-ip=127.0.0.1",
+                    f"--node-port={ports.kwok}",
+                    f"--server-address=127.0.0.1:{ports.kwok}",
+                    f"--tls-cert-file={p / 'kwok.crt'}",
+                    f"--tls-private-key-file={p / 'kwok.key'}",
+                ],
+            ),
+            # GOMEMLIMIT: what a container's memory limit gives pilot-agent, which outside a cgroup would
+            # say so on stderr of every `kubectl exec ... pilot-agent request`
+            env={"PATH": f"{shims}:{os.environ.get('PATH', '/usr/bin:/bin')}", "GOMEMLIMIT": "1GiB"},
         )
 
-    def _start_meshd(self, timeout: float) -> None:
+    def _start_kubelet(self, owner: int | None) -> None:
         tests = Path(__file__).resolve().parent.parent
         processes.start(
             self.root,
-            "meshd",
-            [sys.executable, "-m", "testbed.meshd", str(self.root)],
+            "kubelet",
+            [
+                sys.executable,
+                "-m",
+                "testbed.kubelet",
+                str(self.root),
+                *([f"--owner={owner}"] if owner else []),
+            ],
             env={"PYTHONPATH": str(tests)},
         )
-        self.wait_synced(timeout)
 
-    # ---- meshd ----
-    def synced_at(self) -> dict[str, float]:
-        """When each cluster's control plane last finished a pass that started at that time."""
-        url = f"http://127.0.0.1:{self.state['meshd_port']}/synced"
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return json.loads(response.read())
+    # ---- readiness ----
+    def wait_ready(self, timeout: float = 60.0, synced: bool = True) -> None:
+        """Wait until every istiod has synced every remote cluster its secrets name and every proxy
+        has acknowledged its configuration (istiod's ``/debug/clusterz`` and ``/debug/syncz``)."""
+        from . import istio
 
-    def wait_synced(self, timeout: float = 30.0) -> None:
-        """Wait until meshd has seen the API as it is now (a full pass that began after this call)."""
-        after = time.time()
+        held: list[float] = []
+
+        def settled() -> bool:  # ready twice, a second apart: a change istiod has yet to push is seen
+            if not istio.mesh_ready(self, synced):
+                held.clear()
+                return False
+            held.append(time.monotonic())
+            return held[-1] - held[0] >= 1.0
+
         processes.wait_until(
-            "meshd's control plane",
-            lambda: all(t > after for t in self.synced_at().values()) and len(self.synced_at()) == len(NAMES),
+            "the mesh (istiods synced, every proxy's config acknowledged)",
+            settled,
             timeout,
             self.root,
-            "meshd",
+            "kubelet",
         )
 
     def fault(self, name: str) -> None:
-        """Switch to a fault of the guide (or ``healthy``) by changing API objects, then wait for meshd."""
+        """Switch to a fault of the guide (or ``healthy``) by changing API objects, then wait for the
+        mesh to settle."""
         from . import world
 
         world.apply_fault(self, name)
-        self.wait_synced()
+        # a fault of credentials leaves istiod's remote cluster timed out, not synced
+        self.wait_ready(synced=name not in world.CREDENTIAL_FAULTS)

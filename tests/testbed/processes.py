@@ -1,4 +1,4 @@
-"""Start, watch and stop the test bed's processes (etcd, kube-apiserver, kwok, meshd) under one DIR.
+"""Start, watch and stop the test bed's processes (API servers, kwok, the kubelet, pods) under one DIR.
 
 Every process runs in its own session with its output in ``DIR/logs/NAME.log``; ``DIR/pids.json``
 records them so that ``down`` stops exactly what ``up`` started (it checks that a pid still runs a
@@ -8,6 +8,7 @@ command naming DIR before it signals it).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -68,7 +69,9 @@ def start(
             cwd=cwd,
             start_new_session=True,
         )
-    with _PIDS_LOCK:
+    # the kubelet (its own process) records its pods' processes while a test may restart an API server
+    with _PIDS_LOCK, open(root / "pids.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         pids = recorded(root)
         pids[name] = proc.pid
         tmp = _pids_file(root).with_suffix(".tmp")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import time
 from pathlib import Path
@@ -24,11 +25,22 @@ CLUSTER_ANNOTATION = "networking.istio.io/cluster"
 READER = "istio-reader-service-account"
 FAULTS = (
     "healthy",
+    "firewall",
     "missing-remote-secret",
     "remote-secret-wrong-key",
+    "remote-secret-loopback",
+    "remote-secret-revoked-token",
+    "reader-role-removed",
     "trust-mismatch",
     "locality-prefer-local",
+    "istiod-down",
 )
+#: faults in the credentials of a secret cluster1's istiod already read: it is restarted after them
+CREDENTIAL_FAULTS = ("remote-secret-loopback", "remote-secret-revoked-token", "reader-role-removed")
+#: the reader binding in the remote cluster (Istio's chart names it as the role)
+READER_BINDING = "istio-reader-clusterrole-istio-system"
+#: a reader whose account is deleted after its token is made: a revoked token
+REVOKED_READER = "istio-reader-revoked"
 OUTLIER_DETECTION = {"consecutive5xxErrors": 3, "interval": "1s", "baseEjectionTime": "30s"}
 
 
@@ -39,7 +51,14 @@ def _suffix(*parts: str, length: int = 5) -> str:
 
 
 def _pod(
-    cluster: str, namespace: str, app: str, labels: dict, containers: list[str], node: str, version=None
+    cluster: str,
+    namespace: str,
+    app: str,
+    labels: dict,
+    containers: list[str],
+    node: str,
+    version=None,
+    account: str | None = None,
 ):
     template = _suffix(cluster, app, version or "", length=10)
     name = (
@@ -53,9 +72,12 @@ def _pod(
         "curl": "docker.io/curlimages/curl:8.16.0",
         "helloworld": f"docker.io/istio/examples-helloworld-{version}:1.0",
     }
-    annotations = (
-        {"sidecar.istio.io/status": "{}"}
-        if "istio-proxy" in containers and app != "istio-eastwestgateway"
+    injected = "istio-proxy" in containers and app != "istio-eastwestgateway"
+    annotations = {"sidecar.istio.io/status": "{}"} if injected else {}
+    # what the injector adds: the labels istiod reads a workload's TLS mode and canonical name from
+    extra = (
+        {"security.istio.io/tlsMode": "istio", "service.istio.io/canonical-name": app}
+        if "istio-proxy" in containers
         else {}
     )
     return {
@@ -64,19 +86,71 @@ def _pod(
         "metadata": {
             "name": name,
             "namespace": namespace,
-            "labels": {**labels, "pod-template-hash": template},
+            "labels": {**labels, **extra, "pod-template-hash": template},
             "annotations": annotations,
         },
         "spec": {
             "nodeName": node,
+            "serviceAccountName": account or app,
             "containers": [{"name": c, "image": images[c]} for c in containers],
         },
     }
 
 
+def _gateway_labels(network: str) -> dict:
+    return {"app": "istio-eastwestgateway", "istio": "eastwestgateway", "topology.istio.io/network": network}
+
+
+def world_pods(bed, cluster: str) -> list[dict]:
+    """The pods of the guide's world in ``cluster``: istiod, the east-west gateway, curl, helloworld."""
+    ports = bed.cluster(cluster)
+    nodes = [f"{cluster}-node-{n}" for n in (1, 2)]
+    version = f"v{ports.index}"
+    return [
+        # the chart's labels: istioctl finds istiod by app=istiod and istio.io/rev
+        _pod(
+            cluster,
+            "istio-system",
+            "istiod",
+            {"app": "istiod", "istio": "pilot", "istio.io/rev": "default"},
+            ["discovery"],
+            nodes[0],
+        ),
+        _pod(
+            cluster,
+            "istio-system",
+            "istio-eastwestgateway",
+            _gateway_labels(ports.network),
+            ["istio-proxy"],
+            nodes[1],
+        ),
+        _pod(cluster, "sample", "curl", {"app": "curl"}, ["curl", "istio-proxy"], nodes[0]),
+        _pod(
+            cluster,
+            "sample",
+            "helloworld",
+            {"app": "helloworld", "version": version},
+            ["helloworld", "istio-proxy"],
+            nodes[1],
+            version,
+        ),
+    ]
+
+
+def _account(name: str, namespace: str) -> dict:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}}
+
+
 def _service(
-    name: str, namespace: str, labels: dict, ports: list[int], kind: str = "ClusterIP", selector=None
+    name: str,
+    namespace: str,
+    labels: dict,
+    ports: dict[str, int | tuple[int, int]],
+    kind="ClusterIP",
+    selector=None,
 ):
+    """A Service; ``ports`` maps each port's name (Istio reads the protocol from it) to its port, or to
+    ``(port, targetPort)``."""
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -84,7 +158,12 @@ def _service(
         "spec": {
             "type": kind,
             "selector": selector or {"app": labels["app"]},
-            "ports": [{"name": f"p{port}", "port": port} for port in ports],
+            "ports": [
+                {"name": port_name, "port": p[0], "targetPort": p[1]}
+                if isinstance(p, tuple)
+                else {"name": port_name, "port": p}
+                for port_name, p in ports.items()
+            ],
         },
     }
 
@@ -103,6 +182,33 @@ def _istio_crds(manifests: Path) -> list[dict]:
     """Istio's CRDs as its base chart installs them (the module's ``crd-all.gen.yaml``)."""
     with open(manifests / "crd-all.gen.yaml", encoding="utf-8") as f:
         return [doc for doc in yaml.safe_load_all(f) if doc]
+
+
+def _kwok_crds(manifests: Path) -> list[dict]:
+    """kwok's Exec, Logs and PortForward CRDs: the test bed's kubelet names each pod's namespace, log
+    files and ports."""
+    kinds = ("execs", "logs", "portforwards")
+    return [yaml.safe_load((manifests / f"kwok-{kind}-crd.yaml").read_text()) for kind in kinds]
+
+
+def cross_network_gateway() -> dict:
+    """Istio's ``samples/multicluster/expose-services.yaml``: every ``*.local`` service reachable from
+    other networks through the east-west gateway's port 15443 (SNI, mTLS passed through)."""
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "cross-network-gateway", "namespace": "istio-system"},
+        "spec": {
+            "selector": {"istio": "eastwestgateway"},
+            "servers": [
+                {
+                    "port": {"number": 15443, "name": "tls", "protocol": "TLS"},
+                    "tls": {"mode": "AUTO_PASSTHROUGH"},
+                    "hosts": ["*.local"],
+                }
+            ],
+        },
+    }
 
 
 #: The reader role's template, as Helm renders it with the default values (``istiodRemote`` off).
@@ -216,6 +322,7 @@ def lay_out(bed, timeout: float = 60.0) -> None:
         ports = bed.cluster(name)
         objects = [
             *_istio_crds(manifests),
+            *_kwok_crds(manifests),
             {
                 "apiVersion": "v1",
                 "kind": "Namespace",
@@ -240,37 +347,35 @@ def lay_out(bed, timeout: float = 60.0) -> None:
             objects.append(
                 {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node, "labels": labels}, "spec": {}}
             )
-        version = f"v{ports.index}"
-        gw_labels = {
-            "app": "istio-eastwestgateway",
-            "istio": "eastwestgateway",
-            "topology.istio.io/network": ports.network,
-        }
+        gw_labels = _gateway_labels(ports.network)
         objects += [
-            _pod(
-                name, "istio-system", "istiod", {"app": "istiod", "istio": "pilot"}, ["discovery"], nodes[0]
+            *world_pods(bed, name),
+            # the ports as Istio's charts and samples name them
+            _service(
+                "istiod",
+                "istio-system",
+                {"app": "istiod", "istio": "pilot"},
+                {
+                    "grpc-xds": 15010,
+                    "https-dns": 15012,
+                    "https-webhook": (443, 15017),
+                    "http-monitoring": 15014,
+                },
             ),
-            _pod(name, "istio-system", "istio-eastwestgateway", gw_labels, ["istio-proxy"], nodes[1]),
-            _pod(name, "sample", "curl", {"app": "curl"}, ["curl", "istio-proxy"], nodes[0]),
-            _pod(
-                name,
-                "sample",
-                "helloworld",
-                {"app": "helloworld", "version": version},
-                ["helloworld", "istio-proxy"],
-                nodes[1],
-                version,
-            ),
-            _service("istiod", "istio-system", {"app": "istiod"}, [15010, 15012, 443]),
             _service(
                 "istio-eastwestgateway",
                 "istio-system",
                 gw_labels,
-                [15021, 15443, 15012, 15017],
+                {"status-port": 15021, "tls": 15443, "tls-istiod": 15012, "tls-webhook": 15017},
                 "LoadBalancer",
                 {"istio": "eastwestgateway"},
             ),
-            _service("helloworld", "sample", {"app": "helloworld", "service": "helloworld"}, [5000]),
+            _service("helloworld", "sample", {"app": "helloworld", "service": "helloworld"}, {"http": 5000}),
+            _account("istiod", "istio-system"),
+            _account("istio-eastwestgateway", "istio-system"),
+            _account("curl", "sample"),
+            _account("helloworld", "sample"),
+            cross_network_gateway(),
         ]
         for manifest in objects:
             create(api, manifest)
@@ -343,19 +448,25 @@ def token(
     return response.status.token
 
 
-def remote_secret(bed, remote: str, key: str | None = None) -> dict:
-    """``istioctl create-remote-secret --name=remote``: a kubeconfig for ``remote`` under data key ``key``."""
+def remote_secret(
+    bed, remote: str, key: str | None = None, server: str | None = None, account: str = READER
+) -> dict:
+    """``istioctl create-remote-secret --name=remote``: a kubeconfig for ``remote`` (at ``server``, with a
+    token of ``account``) under data key ``key``."""
     ca = base64.b64encode((bed.dir(remote) / "pki" / "ca.crt").read_bytes()).decode()
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [
-            {"name": remote, "cluster": {"certificate-authority-data": ca, "server": bed.api_url(remote)}}
+            {
+                "name": remote,
+                "cluster": {"certificate-authority-data": ca, "server": server or bed.api_url(remote)},
+            }
         ],
         "contexts": [{"name": remote, "context": {"cluster": remote, "user": remote}}],
         "current-context": remote,
         "preferences": {},
-        "users": [{"name": remote, "user": {"token": token(bed, remote)}}],
+        "users": [{"name": remote, "user": {"token": token(bed, remote, account)}}],
     }
     return _secret(
         f"istio-remote-secret-{remote}",
@@ -366,19 +477,70 @@ def remote_secret(bed, remote: str, key: str | None = None) -> dict:
 
 
 def apply_fault(bed, fault: str) -> None:
-    """Make the API objects of ``fault`` (one of FAULTS); every other fault is healed."""
+    """Make ``fault`` (one of FAULTS) the real way, through the API and the network; every other fault
+    is healed. Faults are in cluster1's view of cluster2 (its remote secret, cluster2's reader role,
+    cluster2's root, cluster2's istiod) or between the networks."""
     if fault not in FAULTS:
         raise ValueError(f"unknown fault {fault!r}; choose one of {', '.join(FAULTS)}")
+    if fault == "istiod-down":
+        # from a healthy mesh whose proxies took their config: they keep it while istiod is down
+        apply_fault(bed, "healthy")
+        bed.wait_ready()
+        delete_pods(bed.client("cluster2"), "istio-system", "app=istiod")
+        log.info("fault %s applied", fault)
+        return
     c1, c2 = bed.client("cluster1"), bed.client("cluster2")
-    # cluster1's secret for cluster2: missing, under the wrong key, or right
+    one, two = bed.cluster("cluster1"), bed.cluster("cluster2")
+    # the networks: all packets between the two clusters' pods and load balancers dropped, or none
+    from . import network
+
+    if fault == "firewall":
+        one_ranges, two_ranges = (
+            (network.pod_network(p.slot, p.index), f"{p.gateway_ip.rsplit('.', 1)[0]}.0/24")
+            for p in (one, two)
+        )
+        bed.net.firewall([(a, b) for a in one_ranges for b in two_ranges])
+    else:
+        bed.net.firewall([])
+    # cluster2's reader role binding: what cluster1's istiod may read there
+    if fault == "reader-role-removed":
+        delete(c2, "rbac.authorization.k8s.io/v1", "ClusterRoleBinding", None, READER_BINDING)
+    else:
+        _ensure(c2, _reader_rbac(Path(bed.state["istio_manifests"]))[2])
+    # cluster1's secret for cluster2: missing, under the wrong key, at loopback, a revoked token, or right
     if fault == "missing-remote-secret":
         delete(c1, "v1", "Secret", "istio-system", "istio-remote-secret-cluster2")
+    elif fault == "remote-secret-wrong-key":
+        create(c1, remote_secret(bed, "cluster2", key="kubeconfig"))
+    elif fault == "remote-secret-loopback":
+        create(c1, remote_secret(bed, "cluster2", server=f"https://127.0.0.1:{two.api}"))
+    elif fault == "remote-secret-revoked-token":
+        _ensure(c2, _account(REVOKED_READER, "istio-system"))
+        secret = remote_secret(bed, "cluster2", account=REVOKED_READER)
+        delete(c2, "v1", "ServiceAccount", "istio-system", REVOKED_READER)  # its tokens die with it
+        create(c1, secret)
     else:
-        key = "kubeconfig" if fault == "remote-secret-wrong-key" else None
-        create(c1, remote_secret(bed, "cluster2", key))
-    # cluster2's cacerts: from the shared root, or from another root with the same subject
+        _ensure_secret(bed, c1, "cluster2")
+    if fault in CREDENTIAL_FAULTS:
+        # A running istiod keeps serving what it read with the last credentials that worked (the
+        # new ones only replace them once they sync): restarted, it starts from the broken secret, as
+        # an istiod installed with it would (and as the simulated mesh models it).
+        restart_pods(c1, "istio-system", "app=istiod")
+    # cluster2's cacerts: from the shared root, or another root with the same subject; a change of root
+    # is what a user does: new cacerts, istiod restarted, then the workloads restarted
     which = "alt" if fault == "trust-mismatch" else "root"
-    create(c2, _secret("cacerts", _read_dir(bed.root / "istio-pki" / f"cluster2-{which}")))
+    wanted = _secret("cacerts", _read_dir(bed.root / "istio-pki" / f"cluster2-{which}"))
+    from kubernetes import client as k8s
+
+    current = k8s.CoreV1Api(c2).read_namespaced_secret("cacerts", "istio-system").data
+    if current != wanted["data"]:
+        create(c2, wanted)
+        restart_pods(c2, "istio-system", "app=istiod")
+        _wait_for_root(c2, wanted["data"]["root-cert.pem"])
+        restart_pods(c2, None, "security.istio.io/tlsMode=istio")
+    # every pod of the world running (cluster2's istiod again, after istiod-down)
+    for cluster in bed.state["clusters"]:
+        _ensure_pods(bed, cluster)
     # locality load balancing with outlier detection (DestinationRule in sample), both clusters
     locality = fault == "locality-prefer-local"
     for api in (c1, c2):
@@ -397,6 +559,112 @@ def apply_fault(bed, fault: str) -> None:
         else:
             delete(api, "networking.istio.io/v1", "DestinationRule", "sample", "helloworld")
     log.info("fault %s applied", fault)
+
+
+def _ensure(api, manifest: dict) -> None:
+    """Create ``manifest`` if it does not exist (leave it as it is if it does)."""
+    from kubernetes import dynamic
+
+    resource = dynamic.DynamicClient(api).resources.get(
+        api_version=manifest["apiVersion"], kind=manifest["kind"]
+    )
+    try:
+        resource.get(name=manifest["metadata"]["name"], namespace=manifest["metadata"].get("namespace"))
+    except Exception as exc:
+        if getattr(exc, "status", None) != 404:
+            raise
+        create(api, manifest)
+
+
+def _ensure_secret(bed, api, remote: str) -> None:
+    """cluster's remote secret for ``remote`` as ``istioctl create-remote-secret`` writes it, made
+    again only when it is not that (so that a healthy mesh is not made to resync)."""
+    from kubernetes import client as k8s
+
+    try:
+        current = k8s.CoreV1Api(api).read_namespaced_secret(f"istio-remote-secret-{remote}", "istio-system")
+    except k8s.ApiException as exc:
+        if exc.status != 404:
+            raise
+        current = None
+    if current is not None and list(current.data or {}) == [remote]:
+        config = yaml.safe_load(base64.b64decode(current.data[remote]))
+        server = config["clusters"][0]["cluster"]["server"]
+        if server == bed.api_url(remote) and _token_subject(config["users"][0]["user"].get("token", "")) == (
+            f"system:serviceaccount:istio-system:{READER}"
+        ):
+            return
+    create(api, remote_secret(bed, remote))
+
+
+def _token_subject(token: str) -> str | None:
+    """The ``sub`` claim of a service-account token (a JWT), read without verifying it."""
+    try:
+        payload = token.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"]
+    except (IndexError, ValueError, KeyError):
+        return None
+
+
+def _ensure_pods(bed, cluster: str) -> None:
+    """Make each pod of the world in ``cluster`` that does not exist."""
+    api = bed.client(cluster)
+    for manifest in world_pods(bed, cluster):
+        _ensure(api, manifest)
+
+
+def _wait_for_root(api, root_b64: str, timeout: float = 60.0) -> None:
+    """Wait until istiod has published the new root in istio-ca-root-cert (what new proxies get)."""
+    from kubernetes import client as k8s
+
+    root = base64.b64decode(root_b64).decode()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            data = k8s.CoreV1Api(api).read_namespaced_config_map("istio-ca-root-cert", "sample").data or {}
+        except k8s.ApiException:
+            data = {}
+        if data.get("root-cert.pem", "").strip() == root.strip():
+            return
+        time.sleep(0.3)
+    raise RuntimeError(f"istiod did not publish its new root in {timeout:g}s")
+
+
+def delete_pods(api, namespace: str | None, selector: str, timeout: float = 60.0) -> list[dict]:
+    """Delete the pods ``selector`` picks and wait until they are gone; returns what they were."""
+    from kubernetes import client as k8s
+
+    core = k8s.CoreV1Api(api)
+    listed = (
+        core.list_namespaced_pod(namespace, label_selector=selector)
+        if namespace
+        else core.list_pod_for_all_namespaces(label_selector=selector)
+    ).items
+    manifests = [{"apiVersion": "v1", "kind": "Pod", **api.sanitize_for_serialization(p)} for p in listed]
+    for pod in listed:
+        core.delete_namespaced_pod(pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0)
+    deadline = time.monotonic() + timeout
+    for pod in listed:
+        while time.monotonic() < deadline:
+            try:
+                core.read_namespaced_pod(pod.metadata.name, pod.metadata.namespace)
+            except k8s.ApiException as exc:
+                if exc.status == 404:
+                    break
+                raise
+            time.sleep(0.2)
+    return manifests
+
+
+def restart_pods(api, namespace: str | None, selector: str) -> None:
+    """``kubectl rollout restart`` for the test bed's bare pods: each deleted and made again as it was."""
+    for manifest in delete_pods(api, namespace, selector):
+        meta = manifest["metadata"]
+        manifest["metadata"] = {
+            k: meta[k] for k in ("name", "namespace", "labels", "annotations") if k in meta
+        }
+        manifest.pop("status", None)
+        create(api, manifest)
 
 
 def service_account_kubeconfig(bed, account: str, rules: list[dict], path: Path) -> Path:
