@@ -443,9 +443,10 @@ class Testbed:
         held: list[float] = []
 
         def settled() -> bool:  # ready twice, a second apart: a change istiod has yet to push is seen
-            if not istio.mesh_ready(self, synced):
+            why = istio.unready(self, synced)
+            if why is not None:
                 held.clear()
-                return False
+                raise RuntimeError(why)  # wait_until reports the last reason if it never settles
             held.append(time.monotonic())
             return held[-1] - held[0] >= 1.0
 
@@ -463,5 +464,6 @@ class Testbed:
         from . import world
 
         world.apply_fault(self, name)
-        # a fault of credentials leaves istiod's remote cluster timed out, not synced
-        self.wait_ready(synced=name not in world.CREDENTIAL_FAULTS)
+        # a fault of credentials leaves istiod's remote cluster timed out, not synced; proxies that lost
+        # istiod reconnect with a back-off of their own
+        self.wait_ready(timeout=180.0, synced=name not in world.CREDENTIAL_FAULTS)

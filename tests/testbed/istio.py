@@ -360,8 +360,9 @@ def _expected_remotes(core) -> set[str]:
     return {key for secret in secrets for key in (secret.data or {})}
 
 
-def mesh_ready(bed, synced: bool = True) -> bool:
-    """Has the mesh settled? In each cluster with a Running istiod: it answers; its remote clusters are
+def unready(bed, synced: bool = True) -> str | None:
+    """Why the mesh has not settled yet, or None once it has. Settled: in each cluster with a Running
+    istiod, it answers; its remote clusters are
     those its secrets name, none still ``syncing``; and the proxy of every Running pod with an
     ``istio-proxy`` container is connected and has acknowledged the clusters, listeners and endpoints
     it was sent; every Running pod is Ready (the kubelet's readiness checks passed). With ``synced``,
@@ -373,18 +374,19 @@ def mesh_ready(bed, synced: bool = True) -> bool:
         core = client.CoreV1Api(bed.client(cluster))
         if _istiod_pod(bed, cluster) is None:
             if core.list_namespaced_pod(SYSTEM, label_selector="app=istiod").items:
-                return False  # made, not yet running
+                return f"{cluster}: istiod is not running yet"
             continue  # no istiod here (a fault): nothing in this cluster can settle
         clusterz, syncz = request(bed, cluster, "/debug/clusterz"), request(bed, cluster, "/debug/syncz")
         if clusterz is None or syncz is None:
-            return False
+            return f"{cluster}: istiod does not answer"
         remotes = {
             c.get("id"): c.get("syncStatus") for c in json.loads(clusterz) or [] if c.get("id") != cluster
         }
-        if "syncing" in remotes.values() or set(remotes) != _expected_remotes(core):
-            return False
+        expected = _expected_remotes(core)
+        if "syncing" in remotes.values() or set(remotes) != expected:
+            return f"{cluster}: istiod's remote clusters are {remotes}, its secrets name {sorted(expected)}"
         if synced and any(status != "synced" for status in remotes.values()):
-            return False
+            return f"{cluster}: istiod's remote clusters are {remotes}"
         acked = {s.get("proxy") for s in json.loads(syncz) or [] if _acked(s)}
         for pod in core.list_pod_for_all_namespaces().items:
             meta = pod.metadata
@@ -392,8 +394,8 @@ def mesh_ready(bed, synced: bool = True) -> bool:
                 continue
             names = {c.name for c in pod.spec.containers}
             if "istio-proxy" in names and f"{meta.name}.{meta.namespace}" not in acked:
-                return False
+                return f"{cluster}: the proxy of {meta.namespace}/{meta.name} has not acknowledged its config"
             conditions = {c.type: c.status for c in pod.status.conditions or []}
             if conditions.get("Ready") != "True":
-                return False
-    return True
+                return f"{cluster}: pod {meta.namespace}/{meta.name} is not Ready"
+    return None
