@@ -83,6 +83,13 @@ def pod_key(cluster: str, namespace: str, name: str, uid: str) -> str:
     return f"{cluster}/{namespace}/{name}/{uid[:8]}"
 
 
+def _kill_inside(namespace: str) -> None:
+    """SIGKILL every process still in network namespace ``namespace`` (before it is deleted)."""
+    pids = _run("ip", "netns", "pids", namespace, check=False).stdout.split()
+    if pids:
+        _run("kill", "-9", *pids, check=False)
+
+
 def namespaces() -> list[str]:
     """Every network namespace on this machine (``ip netns list``)."""
     out = _run("ip", "netns", "list").stdout
@@ -185,8 +192,7 @@ class Network:
         """Delete every namespace of this prefix (their links and the host's routes go with them)."""
         gone = [n for n in namespaces() if n.startswith(f"{self.prefix}-")]
         for name in gone:
-            for pid in _run("ip", "netns", "pids", name, check=False).stdout.split():
-                _run("kill", "-9", pid, check=False)
+            _kill_inside(name)
         if gone:
             _batch([f"netns delete {name}" for name in gone])
         _run("ip", "link", "delete", f"{self.prefix}h0", check=False)
@@ -230,8 +236,7 @@ class Network:
     def remove_pod(self, key: str) -> None:
         name = self.pod(key)
         if name in namespaces():
-            for pid in _run("ip", "netns", "pids", name, check=False).stdout.split():
-                _run("kill", "-9", pid, check=False)
+            _kill_inside(name)
             _run("ip", "netns", "delete", name)  # its veth goes with it
         _run("ip", "-n", self.hub, "link", "delete", self._veth(key), check=False)
         shutil.rmtree(Path("/etc/netns") / name, ignore_errors=True)
