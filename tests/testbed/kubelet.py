@@ -90,11 +90,12 @@ class Kubelet:
         sandboxes = self.sandboxes[cluster]
         for uid in [u for u in sandboxes if u not in running]:
             self._stop(cluster, api, sandboxes.pop(uid))
+        alive = processes.running(self.bed.root)  # once a pass: it reads pids.json and /proc of each
         for uid, pod in running.items():
             try:
                 if uid not in sandboxes:
                     sandboxes[uid] = self._sandbox(cluster, api, core, pod)
-                self._containers(cluster, api, pod, sandboxes[uid])
+                self._containers(cluster, api, pod, sandboxes[uid], alive)
             except Exception as exc:
                 self._report(cluster, f"pod {pod.metadata.namespace}/{pod.metadata.name}", exc)
 
@@ -160,12 +161,12 @@ class Kubelet:
         )
         return Sandbox(key, netns, directory)
 
-    def _containers(self, cluster: str, api, pod, sandbox: Sandbox) -> None:
+    def _containers(self, cluster: str, api, pod, sandbox: Sandbox, alive: dict[str, bool]) -> None:
         """Start each container of ``pod`` that is not running (again, after a back-off, if it exited)."""
         for container in pod.spec.containers:
             name = container.name
             process = f"pod-{cluster}-{pod.metadata.namespace}-{pod.metadata.name}-{name}"
-            if processes.running(self.bed.root).get(process):
+            if alive.get(process):
                 continue
             last = sandbox.restarts.get(name)
             if last is not None and time.monotonic() - last < 2.0:
