@@ -19,7 +19,7 @@ import pytest
 import yaml
 from testbed import processes
 from testbed.bed import NAMES
-from testbed.world import FAULTS, service_account_kubeconfig
+from testbed.world import FAULTS, expired_token, service_account_kubeconfig
 
 import meshnb
 from meshnb.errors import ConfigError
@@ -274,6 +274,48 @@ def test_the_world_has_istios_own_crds_and_reader_role(testbed):
             )
             allowed = k8s.AuthorizationV1Api(api).create_subject_access_review(review).status.allowed
             assert allowed, f"{name}: the reader may not watch {resource}"
+
+
+def test_istiod_runs_as_its_own_service_account_with_istios_roles(testbed):
+    """Point 2 of issue 15: each istiod authenticates with a token of service account istiod, which
+    Istio's rendered istiod roles bind, and its log has no request of its own refused."""
+    from kubernetes import client as k8s
+    from kubernetes import config
+
+    for name in NAMES:
+        (kubeconfig,) = (testbed.dir(name) / "pods").glob("istio-system_istiod-*/kubeconfig")
+        api = config.new_client_from_config(str(kubeconfig))
+        review = k8s.AuthenticationV1Api(api).create_self_subject_review(k8s.V1SelfSubjectReview())
+        assert review.status.user_info.username == "system:serviceaccount:istio-system:istiod"
+        core = k8s.CoreV1Api(testbed.client(name))
+        istiod = core.list_namespaced_pod("istio-system", label_selector="app=istiod").items[0]
+        log = core.read_namespaced_pod_log(istiod.metadata.name, "istio-system")
+        assert "Add cluster" in log, name
+        assert 'User "system:serviceaccount:istio-system:istiod" cannot' not in log, name  # never refused
+        bindings = k8s.RbacAuthorizationV1Api(testbed.client(name)).list_cluster_role_binding().items
+        assert {"istiod-clusterrole-istio-system", "istiod-gateway-controller-istio-system"} <= {
+            b.metadata.name for b in bindings if any(s.name == "istiod" for s in b.subjects or [])
+        }
+
+
+def test_the_expired_token_is_the_api_servers_own_but_for_its_age(testbed):
+    """The expired-token fault's token: the same one re-signed with a lifetime not yet over is accepted
+    (so only its age makes the API server refuse it)."""
+    from kubernetes import client as k8s
+
+    def status(token: str) -> int:
+        configuration = k8s.Configuration()
+        configuration.host = testbed.api_url("cluster2")
+        configuration.ssl_ca_cert = str(testbed.dir("cluster2") / "pki" / "ca.crt")
+        configuration.api_key = {"authorization": f"Bearer {token}"}
+        try:
+            k8s.CoreV1Api(k8s.ApiClient(configuration)).list_namespace()
+        except k8s.ApiException as exc:
+            return exc.status
+        return 200
+
+    assert status(expired_token(testbed, "cluster2", ago=-3600)) == 200
+    assert status(expired_token(testbed, "cluster2")) == 401
 
 
 def test_the_test_bed_serves_and_sends_only_inside_its_own_namespaces(testbed):

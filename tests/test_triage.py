@@ -22,6 +22,7 @@ EXPECTED = {
     # as on the test bed's real istiod (tests/test_testbed.py): the secret cannot be used
     "remote-secret-loopback": [("remote-secret", ("cluster1",))],
     "remote-secret-revoked-token": [("remote-secret", ("cluster1",))],
+    "remote-secret-expired-token": [("remote-secret", ("cluster1",))],
     "reader-role-removed": [("remote-secret", ("cluster1",))],
     "istiod-down": [("istiod-down", ("cluster2",))],
 }

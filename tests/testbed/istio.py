@@ -39,7 +39,7 @@ def container(bed, cluster: str, api, pod, name: str, directory: Path, netns: st
     """What container ``name`` of ``pod`` runs, or None (a container that only has to exist: curl's)."""
     labels = pod.metadata.labels or {}
     if name == "discovery":
-        return _istiod(bed, cluster, api, directory)
+        return _istiod(bed, cluster, api, pod, directory)
     if name == "istio-proxy":
         return _proxy(bed, cluster, api, pod, directory, netns)
     if name == "helloworld":
@@ -111,15 +111,60 @@ def etc_files(core, pod) -> dict[str, str]:
 
 
 # ---- istiod ----------------------------------------------------------------------------------------
-def _istiod(bed, cluster: str, api, directory: Path) -> Container:
+def pod_token(core, pod, audiences: list[str]) -> str:
+    """A token of ``pod``'s service account bound to the pod, as the kubelet projects it (24 hours:
+    longer than any test bed lives, so that nothing has to rotate it)."""
+    from kubernetes import client
+
+    meta = pod.metadata
+    request = client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(
+            audiences=audiences,
+            expiration_seconds=24 * 3600,
+            bound_object_ref=client.V1BoundObjectReference(
+                kind="Pod", api_version="v1", name=meta.name, uid=meta.uid
+            ),
+        )
+    )
+    return core.create_namespaced_service_account_token(
+        pod.spec.service_account_name, meta.namespace, request
+    ).status.token
+
+
+def _istiod_kubeconfig(bed, cluster: str, core, pod, path: Path) -> Path:
+    """istiod's in-cluster credentials as a kubeconfig: its API server, its CA and a token of its own
+    service account (``istiod``, bound by Istio's istiod roles), never an admin's."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": cluster,
+                "cluster": {
+                    "server": bed.api_url(cluster),
+                    "certificate-authority": str(bed.dir(cluster) / "pki" / "ca.crt"),
+                },
+            }
+        ],
+        "users": [{"name": "istiod", "user": {"token": pod_token(core, pod, [])}}],
+        "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": "istiod"}}],
+        "current-context": cluster,
+    }
+    path.write_text(json.dumps(config))
+    path.chmod(0o600)
+    return path
+
+
+def _istiod(bed, cluster: str, api, pod, directory: Path) -> Container:
     from kubernetes import client
 
     cacerts = directory / "etc" / "cacerts"
     cacerts.mkdir(parents=True, exist_ok=True)
     for old in cacerts.iterdir():
         old.unlink()
+    core = client.CoreV1Api(api)
     try:
-        secret = client.CoreV1Api(api).read_namespaced_secret("cacerts", SYSTEM)
+        secret = core.read_namespaced_secret("cacerts", SYSTEM)
     except client.ApiException as exc:
         if exc.status != 404:
             raise
@@ -133,7 +178,7 @@ def _istiod(bed, cluster: str, api, directory: Path) -> Container:
         [
             binary,
             "discovery",
-            f"--kubeconfig={bed.dir(cluster) / 'admin.kubeconfig'}",
+            f"--kubeconfig={_istiod_kubeconfig(bed, cluster, core, pod, directory / 'kubeconfig')}",
             f"--clusterID={cluster}",
             "--log_output_level=default:info",
         ],
@@ -198,19 +243,7 @@ def _proxy(bed, cluster: str, api, pod, directory: Path, netns: str) -> Containe
         if exc.status == 404:
             raise RuntimeError(f"istiod has not written istio-ca-root-cert in {meta.namespace} yet") from None
         raise
-    token = core.create_namespaced_service_account_token(
-        pod.spec.service_account_name,
-        meta.namespace,
-        client.AuthenticationV1TokenRequest(
-            spec=client.V1TokenRequestSpec(
-                audiences=["istio-ca"],
-                expiration_seconds=24 * 3600,
-                bound_object_ref=client.V1BoundObjectReference(
-                    kind="Pod", api_version="v1", name=meta.name, uid=meta.uid
-                ),
-            )
-        ),
-    ).status.token
+    token = pod_token(core, pod, ["istio-ca"])
     if work.exists():
         shutil.rmtree(work)
     files = {

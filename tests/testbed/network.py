@@ -116,6 +116,29 @@ def slots_in_use() -> set[int]:
     return used
 
 
+def reap_abandoned() -> list[str]:
+    """Remove the networks of test beds killed before they could clean up (a SIGKILLed test run whose
+    kubelet died with it): those none of whose namespaces holds a process. A live test bed always has
+    etcd in its API namespaces, and one being made holds ``slot_lock``, as the caller must. Returns
+    the prefixes removed."""
+    by_prefix: dict[str, list[str]] = {}
+    for name in namespaces():
+        prefix, dash, rest = name.partition("-")
+        if dash and prefix.startswith("tb") and rest:
+            by_prefix.setdefault(prefix, []).append(name)
+    reaped = []
+    for prefix, names in by_prefix.items():
+        if f"{prefix}-hub" in names and not any(
+            _run("ip", "netns", "pids", n, check=False).stdout.strip() for n in names
+        ):
+            log.warning(
+                "removing the network of a test bed that is gone: %s (%d namespaces)", prefix, len(names)
+            )
+            Network(prefix, 0).destroy()
+            reaped.append(prefix)
+    return reaped
+
+
 class Network:
     """The namespaces of one test bed, named ``PREFIX-…`` (``PREFIX`` at most 6 characters), in ``slot``."""
 
@@ -126,6 +149,9 @@ class Network:
 
     @staticmethod
     def free_slot() -> int:
+        """The first slot no test bed uses, once the networks of dead test beds are removed (call it
+        holding ``slot_lock``)."""
+        reap_abandoned()
         used = slots_in_use()
         free = [s for s in SLOTS if s not in used]
         if not free:

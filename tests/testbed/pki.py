@@ -10,14 +10,16 @@ Fresh keys on every ``up`` (nothing here is reproducible on purpose: these are a
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, utils
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 PEM = serialization.Encoding.PEM
@@ -122,3 +124,29 @@ def cluster_pki(directory: Path, host: str) -> None:
 def _write(path: Path, data: bytes) -> None:
     path.write_bytes(data)
     path.chmod(0o600)
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def resign_token(token: str, key_pem: bytes, **claims: object) -> str:
+    """``token`` (a JWT the API server issued, signed ES256 with its service-account key) with
+    ``claims`` changed, signed again with that key (``key_pem``): the API server takes it for one it
+    issued itself.
+
+    >>> key = ec.generate_private_key(ec.SECP256R1())
+    >>> pem = key.private_bytes(PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    >>> header, payload = (_b64url(json.dumps(p).encode()) for p in ({"alg": "ES256"}, {"exp": 1}))
+    >>> again = resign_token(f"{header}.{payload}.x", pem, exp=2)
+    >>> json.loads(base64.urlsafe_b64decode(again.split(".")[1] + "=="))
+    {'exp': 2}
+    """
+    header, payload, _signature = token.split(".")
+    claims_now = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    body = _b64url(json.dumps({**claims_now, **claims}, separators=(",", ":")).encode())
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    der = key.sign(f"{header}.{body}".encode(), ec.ECDSA(hashes.SHA256()))
+    r, s = utils.decode_dss_signature(der)  # JWS wants r and s, 32 bytes each, not DER
+    return f"{header}.{body}.{_b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"

@@ -23,6 +23,7 @@ log = logging.getLogger("testbed")
 MULTICLUSTER_LABEL = "istio/multiCluster"
 CLUSTER_ANNOTATION = "networking.istio.io/cluster"
 READER = "istio-reader-service-account"
+ISTIOD_ACCOUNT = "istiod"
 FAULTS = (
     "healthy",
     "firewall",
@@ -30,13 +31,19 @@ FAULTS = (
     "remote-secret-wrong-key",
     "remote-secret-loopback",
     "remote-secret-revoked-token",
+    "remote-secret-expired-token",
     "reader-role-removed",
     "trust-mismatch",
     "locality-prefer-local",
     "istiod-down",
 )
 #: faults in the credentials of a secret cluster1's istiod already read: it is restarted after them
-CREDENTIAL_FAULTS = ("remote-secret-loopback", "remote-secret-revoked-token", "reader-role-removed")
+CREDENTIAL_FAULTS = (
+    "remote-secret-loopback",
+    "remote-secret-revoked-token",
+    "remote-secret-expired-token",
+    "reader-role-removed",
+)
 #: the reader binding in the remote cluster (Istio's chart names it as the role)
 READER_BINDING = "istio-reader-clusterrole-istio-system"
 #: a reader whose account is deleted after its token is made: a revoked token
@@ -211,53 +218,33 @@ def cross_network_gateway() -> dict:
     }
 
 
-#: The reader role's template, as Helm renders it with the default values (``istiodRemote`` off).
-_MCS_GROUP = "multicluster.x-k8s.io"
+#: The kinds of Istio's RBAC: its istiod and reader service accounts, their roles and bindings.
+_RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
 
 
-def _reader_rules(manifests: Path) -> list[dict]:
-    """The rules of Istio's ``istio-reader-clusterrole`` (the module's Helm template, rendered).
+def _istio_rbac(manifests: Path) -> list[dict]:
+    """Istio's service accounts, roles and bindings for istiod and the reader (whose token remote
+    secrets carry), as ``istioctl manifest generate --set profile=minimal`` renders them from the
+    module's charts (tests/testbed/build saves its output as ``istio-minimal.yaml``)."""
+    with open(manifests / "istio-minimal.yaml", encoding="utf-8") as f:
+        docs = [doc for doc in yaml.safe_load_all(f) if doc and doc.get("kind") in _RBAC_KINDS]
+    names = {(doc["kind"], doc["metadata"]["name"]) for doc in docs}
+    for wanted in [
+        ("ServiceAccount", ISTIOD_ACCOUNT),
+        ("ServiceAccount", READER),
+        ("ClusterRoleBinding", READER_BINDING),
+    ]:
+        if wanted not in names:
+            raise RuntimeError(f"{manifests / 'istio-minimal.yaml'} has no {wanted[0]} {wanted[1]}")
+    return docs
 
-    The template's rules are plain YAML but for the MCS API group and the ``istiodRemote`` block.
-    """
-    text = (manifests / "reader-clusterrole.yaml").read_text(encoding="utf-8")
-    _head, found, rest = text.partition("\nrules:\n")
-    remote = rest.find("{{- if .Values.istiodRemote.enabled }}")
-    if not found or remote < 0 or "{{ $mcsAPIGroup }}" not in rest:
-        raise RuntimeError(f"{manifests / 'reader-clusterrole.yaml'} is not the template the test bed knows")
-    rules = yaml.safe_load(rest[:remote].replace("{{ $mcsAPIGroup }}", _MCS_GROUP))
-    if not isinstance(rules, list) or "{{" in repr(rules):
-        raise RuntimeError("Istio's reader role did not render")
-    return rules
 
-
-def _reader_rbac(manifests: Path) -> list[dict]:
-    """Istio's reader: the service account istioctl create-remote-secret's token is for, and its role."""
-    rules = _reader_rules(manifests)
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": {"name": READER, "namespace": "istio-system"},
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRole",
-            "metadata": {"name": "istio-reader-clusterrole-istio-system"},
-            "rules": rules,
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": "istio-reader-clusterrole-istio-system"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "istio-reader-clusterrole-istio-system",
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": READER, "namespace": "istio-system"}],
-        },
-    ]
+def _reader_binding(manifests: Path) -> dict:
+    return next(
+        d
+        for d in _istio_rbac(manifests)
+        if (d["kind"], d["metadata"]["name"]) == ("ClusterRoleBinding", READER_BINDING)
+    )
 
 
 def create(api_client, manifest: dict) -> None:
@@ -333,7 +320,7 @@ def lay_out(bed, timeout: float = 60.0) -> None:
                 "kind": "Namespace",
                 "metadata": {"name": "sample", "labels": {"istio-injection": "enabled"}},
             },
-            *_reader_rbac(manifests),
+            *_istio_rbac(manifests),
             _mesh_config(locality=False),
         ]
         nodes = [f"{name}-node-{n}" for n in (1, 2)]
@@ -371,7 +358,6 @@ def lay_out(bed, timeout: float = 60.0) -> None:
                 {"istio": "eastwestgateway"},
             ),
             _service("helloworld", "sample", {"app": "helloworld", "service": "helloworld"}, {"http": 5000}),
-            _account("istiod", "istio-system"),
             _account("istio-eastwestgateway", "istio-system"),
             _account("curl", "sample"),
             _account("helloworld", "sample"),
@@ -448,11 +434,28 @@ def token(
     return response.status.token
 
 
+def expired_token(bed, cluster: str, ago: float = 3600.0, lifetime: float = 3600.0) -> str:
+    """A real token of the reader account of ``cluster`` whose lifetime ended ``ago`` seconds ago: the
+    API server's own token with its times moved back, signed again with its service-account key (a
+    TokenRequest lasts at least 10 minutes, too long to wait for)."""
+    now = int(time.time())
+    end = now - int(ago)
+    key = (bed.dir(cluster) / "pki" / "sa.key").read_bytes()
+    return pki.resign_token(
+        token(bed, cluster), key, iat=end - int(lifetime), nbf=end - int(lifetime), exp=end
+    )
+
+
 def remote_secret(
-    bed, remote: str, key: str | None = None, server: str | None = None, account: str = READER
+    bed,
+    remote: str,
+    key: str | None = None,
+    server: str | None = None,
+    account: str = READER,
+    token_text: str | None = None,
 ) -> dict:
     """``istioctl create-remote-secret --name=remote``: a kubeconfig for ``remote`` (at ``server``, with a
-    token of ``account``) under data key ``key``."""
+    token of ``account``, or ``token_text``) under data key ``key``."""
     ca = base64.b64encode((bed.dir(remote) / "pki" / "ca.crt").read_bytes()).decode()
     config = {
         "apiVersion": "v1",
@@ -466,7 +469,7 @@ def remote_secret(
         "contexts": [{"name": remote, "context": {"cluster": remote, "user": remote}}],
         "current-context": remote,
         "preferences": {},
-        "users": [{"name": remote, "user": {"token": token(bed, remote, account)}}],
+        "users": [{"name": remote, "user": {"token": token_text or token(bed, remote, account)}}],
     }
     return _secret(
         f"istio-remote-secret-{remote}",
@@ -506,8 +509,9 @@ def apply_fault(bed, fault: str) -> None:
     if fault == "reader-role-removed":
         delete(c2, "rbac.authorization.k8s.io/v1", "ClusterRoleBinding", None, READER_BINDING)
     else:
-        _ensure(c2, _reader_rbac(Path(bed.state["istio_manifests"]))[2])
-    # cluster1's secret for cluster2: missing, under the wrong key, at loopback, a revoked token, or right
+        _ensure(c2, _reader_binding(Path(bed.state["istio_manifests"])))
+    # cluster1's secret for cluster2: missing, under the wrong key, at loopback, a revoked or expired
+    # token, or right
     if fault == "missing-remote-secret":
         delete(c1, "v1", "Secret", "istio-system", "istio-remote-secret-cluster2")
     elif fault == "remote-secret-wrong-key":
@@ -519,6 +523,8 @@ def apply_fault(bed, fault: str) -> None:
         secret = remote_secret(bed, "cluster2", account=REVOKED_READER)
         delete(c2, "v1", "ServiceAccount", "istio-system", REVOKED_READER)  # its tokens die with it
         create(c1, secret)
+    elif fault == "remote-secret-expired-token":
+        create(c1, remote_secret(bed, "cluster2", token_text=expired_token(bed, "cluster2")))
     else:
         _ensure_secret(bed, c1, "cluster2")
     if fault in CREDENTIAL_FAULTS:
@@ -526,6 +532,7 @@ def apply_fault(bed, fault: str) -> None:
         # new ones only replace them once they sync): restarted, it starts from the broken secret, as
         # an istiod installed with it would (and as the simulated mesh models it).
         restart_pods(c1, "istio-system", "app=istiod")
+        reconnect_proxies(c1)
     # cluster2's cacerts: from the shared root, or another root with the same subject; a change of root
     # is what a user does: new cacerts, istiod restarted, then the workloads restarted
     which = "alt" if fault == "trust-mismatch" else "root"
@@ -540,7 +547,13 @@ def apply_fault(bed, fault: str) -> None:
         restart_pods(c2, None, "security.istio.io/tlsMode=istio")
     # every pod of the world running (cluster2's istiod again, after istiod-down)
     for cluster in bed.state["clusters"]:
+        api = bed.client(cluster)
+        had_istiod = bool(
+            k8s.CoreV1Api(api).list_namespaced_pod("istio-system", label_selector="app=istiod").items
+        )
         _ensure_pods(bed, cluster)
+        if not had_istiod:
+            reconnect_proxies(api)
     # locality load balancing with outlier detection (DestinationRule in sample), both clusters
     locality = fault == "locality-prefer-local"
     for api in (c1, c2):
@@ -590,20 +603,24 @@ def _ensure_secret(bed, api, remote: str) -> None:
     if current is not None and list(current.data or {}) == [remote]:
         config = yaml.safe_load(base64.b64decode(current.data[remote]))
         server = config["clusters"][0]["cluster"]["server"]
-        if server == bed.api_url(remote) and _token_subject(config["users"][0]["user"].get("token", "")) == (
-            f"system:serviceaccount:istio-system:{READER}"
+        claims = _token_claims(config["users"][0]["user"].get("token", ""))
+        if (
+            server == bed.api_url(remote)
+            and claims.get("sub") == f"system:serviceaccount:istio-system:{READER}"
+            and claims.get("exp", 0) > time.time() + 3600
         ):
             return
     create(api, remote_secret(bed, remote))
 
 
-def _token_subject(token: str) -> str | None:
-    """The ``sub`` claim of a service-account token (a JWT), read without verifying it."""
+def _token_claims(token: str) -> dict:
+    """The claims of a service-account token (a JWT), read without verifying it ({} if none)."""
     try:
         payload = token.split(".")[1]
-        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"]
-    except (IndexError, ValueError, KeyError):
-        return None
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
 
 
 def _ensure_pods(bed, cluster: str) -> None:
@@ -654,6 +671,28 @@ def delete_pods(api, namespace: str | None, selector: str, timeout: float = 60.0
                 raise
             time.sleep(0.2)
     return manifests
+
+
+def reconnect_proxies(api, timeout: float = 120.0) -> None:
+    """Once the cluster's new istiod is Ready, restart the cluster's injected pods and gateway.
+
+    A Deployment's rolling update keeps the old istiod serving until the new one is ready; the test
+    bed's bare istiod pod cannot, so its proxies lose istiod for as long as it takes to become
+    ready (30 s when a remote cluster cannot be read). pilot-agent's reconnect back-off grows
+    meanwhile, and they would come back minutes later. Restarted, they connect at once.
+    """
+    from kubernetes import client as k8s
+
+    core = k8s.CoreV1Api(api)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pods = core.list_namespaced_pod("istio-system", label_selector="app=istiod").items
+        if any(c.type == "Ready" and c.status == "True" for p in pods for c in p.status.conditions or []):
+            break
+        time.sleep(0.5)
+    else:
+        raise RuntimeError(f"istiod was not Ready within {timeout:g}s")
+    restart_pods(api, None, "security.istio.io/tlsMode=istio")
 
 
 def restart_pods(api, namespace: str | None, selector: str) -> None:

@@ -24,11 +24,14 @@ CLUSTER_ANNOTATION = "networking.istio.io/cluster"
 LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
 
 
-def remote_secret(pki: SimPKI, remote: str, key: str, api_server: str) -> Secret:
-    """The remote secret for ``remote`` (its kubeconfig under data key ``key``), as applied."""
+def remote_secret(pki: SimPKI, remote: str, key: str, api_server: str, *, expired: bool = False) -> Secret:
+    """The remote secret for ``remote`` (its kubeconfig under data key ``key``), as applied.
+
+    With ``expired``, its token's lifetime is over.
+    """
     name, labels = f"istio-remote-secret-{remote}", {MULTICLUSTER_LABEL: "true"}
     annotations = {CLUSTER_ANNOTATION: remote}
-    kubeconfig = pki.kubeconfig(remote, api_server)
+    kubeconfig = pki.kubeconfig(remote, api_server, expired=expired)
     # as `istioctl create-remote-secret | kubectl apply -f -` leaves it: the manifest applied, token
     # and all, in kubectl's annotation (sorted compact JSON and a newline, as kubectl writes it)
     applied = {

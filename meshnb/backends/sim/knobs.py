@@ -42,6 +42,8 @@ class Knobs:
     """Clusters whose remote secrets name a loopback server (``https://127.0.0.1:6443``)."""
     remote_secret_revoked: tuple[str, ...] = ()
     """Clusters whose remote secrets carry a revoked token (its service account deleted)."""
+    remote_secret_expired: tuple[str, ...] = ()
+    """Clusters whose remote secrets carry an expired token (a time-limited token past its ``exp``)."""
     reader_role_removed: tuple[str, ...] = ()
     """Clusters whose binding of Istio's reader role is gone: no other istiod may read them."""
     istiod_down: tuple[str, ...] = ()
@@ -118,6 +120,7 @@ SCENARIOS: dict[str, dict[str, object]] = {
     "remote-secret-wrong-key": {"remote_secret_wrong_key": ("cluster1",)},
     "remote-secret-loopback": {"remote_secret_loopback": ("cluster1",)},
     "remote-secret-revoked-token": {"remote_secret_revoked": ("cluster1",)},
+    "remote-secret-expired-token": {"remote_secret_expired": ("cluster1",)},
     "reader-role-removed": {"reader_role_removed": ("cluster2",)},
     "istiod-down": {"istiod_down": ("cluster2",)},
     "locality-prefer-local": {"locality_lb": True, "outlier_detection": True},
@@ -132,6 +135,7 @@ SCENARIO_DESCRIPTIONS: dict[str, str] = {
     "remote-secret-wrong-key": "cluster1's remote secret uses a data key that is not the cluster name",
     "remote-secret-loopback": "cluster1's remote secret for cluster2 names a loopback server",
     "remote-secret-revoked-token": "cluster1's remote secret for cluster2 carries a revoked token",
+    "remote-secret-expired-token": "cluster1's remote secret for cluster2 carries an expired token",
     "reader-role-removed": "cluster2 no longer binds Istio's reader role: cluster1's istiod may not read it",
     "istiod-down": "cluster2's istiod is not running",
     "locality-prefer-local": "locality load balancing with outlier detection keeps traffic local",

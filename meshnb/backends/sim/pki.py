@@ -93,10 +93,13 @@ class SimPKI:
             "root-cert.pem": root_pem,
         }
 
-    def token(self, cluster: str) -> str:
-        """A service-account JWT (unsigned by any real key) for the reader account of ``cluster``."""
+    def token(self, cluster: str, *, expired: bool = False) -> str:
+        """A service-account JWT (unsigned by any real key) for the reader account of ``cluster``.
+
+        It is valid for two years from NOT_BEFORE or, ``expired``, for one hour.
+        """
         header = {"alg": "RS256", "kid": _b64url(self._digest("kid", cluster)[:12])}
-        expiry = NOT_BEFORE + dt.timedelta(days=365 * 2)
+        expiry = NOT_BEFORE + (dt.timedelta(hours=1) if expired else dt.timedelta(days=365 * 2))
         payload = {
             "aud": ["https://kubernetes.default.svc.cluster.local"],
             "exp": int(expiry.timestamp()),
@@ -108,7 +111,7 @@ class SimPKI:
         signature = self._digest("sig", cluster) * 8
         return ".".join([*map(_b64url, parts), _b64url(signature)])
 
-    def kubeconfig(self, cluster: str, server: str) -> bytes:
+    def kubeconfig(self, cluster: str, server: str, *, expired: bool = False) -> bytes:
         """A kubeconfig for reaching ``cluster`` at ``server`` with a bearer token, as istioctl writes."""
         import yaml
 
@@ -120,6 +123,6 @@ class SimPKI:
             "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": cluster}}],
             "current-context": cluster,
             "preferences": {},
-            "users": [{"name": cluster, "user": {"token": self.token(cluster)}}],
+            "users": [{"name": cluster, "user": {"token": self.token(cluster, expired=expired)}}],
         }
         return yaml.safe_dump(config, sort_keys=False).encode()

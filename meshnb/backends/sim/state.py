@@ -116,17 +116,18 @@ class MeshState:
             if owner in self.knobs.remote_secret_loopback
             else self._states[remote].api_server
         )
-        return istiod.remote_secret(self.pki, remote, key, server)
+        expired = owner in self.knobs.remote_secret_expired
+        return istiod.remote_secret(self.pki, remote, key, server, expired=expired)
 
     def sync_error(self, owner: str, remote: str) -> str | None:
         """Why ``owner``'s istiod cannot read ``remote`` with its secret (None: it can).
 
         As real istiod 1.31 logs it on the test bed: a loopback server only times out; a revoked
-        token and a removed reader role say why in ``watch error`` lines.
+        or expired token and a removed reader role say why in ``watch error`` lines.
         """
         if owner in self.knobs.remote_secret_loopback:
             return ""
-        if owner in self.knobs.remote_secret_revoked:
+        if owner in self.knobs.remote_secret_revoked or owner in self.knobs.remote_secret_expired:
             return "failed to list *v1.Namespace: Unauthorized"
         if remote in self.knobs.reader_role_removed:
             return (
