@@ -283,12 +283,13 @@ def test_istiod_runs_as_its_own_service_account_with_istios_roles(testbed):
     from kubernetes import config
 
     for name in NAMES:
-        (kubeconfig,) = (testbed.dir(name) / "pods").glob("istio-system_istiod-*/kubeconfig")
+        core = k8s.CoreV1Api(testbed.client(name))
+        istiod = core.list_namespaced_pod("istio-system", label_selector="app=istiod").items[0]
+        meta = istiod.metadata  # the kubelet's directory of this pod (restarted ones have their own)
+        kubeconfig = testbed.dir(name) / "pods" / f"istio-system_{meta.name}_{meta.uid[:8]}" / "kubeconfig"
         api = config.new_client_from_config(str(kubeconfig))
         review = k8s.AuthenticationV1Api(api).create_self_subject_review(k8s.V1SelfSubjectReview())
         assert review.status.user_info.username == "system:serviceaccount:istio-system:istiod"
-        core = k8s.CoreV1Api(testbed.client(name))
-        istiod = core.list_namespaced_pod("istio-system", label_selector="app=istiod").items[0]
         log = core.read_namespaced_pod_log(istiod.metadata.name, "istio-system")
         assert "Add cluster" in log, name
         assert 'User "system:serviceaccount:istio-system:istiod" cannot' not in log, name  # never refused
