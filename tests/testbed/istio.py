@@ -134,23 +134,9 @@ def pod_token(core, pod, audiences: list[str]) -> str:
 def _istiod_kubeconfig(bed, cluster: str, core, pod, path: Path) -> Path:
     """istiod's in-cluster credentials as a kubeconfig: its API server, its CA and a token of its own
     service account (``istiod``, bound by Istio's istiod roles), never an admin's."""
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": cluster,
-                "cluster": {
-                    "server": bed.api_url(cluster),
-                    "certificate-authority": str(bed.dir(cluster) / "pki" / "ca.crt"),
-                },
-            }
-        ],
-        "users": [{"name": "istiod", "user": {"token": pod_token(core, pod, [])}}],
-        "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": "istiod"}}],
-        "current-context": cluster,
-    }
-    path.write_text(json.dumps(config))
+    from . import world
+
+    path.write_text(json.dumps(world.token_kubeconfig(bed, cluster, pod_token(core, pod, []))))
     path.chmod(0o600)
     return path
 

@@ -130,6 +130,21 @@ def _b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+def token_claims(token: str) -> dict:
+    """The claims of a JWT, read without verifying it; ValueError if it has none.
+
+    >>> token_claims("e30." + _b64url(b'{"sub": "me"}') + ".x")
+    {'sub': 'me'}
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise ValueError("not a JWT: it has no three parts")
+    claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    if not isinstance(claims, dict):
+        raise ValueError("the JWT's claims are not an object")
+    return claims
+
+
 def resign_token(token: str, key_pem: bytes, **claims: object) -> str:
     """``token`` (a JWT the API server issued, signed ES256 with its service-account key) with
     ``claims`` changed, signed again with that key (``key_pem``): the API server takes it for one it
@@ -142,9 +157,8 @@ def resign_token(token: str, key_pem: bytes, **claims: object) -> str:
     >>> json.loads(base64.urlsafe_b64decode(again.split(".")[1] + "=="))
     {'exp': 2}
     """
-    header, payload, _signature = token.split(".")
-    claims_now = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    body = _b64url(json.dumps({**claims_now, **claims}, separators=(",", ":")).encode())
+    header, _payload, _signature = token.split(".")
+    body = _b64url(json.dumps({**token_claims(token), **claims}, separators=(",", ":")).encode())
     key = serialization.load_pem_private_key(key_pem, password=None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     der = key.sign(f"{header}.{body}".encode(), ec.ECDSA(hashes.SHA256()))

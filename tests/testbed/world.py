@@ -8,8 +8,9 @@ and remote secrets whose kubeconfigs carry a real service-account token of the o
 from __future__ import annotations
 
 import base64
+import copy
+import functools
 import hashlib
-import json
 import logging
 import time
 from pathlib import Path
@@ -185,10 +186,23 @@ def _mesh_config(locality: bool) -> dict:
     }
 
 
+@functools.cache
+def _parsed(path: Path) -> tuple[dict, ...]:
+    """The documents of a YAML file of the cache, parsed once per process (Istio's are about 1 MB:
+    PyYAML's pure-Python loader takes 1.6 s on one, its C loader 0.2 s)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(path, encoding="utf-8") as f:
+        return tuple(doc for doc in yaml.load_all(f, Loader=loader) if doc)
+
+
+def _docs(path: Path) -> list[dict]:
+    """A copy of ``path``'s documents, for the caller to change as it likes."""
+    return copy.deepcopy(list(_parsed(path)))
+
+
 def _istio_crds(manifests: Path) -> list[dict]:
     """Istio's CRDs as its base chart installs them (the module's ``crd-all.gen.yaml``)."""
-    with open(manifests / "crd-all.gen.yaml", encoding="utf-8") as f:
-        return [doc for doc in yaml.safe_load_all(f) if doc]
+    return _docs(manifests / "crd-all.gen.yaml")
 
 
 def _kwok_crds(manifests: Path) -> list[dict]:
@@ -226,8 +240,7 @@ def _istio_rbac(manifests: Path) -> list[dict]:
     """Istio's service accounts, roles and bindings for istiod and the reader (whose token remote
     secrets carry), as ``istioctl manifest generate --set profile=minimal`` renders them from the
     module's charts (tests/testbed/build saves its output as ``istio-minimal.yaml``)."""
-    with open(manifests / "istio-minimal.yaml", encoding="utf-8") as f:
-        docs = [doc for doc in yaml.safe_load_all(f) if doc and doc.get("kind") in _RBAC_KINDS]
+    docs = [doc for doc in _docs(manifests / "istio-minimal.yaml") if doc.get("kind") in _RBAC_KINDS]
     names = {(doc["kind"], doc["metadata"]["name"]) for doc in docs}
     for wanted in [
         ("ServiceAccount", ISTIOD_ACCOUNT),
@@ -446,6 +459,26 @@ def expired_token(bed, cluster: str, ago: float = 3600.0, lifetime: float = 3600
     )
 
 
+def token_kubeconfig(bed, cluster: str, token_text: str, server: str | None = None) -> dict:
+    """A kubeconfig for ``cluster`` (its API server, or ``server``) authenticating with a bearer token,
+    laid out as ``istioctl create-remote-secret`` writes one."""
+    ca = base64.b64encode((bed.dir(cluster) / "pki" / "ca.crt").read_bytes()).decode()
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": cluster,
+                "cluster": {"certificate-authority-data": ca, "server": server or bed.api_url(cluster)},
+            }
+        ],
+        "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": cluster}}],
+        "current-context": cluster,
+        "preferences": {},
+        "users": [{"name": cluster, "user": {"token": token_text}}],
+    }
+
+
 def remote_secret(
     bed,
     remote: str,
@@ -456,21 +489,7 @@ def remote_secret(
 ) -> dict:
     """``istioctl create-remote-secret --name=remote``: a kubeconfig for ``remote`` (at ``server``, with a
     token of ``account``, or ``token_text``) under data key ``key``."""
-    ca = base64.b64encode((bed.dir(remote) / "pki" / "ca.crt").read_bytes()).decode()
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": remote,
-                "cluster": {"certificate-authority-data": ca, "server": server or bed.api_url(remote)},
-            }
-        ],
-        "contexts": [{"name": remote, "context": {"cluster": remote, "user": remote}}],
-        "current-context": remote,
-        "preferences": {},
-        "users": [{"name": remote, "user": {"token": token_text or token(bed, remote, account)}}],
-    }
+    config = token_kubeconfig(bed, remote, token_text or token(bed, remote, account), server)
     return _secret(
         f"istio-remote-secret-{remote}",
         {key or remote: yaml.safe_dump(config, sort_keys=False).encode()},
@@ -547,13 +566,9 @@ def apply_fault(bed, fault: str) -> None:
         restart_pods(c2, None, "security.istio.io/tlsMode=istio")
     # every pod of the world running (cluster2's istiod again, after istiod-down)
     for cluster in bed.state["clusters"]:
-        api = bed.client(cluster)
-        had_istiod = bool(
-            k8s.CoreV1Api(api).list_namespaced_pod("istio-system", label_selector="app=istiod").items
-        )
-        _ensure_pods(bed, cluster)
-        if not had_istiod:
-            reconnect_proxies(api)
+        made = _ensure_pods(bed, cluster)
+        if any(pod["metadata"]["labels"].get("app") == "istiod" for pod in made):
+            reconnect_proxies(bed.client(cluster))
     # locality load balancing with outlier detection (DestinationRule in sample), both clusters
     locality = fault == "locality-prefer-local"
     for api in (c1, c2):
@@ -574,8 +589,8 @@ def apply_fault(bed, fault: str) -> None:
     log.info("fault %s applied", fault)
 
 
-def _ensure(api, manifest: dict) -> None:
-    """Create ``manifest`` if it does not exist (leave it as it is if it does)."""
+def _ensure(api, manifest: dict) -> bool:
+    """Create ``manifest`` if it does not exist (leave it as it is if it does); True if it was made."""
     from kubernetes import dynamic
 
     resource = dynamic.DynamicClient(api).resources.get(
@@ -587,6 +602,8 @@ def _ensure(api, manifest: dict) -> None:
         if getattr(exc, "status", None) != 404:
             raise
         create(api, manifest)
+        return True
+    return False
 
 
 def _ensure_secret(bed, api, remote: str) -> None:
@@ -616,18 +633,15 @@ def _ensure_secret(bed, api, remote: str) -> None:
 def _token_claims(token: str) -> dict:
     """The claims of a service-account token (a JWT), read without verifying it ({} if none)."""
     try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError):
+        return pki.token_claims(token)
+    except ValueError:
         return {}
-    return claims if isinstance(claims, dict) else {}
 
 
-def _ensure_pods(bed, cluster: str) -> None:
-    """Make each pod of the world in ``cluster`` that does not exist."""
+def _ensure_pods(bed, cluster: str) -> list[dict]:
+    """Make each pod of the world in ``cluster`` that does not exist; returns the pods made."""
     api = bed.client(cluster)
-    for manifest in world_pods(bed, cluster):
-        _ensure(api, manifest)
+    return [manifest for manifest in world_pods(bed, cluster) if _ensure(api, manifest)]
 
 
 def _wait_for_root(api, root_b64: str, timeout: float = 60.0) -> None:
