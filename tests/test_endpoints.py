@@ -767,3 +767,24 @@ def test_host_counters_are_cut_before_parsing_without_changing_the_reading():
     with pytest.raises(ParseError) as err:
         read_endpoints(broken)
     assert err.value.lineno == broken[: broken.index('"server_listener_name": x')].count("\n") + 1
+
+
+def test_a_cluster_of_common_and_odd_hosts_reads_as_each_alone():
+    """Hosts of the common shape are read in one pass per cluster; one odd host sends the cluster to
+    the full reading, which must give the same rows, in the same order."""
+    common = {
+        "address": {"socket_address": {"address": "10.0.0.7", "port_value": 5000}},
+        "health_status": {"eds_health_status": "HEALTHY", "failed_outlier_check": True},
+        "weight": 3,
+        "locality": {"region": "us-west", "zone": "", "sub_zone": "s1"},
+    }
+    odd = _camel({**common, "address": {"socket_address": {"address": "10.0.0.8", "port_value": 5001}}})
+    name = "outbound|5000|v1|helloworld.sample.svc.cluster.local"
+
+    def read(*hosts):
+        return read_endpoints(json.dumps({"cluster_statuses": [{"name": name, "host_statuses": hosts}]}))
+
+    mixed = read(common, odd, common)
+    assert mixed.equals(pd.concat([read(common), read(odd), read(common)], ignore_index=True))
+    assert mixed["address"].tolist() == ["10.0.0.7", "10.0.0.8", "10.0.0.7"]
+    assert mixed.loc[0, ["outlier_check", "weight", "zone", "subzone"]].tolist() == ["FAILED", 3, pd.NA, "s1"]

@@ -64,7 +64,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from meshnb.errors import ParseError
-from meshnb.readers.json_values import as_dict, as_list, json_error
+from meshnb.readers.json_values import as_dict, as_list, gc_paused, json_error
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -189,6 +189,15 @@ class _Columns:
         self.zone.append(zone or None)
         self.subzone.append(subzone or None)
 
+    def extend(self, envoy_cluster: str, name: tuple[str | None, int | None], rows: list[Any]) -> None:
+        """Add the rows of one Envoy cluster, each the fields of :meth:`add` after ``name``."""
+        k = len(rows)
+        self.envoy_cluster += [envoy_cluster] * k
+        self.service += [name[0]] * k
+        self.port += [name[1]] * k
+        for column, values in zip(_ROW_FIELDS, zip(*rows, strict=True), strict=True):
+            getattr(self, column).extend(values)
+
     def to_frame(self, source_cluster: str | None, source_pod: str | None) -> pd.DataFrame:
         import pandas as pd
 
@@ -216,11 +225,41 @@ class _Columns:
             "via_gateway": na,
         }
         columns = SCHEMAS["endpoints"]
-        df = pd.DataFrame({c: pd.array(data[c], dtype=columns[c]) for c in columns})
+        df = pd.DataFrame({c: _array(data[c], columns[c]) for c in columns})
         df = validate("endpoints", df)
         df.attrs.update(self.attrs)
         return df
 
+
+def _array(values: list[Any], dtype: str) -> Any:
+    """``pd.array(values, dtype)``, in half the time for strings when pandas keeps them in Arrow.
+
+    A column of str and None goes straight to Arrow; ``pd.array`` would check each value again.
+
+    >>> _array(["a", None], "string").tolist(), _array([1, None], "Int64").tolist()
+    (['a', <NA>], [1, <NA>])
+    """
+    import pandas as pd
+
+    if dtype == "string" and pd.StringDtype().storage == "pyarrow":
+        import pyarrow as pa
+
+        return pd.arrays.ArrowStringArray(pa.array(values, type=pa.large_string()))
+    return pd.array(values, dtype=dtype)
+
+
+#: The fields of a row after its Envoy cluster and name, in the order ``_Columns.add`` takes them.
+_ROW_FIELDS = (
+    "address",
+    "endpoint_port",
+    "health",
+    "outlier_check",
+    "weight",
+    "priority",
+    "region",
+    "zone",
+    "subzone",
+)
 
 _name_cache: dict[str, tuple[str | None, int | None]] = {}
 
@@ -385,9 +424,11 @@ def _load_yaml(text: str) -> Any:
         raise ParseError(f"invalid YAML: {type(exc).__name__}", text[:200], 1) from None
 
 
-#: How Envoy's ``/clusters?format=json`` starts a host's counters: two thirds of its bytes, never read
-#: here. Each is a flat list of ``{"name", "value", "type"}`` objects, so it ends at its first ``]``.
-_HOST_STATS = '"stats": ['
+#: A host's counters in Envoy's ``/clusters?format=json``: two thirds of its bytes, never read here.
+#: Each is a flat list of ``{"name", "value", "type"}`` objects, so it ends at its first ``]``.
+_HOST_STATS = re.compile(r'"stats": \[[^\]]*\]')
+#: The same words after an escaped quote: part of a key or a string, so nothing is cut.
+_ESCAPED_STATS = re.compile(r'\\"stats": \[')
 
 
 def _loads_without_stats(text: str) -> Any:
@@ -395,21 +436,22 @@ def _loads_without_stats(text: str) -> Any:
 
     If the text without them does not parse, the text itself is parsed, so that an error names its
     own position (and a ``stats`` list that is not Envoy's flat one is kept). Damage inside a host's
-    counters goes unnoticed: nothing read comes from them. On 50,000 hosts (58.6 MB) the whole
-    process of reading takes about 1.4 s instead of 1.9 s, and 135 MB less memory.
+    counters goes unnoticed: nothing read comes from them. On 50,000 hosts (58.6 MB) parsing takes
+    0.30 s instead of 0.54 s (the collector paused), and 135 MB less memory.
 
     >>> _loads_without_stats('{"stats": [{"name": "cx_total", "value": "4"}], "name": "c"}')
     {'stats': [], 'name': 'c'}
+    >>> _loads_without_stats('{"stats": [{"name": "a]"}]}')  # not Envoy's: read whole
+    {'stats': [{'name': 'a]'}]}
+    >>> _loads_without_stats(r'{"x\\"stats": [1], "stats": [2]}')  # a key that ends in "stats: not cut
+    {'x"stats': [1], 'stats': [2]}
     """
-    pieces = text.split(_HOST_STATS)
-    if len(pieces) > 1 and not any(piece.endswith("\\") for piece in pieces[:-1]):
-        ends = [piece.find("]") for piece in pieces[1:]]
-        if min(ends) >= 0:
-            kept = [pieces[0], *(piece[end + 1 :] for piece, end in zip(pieces[1:], ends, strict=True))]
-            try:
-                return json.loads('"stats": []'.join(kept))
-            except json.JSONDecodeError:
-                pass
+    cut = text if _ESCAPED_STATS.search(text) else _HOST_STATS.sub('"stats": []', text)
+    if cut is not text:
+        try:
+            return json.loads(cut)
+        except json.JSONDecodeError:
+            pass
     return json.loads(text)
 
 
@@ -492,27 +534,28 @@ def _health_name(value: Any, path: str) -> str:
 
 
 def _plain_host(host: Any) -> tuple[Any, ...] | None:
-    """A host status of the common shape, read as the full reading below reads it; else None.
+    """A host status of the common shape as its row fields (those of ``_Columns.add``); else None.
 
     The common shape: snake_case keys, a socket address, a known health name, each value of its type.
+    Anything else is None, and the full reading below reads it or names what is wrong.
+
+    >>> _plain_host({"address": {"socket_address": {"address": "10.0.0.7", "port_value": 5000}},
+    ...     "health_status": {"eds_health_status": "HEALTHY"}, "weight": 1, "locality": {"zone": ""}})
+    ('10.0.0.7', 5000, 'HEALTHY', 'OK', 1, 0, None, None, None)
+    >>> _plain_host({"address": {"pipe": {"path": "/sock"}}, "health_status": {}}) is None
+    True
     """
-    if type(host) is not dict:
+    try:
+        sock, health = host["address"]["socket_address"], host["health_status"]
+        ip, port, eds = sock["address"], sock["port_value"], health["eds_health_status"]
+        if type(ip) is not str or type(port) is not int or eds not in _HEALTH_SET:
+            return None
+    except (KeyError, TypeError):  # a key missing, a value not an object, an unhashable health
         return None
-    address, health, loc = host.get("address"), host.get("health_status"), host.get("locality")
-    if type(address) is not dict or type(health) is not dict or (loc is not None and type(loc) is not dict):
-        return None
-    sock = address.get("socket_address")
-    if type(sock) is not dict:
-        return None
-    ip, port = sock.get("address"), sock.get("port_value")
-    eds, failed = health.get("eds_health_status"), health.get("failed_outlier_check")
-    weight, priority = host.get("weight"), host.get("priority")
+    failed, weight, priority = health.get("failed_outlier_check"), host.get("weight"), host.get("priority")
+    loc = host.get("locality")
     if (
-        type(ip) is not str
-        or type(port) is not int
-        or not 0 <= port <= _PORT_MAX
-        or type(eds) is not str
-        or eds not in _HEALTH_SET
+        not 0 <= port <= _PORT_MAX
         or (failed is not None and type(failed) is not bool)
         or (weight is not None and (type(weight) is not int or not 0 <= weight <= _UINT32_MAX))
         or (priority is not None and (type(priority) is not int or not 0 <= priority <= _UINT32_MAX))
@@ -520,10 +563,19 @@ def _plain_host(host: Any) -> tuple[Any, ...] | None:
         return None
     region = zone = subzone = None
     if loc:
-        region, zone, subzone = loc.get("region"), loc.get("zone"), loc.get("sub_zone")
-        if "subZone" in loc or any(v is not None and type(v) is not str for v in (region, zone, subzone)):
+        if type(loc) is not dict or "subZone" in loc:
             return None
-    return (ip, port, eds, "FAILED" if failed else "OK", weight, priority or 0, region, zone, subzone)
+        region, zone, subzone = loc.get("region"), loc.get("zone"), loc.get("sub_zone")
+        if (
+            (region is not None and type(region) is not str)
+            or (zone is not None and type(zone) is not str)
+            or (subzone is not None and type(subzone) is not str)
+        ):
+            return None
+    elif loc is not None and type(loc) is not dict:
+        return None
+    outlier = "FAILED" if failed else "OK"
+    return (ip, port, eds, outlier, weight, priority or 0, region or None, zone or None, subzone or None)
 
 
 def _cluster_statuses(statuses: list[Any], cols: _Columns, path: str) -> None:
@@ -542,9 +594,13 @@ def _cluster_statuses(statuses: list[Any], cols: _Columns, path: str) -> None:
             continue
         if not isinstance(hosts, list):
             raise json_error("expected a list", cpath + ".host_statuses")
+        rows = [_plain_host(host) for host in hosts]
+        if rows and None not in rows:  # all of the common shape: read without building paths for errors
+            cols.extend(name, parsed, rows)
+            continue
         for j, host in enumerate(hosts):
-            row = _plain_host(host)
-            if row is not None:  # the common shape, read without building paths for errors
+            row = rows[j]
+            if row is not None:
                 add(name, parsed, *row)
                 continue
             hpath = f"{cpath}.host_statuses[{j}]"
@@ -1077,15 +1133,16 @@ def read_endpoints(
     >>> row["source_cluster"], row["address"], row["endpoint_port"], row["priority"], row["region"]
     ('cluster2', '10.1.0.4', np.int64(5000), np.int64(0), 'us-west')
     """
-    kind, doc = detect_document(text)
-    logger.debug("read_endpoints: %s", kind)
-    if kind == "envoy-text":
-        return _read(lambda cols: _envoy_text(doc, cols), source_cluster, source_pod)
-    if kind == "istioctl-table":
-        return _read(lambda cols: _istioctl_table(doc, cols), source_cluster, source_pod)
-    if kind == "istioctl-all":
-        return _read(lambda cols: _proxy_config_all(doc, cols), source_cluster, source_pod)
-    return _read(lambda cols: _read_json_doc(doc, kind, cols), source_cluster, source_pod)
+    with gc_paused():
+        kind, doc = detect_document(text)
+        logger.debug("read_endpoints: %s", kind)
+        if kind == "envoy-text":
+            return _read(lambda cols: _envoy_text(doc, cols), source_cluster, source_pod)
+        if kind == "istioctl-table":
+            return _read(lambda cols: _istioctl_table(doc, cols), source_cluster, source_pod)
+        if kind == "istioctl-all":
+            return _read(lambda cols: _proxy_config_all(doc, cols), source_cluster, source_pod)
+        return _read(lambda cols: _read_json_doc(doc, kind, cols), source_cluster, source_pod)
 
 
 def read_envoy_clusters_json(
@@ -1096,7 +1153,8 @@ def read_envoy_clusters_json(
     >>> len(read_envoy_clusters_json("{}"))      # an Envoy with no cluster omits the list
     0
     """
-    return _read(lambda cols: _read_json(text, "envoy-json", cols), source_cluster, source_pod)
+    with gc_paused():
+        return _read(lambda cols: _read_json(text, "envoy-json", cols), source_cluster, source_pod)
 
 
 def read_envoy_clusters_text(
