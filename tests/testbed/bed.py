@@ -463,7 +463,8 @@ class Testbed:
         mesh to settle."""
         from . import world
 
-        world.apply_fault(self, name)
-        # a fault of credentials leaves istiod's remote cluster timed out, not synced; proxies that lost
-        # istiod reconnect with a back-off of their own
+        restarted = world.apply_fault(self, name)
+        # a fault of credentials leaves istiod's remote cluster timed out, not synced
         self.wait_ready(timeout=180.0, synced=name not in world.CREDENTIAL_FAULTS)
+        if restarted:
+            world.drop_stale_connections(self)

@@ -381,12 +381,12 @@ def _expected_remotes(core) -> set[str]:
 
 def unready(bed, synced: bool = True) -> str | None:
     """Why the mesh has not settled yet, or None once it has. Settled: in each cluster with a Running
-    istiod, it answers; its remote clusters are
-    those its secrets name, none still ``syncing``; and the proxy of every Running pod with an
-    ``istio-proxy`` container is connected and has acknowledged the clusters, listeners and endpoints
-    it was sent; every Running pod is Ready (the kubelet's readiness checks passed). With ``synced``,
-    every remote cluster is ``synced`` (not only settled: a fault of credentials settles at
-    ``timeout``)."""
+    istiod, it answers; its remote clusters are those its secrets name, none still ``syncing``; the
+    pod of every proxy (a pod with an ``istio-proxy`` container) is Running, not only made again
+    after a restart, and its proxy is connected and has acknowledged the clusters, listeners and
+    endpoints it was sent; every Running pod is Ready (the kubelet's readiness checks passed). With
+    ``synced``, every remote cluster is ``synced`` (not only settled: a fault of credentials settles
+    at ``timeout``)."""
     from kubernetes import client
 
     for cluster in bed.state["clusters"]:
@@ -409,9 +409,13 @@ def unready(bed, synced: bool = True) -> str | None:
         acked = {s.get("proxy") for s in json.loads(syncz) or [] if _acked(s)}
         for pod in core.list_pod_for_all_namespaces().items:
             meta = pod.metadata
-            if pod.status.phase != "Running" or meta.deletion_timestamp:
-                continue
             names = {c.name for c in pod.spec.containers}
+            if meta.deletion_timestamp or pod.status.phase in ("Succeeded", "Failed"):
+                continue
+            if pod.status.phase != "Running":
+                if "istio-proxy" in names:  # a proxy made again (a restart), not yet running
+                    return f"{cluster}: the proxy pod {meta.namespace}/{meta.name} is {pod.status.phase}"
+                continue
             if "istio-proxy" in names and f"{meta.name}.{meta.namespace}" not in acked:
                 return f"{cluster}: the proxy of {meta.namespace}/{meta.name} has not acknowledged its config"
             conditions = {c.type: c.status for c in pod.status.conditions or []}
