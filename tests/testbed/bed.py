@@ -461,10 +461,10 @@ class Testbed:
     def fault(self, name: str) -> None:
         """Switch to a fault of the guide (or ``healthy``) by changing API objects, then wait for the
         mesh to settle."""
-        from . import world
+        from . import istio, world
 
         restarted = world.apply_fault(self, name)
         # a fault of credentials leaves istiod's remote cluster timed out, not synced
         self.wait_ready(timeout=180.0, synced=name not in world.CREDENTIAL_FAULTS)
         if restarted:
-            world.drop_stale_connections(self)
+            istio.drop_stale_connections(self)

@@ -692,37 +692,6 @@ def delete_pods(api, namespace: str | None, selector: str, timeout: float = 60.0
     return manifests
 
 
-def drop_stale_connections(bed, attempts: int = 20) -> None:
-    """After proxies were restarted, send requests from every cluster's curl pod until three in a row
-    are answered (at most ``attempts``).
-
-    The other clusters' sidecars may still pool a connection to a restarted gateway or workload: their
-    first request on it is reset (``upstream connect error ... connection termination``, seen on the
-    test bed after every restart). That reset is the restart's, not the fault's, so it is spent here.
-    """
-    import subprocess
-
-    from kubernetes import client as k8s
-
-    from . import network
-
-    url = "http://helloworld.sample:5000/hello"
-    argv = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2", url]
-    for cluster in bed.state["clusters"]:
-        core = k8s.CoreV1Api(bed.client(cluster))
-        for pod in core.list_namespaced_pod("sample", label_selector="app=curl").items:
-            meta = pod.metadata
-            netns = bed.net.pod(network.pod_key(cluster, meta.namespace, meta.name, meta.uid))
-            answered = 0
-            for _ in range(attempts):
-                run = subprocess.run(bed.net.exec(netns, argv), capture_output=True, text=True, check=False)
-                answered = answered + 1 if run.stdout == "200" else 0
-                if answered == 3:
-                    break
-            else:
-                log.info("%s: %s/%s: no 3 answers in a row from %s", cluster, meta.namespace, meta.name, url)
-
-
 def reconnect_proxies(api, timeout: float = 120.0) -> None:
     """Once the cluster's new istiod is Ready, restart the cluster's injected pods and gateway.
 
