@@ -1133,16 +1133,22 @@ def read_endpoints(
     >>> row["source_cluster"], row["address"], row["endpoint_port"], row["priority"], row["region"]
     ('cluster2', '10.1.0.4', np.int64(5000), np.int64(0), 'us-west')
     """
-    with gc_paused():
-        kind, doc = detect_document(text)
-        logger.debug("read_endpoints: %s", kind)
-        if kind == "envoy-text":
-            return _read(lambda cols: _envoy_text(doc, cols), source_cluster, source_pod)
-        if kind == "istioctl-table":
-            return _read(lambda cols: _istioctl_table(doc, cols), source_cluster, source_pod)
-        if kind == "istioctl-all":
-            return _read(lambda cols: _proxy_config_all(doc, cols), source_cluster, source_pod)
-        return _read(lambda cols: _read_json_doc(doc, kind, cols), source_cluster, source_pod)
+    with gc_paused():  # the parsed tree dies in _read_document, before the collector resumes
+        return _read_document(text, source_cluster, source_pod)
+
+
+def _read_document(
+    text: str | bytes | dict[str, Any] | list[Any], source_cluster: str | None, source_pod: str | None
+) -> pd.DataFrame:
+    kind, doc = detect_document(text)
+    logger.debug("read_endpoints: %s", kind)
+    if kind == "envoy-text":
+        return _read(lambda cols: _envoy_text(doc, cols), source_cluster, source_pod)
+    if kind == "istioctl-table":
+        return _read(lambda cols: _istioctl_table(doc, cols), source_cluster, source_pod)
+    if kind == "istioctl-all":
+        return _read(lambda cols: _proxy_config_all(doc, cols), source_cluster, source_pod)
+    return _read(lambda cols: _read_json_doc(doc, kind, cols), source_cluster, source_pod)
 
 
 def read_envoy_clusters_json(
