@@ -17,17 +17,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
+import shutil
 import signal
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meshnb.errors import ConfigError, MeshnbError
+from meshnb.errors import ClusterTimeout, ConfigError, MeshnbError, Unreachable
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from meshnb.diagnostics.check import Check, Option
     from meshnb.diagnostics.finding import Finding
     from meshnb.diagnostics.registry import Registry
@@ -48,6 +53,14 @@ def _option_arguments(option: Option) -> dict[str, Any]:
     return {"type": kind, "default": option.default, "help": help_text}
 
 
+def _add_samples(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--samples",
+        action="store_true",
+        help="with --json: include a row for every request sent (left out by default, their count given)",
+    )
+
+
 def _parser(checks: Registry) -> argparse.ArgumentParser:
     from meshnb.backends.sim import SCENARIOS
 
@@ -62,6 +75,7 @@ def _parser(checks: Registry) -> argparse.ArgumentParser:
         for option in spec.options:
             sub.add_argument(option.flag, **_option_arguments(option))
         sub.add_argument("--json", action="store_true", help="print the finding as JSON")
+        _add_samples(sub)
     triage = commands.add_parser(
         "triage",
         help="run every check in the guide's order and name the most likely cause",
@@ -80,6 +94,7 @@ def _parser(checks: Registry) -> argparse.ArgumentParser:
         "--save", metavar="PATH", help="write a snapshot of everything seen (meshnb.load reads it)"
     )
     triage.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_samples(triage)
     report = commands.add_parser(
         "report", help="show a snapshot's diagnosis; --html writes it as one self-contained page"
     )
@@ -198,36 +213,76 @@ def _split_table(finding) -> list[str]:
     return [
         "",
         "Split of successful responses (%, 95% Wilson interval):",
-        shown[columns].astype(object).map(_cell).to_string(index=False),
+        *_text_table(shown[columns]),
     ]
 
 
-def _clip(text: str, width: int = 70) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+#: The widest a table cell is shown; a longer one is cut there with a mark, its whole text under the table.
+CELL_WIDTH = 60
 
 
-def _cell(value: object) -> str:
-    """A table cell as text: missing values (None, NaN, NaT, pd.NA) are empty, long text is clipped."""
+def _width() -> int:
+    """The terminal's columns (``COLUMNS``, or 100 when the output is not a terminal)."""
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+def _wrap(text: str, indent: int) -> str:
+    """``text`` wrapped to the terminal, lines after the first indented by ``indent`` spaces."""
+    return textwrap.fill(  # a URL or a command's word is never split
+        text,
+        max(_width(), indent + 40),
+        subsequent_indent=" " * indent,
+        break_on_hyphens=False,
+        break_long_words=False,
+    )
+
+
+def _text(value: object) -> str:
+    """A cell as text: missing values (None, NaN, NaT, pd.NA) are empty."""
     import pandas as pd
 
     try:
         missing = value is None or bool(pd.isna(value))
     except (TypeError, ValueError):  # a list or array in a cell: not a missing scalar
         missing = False
-    return "" if missing else _clip(str(value))
+    return "" if missing else str(value)
+
+
+def _text_table(table: pd.DataFrame) -> list[str]:
+    """``table`` as aligned text; a cell longer than :data:`CELL_WIDTH` ends in a mark, its text below.
+
+    >>> import pandas as pd
+    >>> table, note = _text_table(pd.DataFrame({"cluster": ["c1", "c2"], "detail": ["ok", "no " * 30]}))
+    >>> table.splitlines()[2].endswith("no … [1]"), note == "[1] " + ("no " * 30).strip()
+    (True, True)
+    """
+    notes: list[str] = []
+
+    def cell(value: object) -> str:
+        text = _text(value)
+        if len(text) <= CELL_WIDTH:
+            return text
+        notes.append(text)
+        mark = f"… [{len(notes)}]"
+        head = text[: CELL_WIDTH - len(mark)]
+        return (head.rsplit(" ", 1)[0] + " " if " " in head[-15:] else head) + mark  # cut between words
+
+    lines = [table.astype(object).map(cell).to_string(index=False)]
+    return lines + [_wrap(f"[{i}] {note}", 4) for i, note in enumerate(notes, 1)]
 
 
 def _table(finding: Finding, spec: Check) -> str:
     """A readable plain-text report of a finding: verdict, the check's tables, next steps."""
-    lines = [f"{finding.status.upper()}: {finding.summary}"]
+    lines = [_wrap(f"{finding.status.upper()}: {finding.summary}", 2)]
     for name, columns in spec.tables:
         table = finding.evidence.get(name)
         if table is not None and len(table):
-            shown = table[list(columns or table.columns)].astype(object).map(_cell)
-            lines += ["", f"{name}:", shown.to_string(index=False)]
+            lines += ["", f"{name}:", *_text_table(table[list(columns or table.columns)])]
     lines += _split_table(finding)
     if finding.next_steps:
-        lines += ["", "Next steps:"] + [f"  {i}. {step}" for i, step in enumerate(finding.next_steps, 1)]
+        lines += ["", "Next steps:"] + [
+            _wrap(f"  {i}. {step}", 5) for i, step in enumerate(finding.next_steps, 1)
+        ]
     return "\n".join(lines)
 
 
@@ -244,13 +299,13 @@ def _triage_progress(check: str, cluster: str, done: int, total: int) -> None:
 
 def _triage_text(report) -> str:
     """The diagnosis first (each cause with its evidence and next step), then a line per check."""
-    lines = [f"{report.status.upper()}: {report.diagnosis.summary}"]
+    lines = [_wrap(f"{report.status.upper()}: {report.diagnosis.summary}", 2)]
     for i, cause in enumerate(report.diagnosis.causes, 1):
-        lines += ["", f"{i}. {cause.title}" + (" (by design)" if cause.by_design else "")]
-        lines += [f"   - {line}" for line in cause.evidence]
-        lines.append(f"   next: {cause.next_step}")
+        lines += ["", _wrap(f"{i}. {cause.title}" + (" (by design)" if cause.by_design else ""), 3)]
+        lines += [_wrap(f"   - {line}", 5) for line in cause.evidence]
+        lines.append(_wrap(f"   next: {cause.next_step}", 9))
     lines += ["", "Checks:"]
-    lines += [f"  {name:15} {f.status:7} {_clip(f.summary, 90)}" for name, f in report.findings.items()]
+    lines += [_wrap(f"  {name:15} {f.status:7} {f.summary}", 26) for name, f in report.findings.items()]
     return "\n".join(lines)
 
 
@@ -288,8 +343,6 @@ def _read_input(name: str) -> str:
 
 
 def _read(args: argparse.Namespace) -> int:
-    import json
-
     from meshnb.readers.detect import read_any
 
     try:
@@ -305,10 +358,11 @@ def _read(args: argparse.Namespace) -> int:
         return 0
     rows = len(reading.frame)
     lines = [f"{args.file}: {reading.title}: {rows} row{'' if rows == 1 else 's'}"]
-    shown = reading.frame.astype(object).map(_cell)
-    shown = shown.loc[:, (shown != "").any()]  # columns this input has no value for are left out
-    if rows:
-        lines += ["", shown.to_string(index=False)]
+    if rows:  # columns this input has no value for are left out
+        lines += [
+            "",
+            *_text_table(reading.frame.loc[:, reading.frame.astype(object).map(_text).ne("").any()]),
+        ]
     notes = [f"{key}: {value}" for key, value in reading.notes.items() if value]
     lines += ["", *notes] if notes else []
     print("\n".join(lines))
@@ -316,8 +370,6 @@ def _read(args: argparse.Namespace) -> int:
 
 
 def _triage(args: argparse.Namespace) -> int:
-    import json
-
     from meshnb.diagnostics.triage import triage
 
     try:
@@ -331,7 +383,9 @@ def _triage(args: argparse.Namespace) -> int:
     except (MeshnbError, ValueError, OSError, RuntimeError) as exc:
         print(f"meshnb: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else _triage_text(report))
+    print(
+        json.dumps(report.to_dict(args.samples), indent=2, default=str) if args.json else _triage_text(report)
+    )
     if args.save:  # after the result is shown: a save that fails loses nothing the user could read
         try:
             print(f"snapshot written to {report.save(args.save)}", file=sys.stderr)
@@ -339,6 +393,37 @@ def _triage(args: argparse.Namespace) -> int:
             print(f"meshnb: error: the snapshot was not saved: {exc}", file=sys.stderr)
             return EXIT_ERROR
     return report.exit_code
+
+
+class SaidOnce(logging.Filter):
+    """Lets the first warning that a cluster is unreachable (or timed out) through, and drops its repeats.
+
+    Each check tells of the same dead API server again; a person needs to read it once.
+
+    >>> from meshnb.errors import Unreachable
+    >>> once = SaidOnce()
+    >>> def record(error):
+    ...     return logging.makeLogRecord({"msg": str(error), "cluster_error": error})
+    >>> [once.filter(record(Unreachable("c1", f"{what}: cannot reach https://a"))) for what in ("pods", "x")]
+    [True, False]
+    >>> once.filter(record(Unreachable("c2", "pods: cannot reach https://b")))
+    True
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._said: set[tuple[str, str]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for a repeat: the same cluster, the same reason."""
+        error = getattr(record, "cluster_error", None)
+        if not isinstance(error, (Unreachable, ClusterTimeout)):
+            return True
+        key = (error.cluster, error.reason)
+        if key in self._said:
+            return False
+        self._said.add(key)
+        return True
 
 
 class Interrupted(KeyboardInterrupt):
@@ -396,6 +481,8 @@ def _main(argv: Sequence[str] | None, checks: Registry | None = None) -> int:
     args = _parser(checks).parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(SaidOnce())
     if args.command == "scenarios":
         from meshnb.backends.sim import SCENARIO_DESCRIPTIONS
 
@@ -423,7 +510,11 @@ def _main(argv: Sequence[str] | None, checks: Registry | None = None) -> int:
     except (MeshnbError, ValueError, RuntimeError) as exc:
         print(f"meshnb: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    print(finding.to_json(indent=2) if args.json else _table(finding, spec))
+    print(
+        json.dumps(finding.to_dict(samples=args.samples), indent=2, default=str)
+        if args.json
+        else _table(finding, spec)
+    )
     return finding.exit_code
 
 

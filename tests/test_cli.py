@@ -30,13 +30,24 @@ def test_failures_exit_1_with_next_steps(scenario):
 
 
 def test_json_output_is_the_finding():
-    result = meshnb(
-        "check", "load-balancing", "--simulate", "missing-remote-secret", "--requests", "20", "--json"
-    )
+    args = ("check", "load-balancing", "--simulate", "missing-remote-secret", "--requests", "20", "--json")
+    result = meshnb(*args)
     assert result.returncode == 1
     data = json.loads(result.stdout)
     assert data["status"] == "fail" and data["check"] == "load-balancing"
-    assert len(data["evidence"]["samples"]["data"]) == 40
+    assert "samples" not in data["evidence"] and data["omitted"] == {"samples": 40}  # one row per request
+    assert data["evidence"]["split"]["data"]
+    every = json.loads(meshnb(*args, "--samples").stdout)
+    assert len(every["evidence"]["samples"]["data"]) == 40 and "omitted" not in every
+
+
+def test_triage_json_is_compact_unless_samples_are_asked_for():
+    compact = meshnb("triage", "--simulate", "firewall", "--requests", "500", "--json")
+    full = meshnb("triage", "--simulate", "firewall", "--requests", "500", "--json", "--samples")
+    assert compact.returncode == full.returncode == 1
+    lb, lb_full = (json.loads(r.stdout)["findings"]["load-balancing"] for r in (compact, full))
+    assert lb["omitted"] == {"samples": 1000} and len(lb_full["evidence"]["samples"]["data"]) == 1000
+    assert len(compact.stdout) < 40_000 < len(full.stdout)
 
 
 def test_errors_exit_2(tmp_path):

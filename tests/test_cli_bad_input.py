@@ -4,6 +4,7 @@ traceback; the result the user could read is never lost."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,33 @@ def test_an_unreachable_cluster_is_an_error_row_beside_the_other(half_mesh, chec
     rows = [line.split() for line in result.stdout.splitlines()]
     assert any(row[:1] == ["cluster1"] for row in rows), result.stdout
     assert any(row[:1] == ["cluster2"] and "error" in row for row in rows), result.stdout
+
+
+def test_triage_says_once_that_a_cluster_is_unreachable_and_cuts_nothing(half_mesh):
+    """Every check used to warn again about the same dead API server, in urllib3's words; the check
+    lines were clipped at 90 characters."""
+    result = meshnb_cli(
+        "triage", "--context", "cluster1", "--context", "cluster2", "--kubeconfig", str(half_mesh),
+        env={**os.environ, "COLUMNS": "100"},
+    )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "cluster2" in line]
+    assert len(warnings) == 1, result.stderr
+    assert warnings[0].startswith("WARNING meshnb: cluster2: unreachable: ")
+    assert warnings[0].endswith(": connection refused"), warnings[0]
+    assert all(len(line) <= 100 for line in result.stdout.splitlines()), result.stdout
+    assert "…" not in result.stdout
+    checks = result.stdout.split("\nChecks:\n")[1]
+    assert "cluster2: unreachable: " in " ".join(checks.split())
+
+
+def test_a_garbage_kubeconfig_is_one_line_and_exit_2(tmp_path):
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("clusters: [\n  {name: a, cluster: {server: ")
+    result = meshnb_cli("triage", "--context", "a", "--kubeconfig", str(kubeconfig))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"meshnb: error: cannot read kubeconfig {kubeconfig}: not valid YAML")
+    assert result.stderr.count("\n") == 1, result.stderr
 
 
 def test_an_unwritable_save_path_still_prints_the_result(tmp_path):

@@ -655,11 +655,7 @@ class KubeCluster:
 
     def _unreachable(self, exc: BaseException, subject: str) -> Unreachable:
         host = self.api_client.configuration.host
-        reason = getattr(exc, "reason", None)
-        detail = reason if reason and not isinstance(exc, OSError) else exc
-        return Unreachable(
-            self.name, self._scrub(f"{subject}: cannot reach {host} ({type(exc).__name__}: {detail})")
-        )
+        return Unreachable(self.name, self._scrub(f"{subject}: cannot reach {host}: {_why_unreachable(exc)}"))
 
     def _for_status(self, status: int, message: str, subject: str) -> ClusterError:
         message = self._scrub(message)
@@ -714,6 +710,39 @@ def _close_websocket(ws: Any) -> None:
     """
     ws.close(timeout=0)
     ws.sock.shutdown()
+
+
+def _why_unreachable(exc: BaseException) -> str:
+    """What the operating system or TLS said, from the innermost error that says it; else the error.
+
+    >>> import ssl, urllib3
+    >>> refused = ConnectionRefusedError(111, "Connection refused")
+    >>> try:
+    ...     raise urllib3.exceptions.NewConnectionError(None, "Failed to establish a connection") from refused
+    ... except Exception as exc:
+    ...     _why_unreachable(exc)
+    'connection refused'
+    >>> bad = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+    >>> bad.verify_message = "self-signed certificate in certificate chain"
+    >>> _why_unreachable(bad)
+    'TLS: certificate verify failed: self-signed certificate in certificate chain'
+    """
+    import ssl
+
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return f"TLS: certificate verify failed: {error.verify_message}"
+        if isinstance(error, ssl.SSLError):
+            return f"TLS: {error.reason or error.strerror or error}"
+        if isinstance(error, OSError) and error.strerror:
+            return error.strerror[:1].lower() + error.strerror[1:]
+        reason = getattr(error, "reason", None)  # urllib3's MaxRetryError and the like name their cause
+        error = reason if isinstance(reason, BaseException) else error.__cause__ or error.__context__
+    reason = getattr(exc, "reason", None)
+    return f"{type(exc).__name__}: {reason if reason and not isinstance(exc, OSError) else exc}"
 
 
 def _status_message(body: str | bytes | None) -> str:

@@ -77,7 +77,7 @@ def per_cluster(
                     raise Cancelled
                 outcome = work(name, mesh.clusters[name], report)
             except MeshnbError as exc:
-                log.warning("%s", exc)
+                log.warning("%s", exc, extra={"cluster_error": exc})
                 outcome = exc
             except Cancelled:
                 return

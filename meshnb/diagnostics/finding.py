@@ -81,12 +81,24 @@ class Finding:
         """0 for pass/warn/skipped, 1 for fail, 2 for error."""
         return {"fail": 1, "error": 2}.get(self.status, 0)
 
-    def to_dict(self, evidence: bool = True) -> dict[str, Any]:
-        """A JSON-ready dict; ``evidence=False`` lists the evidence tables' names instead of their rows."""
+    def to_dict(self, evidence: bool = True, samples: bool = True) -> dict[str, Any]:
+        """A JSON-ready dict; ``evidence=False`` lists the evidence tables' names instead of their rows.
+
+        ``samples=False`` leaves out the tables of single requests (schema ``samples``) and counts their
+        rows under ``omitted``:
+
+        >>> import pandas as pd
+        >>> f = Finding("load-balancing", "pass", "ok", evidence={"samples": pd.DataFrame({"seq": [0, 1]})})
+        >>> d = f.to_dict(samples=False)
+        >>> d["evidence"], d["omitted"]
+        ({}, {'samples': 2})
+        """
+        raw = {} if samples else {n: len(df) for n, df in self.evidence.items() if self._is_samples(n)}
         tables = (
             {
                 name: json.loads(df.to_json(orient="split", date_format="iso", date_unit="ns", index=False))
                 for name, df in self.evidence.items()
+                if name not in raw
             }
             if evidence
             else list(self.evidence)
@@ -98,7 +110,11 @@ class Finding:
             "next_steps": list(self.next_steps),
             "details": self.details,
             "evidence": tables,
+            **({"omitted": raw} if raw else {}),
         }
+
+    def _is_samples(self, table: str) -> bool:
+        return schema_name(self.check, table) == "samples"
 
     def to_json(self, **kwargs: Any) -> str:
         """:meth:`to_dict` as JSON text; ``kwargs`` go to :func:`json.dumps` (e.g. ``indent=2``)."""

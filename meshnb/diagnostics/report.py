@@ -64,13 +64,16 @@ class Report:
         """Write a snapshot atomically (see :func:`save`); ``meshnb.load`` reads it."""
         return save(self, path)
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: the status, the diagnosis, the metadata and every Finding."""
+    def to_dict(self, samples: bool = True) -> dict[str, Any]:
+        """A JSON-ready dict: the status, the diagnosis, the metadata and every Finding.
+
+        ``samples=False`` leaves out each request's row (see :meth:`Finding.to_dict`).
+        """
         return {
             "status": self.status,
             "diagnosis": self.diagnosis.to_dict(),
             "metadata": self.metadata,
-            "findings": {name: f.to_dict() for name, f in self.findings.items()},
+            "findings": {name: f.to_dict(samples=samples) for name, f in self.findings.items()},
         }
 
 
