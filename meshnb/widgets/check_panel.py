@@ -27,6 +27,7 @@ from meshnb.diagnostics.check import Check, Option
 from meshnb.diagnostics.fanout import Progress
 from meshnb.diagnostics.finding import Finding
 from meshnb.widgets.display import show
+from meshnb.widgets.freshness import Freshness
 
 __all__ = ["STYLE", "CheckPanel", "advance", "control", "error_html", "panel_class"]
 
@@ -110,17 +111,23 @@ class CheckPanel(widgets.VBox):
         self.outputs = {name: widgets.Output() for name in titles}
         self.tab = widgets.Tab(children=[self.outputs[name] for name in titles], titles=titles)
         header = f"<b>{html.escape(self.title)}</b>" + (f": {html.escape(self.intro)}" if self.intro else "")
+        self.freshness = Freshness(self, mesh, controls)
         super().__init__(
             [
                 widgets.HTML(header),
                 widgets.HBox([*controls, self.run_button], layout={"flex_flow": "row wrap"}),
                 widgets.VBox(list(self.progress.values())),
+                self.freshness.banner,
                 self.status,
                 self.tab,
             ]
         )
         self.add_class("meshnb-panel")
         self.add_class(self.css)
+
+    def note(self) -> widgets.HTML:
+        """For a cell below that shows :attr:`result`: a line that says when it is out of date."""
+        return self.freshness.note()
 
     def _controls(self, values: dict[str, Any]) -> list[widgets.Widget]:
         if self.check is None:
@@ -170,6 +177,7 @@ class CheckPanel(widgets.VBox):
             self.status.value = error_html(exc)
             for output in self.outputs.values():
                 output.outputs = ()
+            self.freshness.ran()  # the error is the answer to the controls as they are
             return None
         finally:
             self.run_button.disabled = False
@@ -177,6 +185,7 @@ class CheckPanel(widgets.VBox):
         self.error = None
         self.result = finding
         self._render(finding)
+        self.freshness.ran()
         return finding
 
     def _render(self, finding: Finding) -> None:

@@ -26,6 +26,7 @@ from meshnb.errors import MeshnbError
 from meshnb.html_report import diagnosis_html, write_html
 from meshnb.widgets.check_panel import STYLE, advance, error_html
 from meshnb.widgets.display import FigureBundle, show
+from meshnb.widgets.freshness import Freshness
 
 __all__ = ["TriagePanel"]
 
@@ -86,6 +87,7 @@ class TriagePanel(widgets.VBox):
         }
         self.outputs = {name: widgets.Output() for name in ORDER}
         self.tab = widgets.Tab(children=list(self.outputs.values()), titles=ORDER)
+        self.freshness = Freshness(self, mesh, [self.allow_changes, self.requests])
         super().__init__(
             [
                 widgets.HTML(
@@ -97,6 +99,7 @@ class TriagePanel(widgets.VBox):
                 ),
                 widgets.HBox(list(self.lights.values()), layout={"flex_flow": "row wrap"}),
                 widgets.VBox(list(self.progress.values())),
+                self.freshness.banner,
                 self.status,
                 self.diagnosis,
                 widgets.HBox(
@@ -109,6 +112,10 @@ class TriagePanel(widgets.VBox):
         )
         self.add_class("meshnb-panel")
         self.add_class("meshnb-triage")
+
+    def note(self) -> widgets.HTML:
+        """For a cell below that shows :attr:`result`: a line that says when it is out of date."""
+        return self.freshness.note()
 
     @staticmethod
     def _light(name: str, finding: Finding | None, running: bool = False) -> str:
@@ -146,6 +153,10 @@ class TriagePanel(widgets.VBox):
             log.exception("triage panel run failed")
             self.error = exc
             self.status.value = error_html(exc)
+            self.diagnosis.value = ""
+            for output in self.outputs.values():
+                output.outputs = ()
+            self.freshness.ran()  # the error is the answer to the controls as they are
             return None
         finally:
             self.run_button.disabled = False
@@ -158,6 +169,7 @@ class TriagePanel(widgets.VBox):
         self.status.value = f"{worst.status_html()} {html.escape(report.diagnosis.summary)}"
         self.diagnosis.value = diagnosis_html(report)
         self.save_button.disabled = self.export_button.disabled = False
+        self.freshness.ran()
         return report
 
     def _write(self, what: str, write, path: str) -> Path | None:

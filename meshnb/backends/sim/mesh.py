@@ -11,6 +11,7 @@ True
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable, Mapping
 
 from meshnb.backends.sim.cluster import SimCluster
@@ -48,6 +49,7 @@ class SimMesh(MeshState):
         data_plane: DataPlaneFactory = SimSidecars,
     ):
         super().__init__(knobs, seed, clusters, versions)
+        self._watchers: list[weakref.WeakMethod[Callable[[str], None]]] = []
         self.scenario = "custom"
         self.clusters = {name: SimCluster(self, name) for name in self._states}
         self.data_plane = data_plane(self)
@@ -61,7 +63,27 @@ class SimMesh(MeshState):
         """Change knobs in place (the world's state derives from them); returns the mesh."""
         self._apply(self.knobs.replace(**knobs))
         self.scenario = "custom"
+        self._tell(f"the mesh: {', '.join(sorted(knobs))}")
         return self
+
+    def watch(self, callback: Callable[[str], None]) -> None:
+        """Call the bound method ``callback(what)`` after each change (held weakly: a panel can go).
+
+        >>> class Panel:
+        ...     def changed(self, what): print("changed:", what)
+        >>> mesh, panel = simulate(), Panel()
+        >>> mesh.watch(panel.changed)
+        >>> _ = mesh.use("firewall")
+        changed: the scenario: firewall
+        """
+        self._watchers.append(weakref.WeakMethod(callback))  # type: ignore[arg-type]
+
+    def _tell(self, what: str) -> None:
+        alive = [(ref, ref()) for ref in self._watchers]
+        self._watchers = [ref for ref, callback in alive if callback is not None]
+        for _ref, callback in alive:
+            if callback is not None:
+                callback(what)
 
     def use(self, scenario: str, **knobs: object) -> SimMesh:
         """Switch to a named scenario (its knobs plus ``knobs``); sidecars forget past ejections.
@@ -73,6 +95,7 @@ class SimMesh(MeshState):
             raise ConfigError(f"unknown scenario {scenario!r}; choose one of {sorted(SCENARIOS)}")
         self._apply(Knobs().replace(**SCENARIOS[scenario]).replace(**knobs), new_scenario=True)
         self.scenario = scenario if not knobs else f"{scenario} (+{', '.join(sorted(knobs))})"
+        self._tell(f"the scenario: {self.scenario}")
         log.debug("simulated mesh %s, seed %d: %s", self.scenario, self.seed, self.knobs)
         return self
 
