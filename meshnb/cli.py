@@ -24,6 +24,7 @@ import shutil
 import signal
 import sys
 import textwrap
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 EXIT_ERROR = 2
 #: Signals that stop meshnb the way Ctrl-C does (cleanup runs), exiting 128 + the signal's number.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-FIRST_NOTEBOOK = "notebooks/01-cross-cluster-load-balancing.ipynb"
+FIRST_NOTEBOOK = "notebooks/00-triage.ipynb"
 DEMO_NOTEBOOK = "notebooks/demo-cross-cluster-balancing.ipynb"
 
 
@@ -177,7 +178,14 @@ def _serve(app: str, notebook: str, extra: list[str]) -> int:
     if app == "voila":
         argv = [sys.executable, "-m", "voila", notebook]
     else:
-        argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}", notebook]
+        # the notebook's own URL is where a browser opens and what a headless server prints
+        argv = [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            f"--ServerApp.root_dir={root}",
+            f"--LabApp.default_url=/lab/tree/{urllib.parse.quote(notebook)}",
+        ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             argv.append("--allow-root")  # containers and CI machines often run as root
     argv += [arg for arg in extra if arg != "--"]

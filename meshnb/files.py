@@ -32,9 +32,14 @@ from typing import BinaryIO
 
 from meshnb.errors import ConfigError
 
-__all__ = ["NEW_FILE_MODE", "STALE_TEMP_SECONDS", "atomic_file"]
+__all__ = ["NEW_FILE_MODE", "SAVE_DIR", "STALE_TEMP_SECONDS", "atomic_file"]
 
 log = logging.getLogger("meshnb")
+
+#: Where the panels save snapshots and reports unless told otherwise: relative to the notebook's folder,
+#: made on first use; the project's .gitignore leaves it out, so running the notebooks changes nothing git
+#: tracks.
+SAVE_DIR = Path("meshnb-files")
 
 #: Permissions of a file meshnb creates: snapshots and reports hold evidence about a cluster (addresses,
 #: server URLs, log lines), so only the owner may read them. A file that exists keeps its own.

@@ -95,26 +95,28 @@ def test_lab_serves_the_notebooks_with_the_widget_and_plotly_extensions(tmp_path
         "--ServerApp.ip=127.0.0.1",
         f"--IdentityProvider.token={token}",
     ]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "meshnb", "lab", *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    log = tmp_path / "lab.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "meshnb", "lab", *args], env=env, stdout=subprocess.DEVNULL, stderr=out
+        )
     base = f"http://127.0.0.1:{port}"
+    notebook_url = f"{base}/lab/tree/notebooks/00-triage.ipynb?token={token}"  # the triage notebook
     try:
         deadline, page = time.monotonic() + 60, None
         while page is None and time.monotonic() < deadline:
-            assert server.poll() is None, server.stderr.read().decode()
+            assert server.poll() is None, log.read_text()
             try:
-                with urllib.request.urlopen(f"{base}/lab?token={token}", timeout=5) as response:
+                with urllib.request.urlopen(notebook_url, timeout=5) as response:
                     page = response.read().decode()
             except OSError:
                 time.sleep(0.5)
         assert page is not None, "JupyterLab did not answer within 60 s"
         assert "jupyterlab-plotly" in page and "@jupyter-widgets/jupyterlab-manager" in page
+        # headless, it prints the notebook's own URL to open (a token it was given shows as "...")
+        assert notebook_url.replace(token, "...") in log.read_text()
         request = urllib.request.Request(
-            f"{base}/api/contents/notebooks/01-cross-cluster-load-balancing.ipynb?content=0",
+            f"{base}/api/contents/notebooks/00-triage.ipynb?content=0",
             headers={"Authorization": f"token {token}"},
         )
         with urllib.request.urlopen(request, timeout=10) as response:

@@ -68,3 +68,33 @@ def test_notebook_runs_on_the_lab(path, tmp_path):
     assert any(
         'backend = "lab"' in c.source for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])
     )
+
+
+def test_running_the_notebooks_leaves_git_status_clean(tmp_path):
+    """Run in their own folder, as JupyterLab runs them, with the triage panel's snapshot and report
+    saved: what they write goes to meshnb-files/ (meshnb.files.SAVE_DIR), which git ignores."""
+    import subprocess
+
+    from meshnb.files import SAVE_DIR
+
+    root = Path(__file__).resolve().parents[1]
+    clone = tmp_path / "meshnb"
+    subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
+    folder = clone / "notebooks"
+    for path in sorted(folder.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        if path.name == "00-triage.ipynb":  # press Save snapshot and Export report
+            nb.cells.append(
+                nbformat.v4.new_code_cell("panel.save_button.click(); panel.export_button.click()")
+            )
+        NotebookClient(
+            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+        ).execute()
+    status = subprocess.run(
+        ["git", "-C", str(clone), "status", "--porcelain", "--untracked-files=all"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert status.stdout == ""
+    assert sorted(p.name for p in (folder / SAVE_DIR).iterdir()) == ["triage.html", "triage.meshnb"]

@@ -23,6 +23,7 @@ from meshnb.diagnostics.finding import Finding
 from meshnb.diagnostics.report import Report
 from meshnb.diagnostics.triage import ORDER, triage
 from meshnb.errors import MeshnbError
+from meshnb.files import SAVE_DIR
 from meshnb.html_report import diagnosis_html, write_html
 from meshnb.widgets.check_panel import STYLE, advance, error_html
 from meshnb.widgets.display import FigureBundle, show
@@ -44,7 +45,13 @@ def _figures(name: str, finding: Finding) -> list:
 class TriagePanel(widgets.VBox):
     """Run :func:`meshnb.triage` from a notebook; ``.result`` is the last Report."""
 
-    def __init__(self, mesh: Mesh, *, snapshot: str = "triage.meshnb", report: str = "triage.html"):
+    def __init__(
+        self,
+        mesh: Mesh,
+        *,
+        snapshot: str = str(SAVE_DIR / "triage.meshnb"),
+        report: str = str(SAVE_DIR / "triage.html"),
+    ):
         self.mesh = mesh
         self.result: Report | None = None
         self.error: BaseException | None = None
@@ -175,8 +182,11 @@ class TriagePanel(widgets.VBox):
     def _write(self, what: str, write, path: str) -> Path | None:
         if self.result is None:
             return None
+        target = Path(path.strip())
         try:
-            written = write(self.result, path.strip())
+            if target.parent == SAVE_DIR:  # the panels' own folder is made on first use
+                SAVE_DIR.mkdir(exist_ok=True)
+            written = write(self.result, target)
         except (OSError, ValueError, MeshnbError) as exc:  # MeshnbError: not a regular file
             detail = html.escape(str(exc))
             self.message.value = (
