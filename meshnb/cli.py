@@ -100,7 +100,14 @@ def _parser(checks: Registry) -> argparse.ArgumentParser:
         "report", help="show a snapshot's diagnosis; --html writes it as one self-contained page"
     )
     report.add_argument("snapshot", help="a snapshot written by `meshnb triage --save` or Report.save")
-    report.add_argument("--html", metavar="OUT", help="write the report, plots included, to this HTML file")
+    report.add_argument(
+        "--html", metavar="OUT", help="write the report to this HTML file, one self-contained page"
+    )
+    report.add_argument(
+        "--full",
+        action="store_true",
+        help="with --html: add the interactive plots (plotly.js, 5 MB) and every request's row",
+    )
     from meshnb.readers.detect import KINDS
 
     read = commands.add_parser(
@@ -329,7 +336,7 @@ def _report(args: argparse.Namespace) -> int:
     print(_triage_text(report))
     if args.html:
         try:
-            print(f"report written to {write_html(report, args.html)}", file=sys.stderr)
+            print(f"report written to {write_html(report, args.html, full=args.full)}", file=sys.stderr)
         except (MeshnbError, OSError) as exc:
             print(f"meshnb: error: the HTML report was not written: {exc}", file=sys.stderr)
             return EXIT_ERROR

@@ -22,7 +22,14 @@ import pandas as pd
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-__all__ = ["balance_figure", "endpoints_figure", "sequence_figure", "split_figure", "timeline_figure"]
+__all__ = [
+    "balance_figure",
+    "colour",
+    "endpoints_figure",
+    "sequence_figure",
+    "split_figure",
+    "timeline_figure",
+]
 
 # plotly's default qualitative palette ("Plotly"), inlined so picking a colour needs no import.
 _PALETTE = (
@@ -42,7 +49,12 @@ _ERROR = "error"
 _NUMBERED = re.compile(r"^v(\d+)$")
 
 
-def _colour(version: str) -> str:
+def colour(version: str) -> str:
+    """The colour a version (or failed requests, ``error``) has in every plot.
+
+    >>> colour("v1") != colour("v2")
+    True
+    """
     if version == _ERROR:
         return _ERROR_COLOUR
     numbered = _NUMBERED.match(version)
@@ -150,7 +162,7 @@ def split_figure(
             orientation="h",
             y=rows["source_cluster"].map(labels),
             x=rows["share"],
-            marker_color=_colour(version),
+            marker_color=colour(version),
             customdata=rows[["count", "total", "ci_low", "ci_high", "expected_share"]].to_numpy(float),
             hovertemplate=(
                 f"%{{y}} → {version}<br>%{{customdata[0]}} of %{{customdata[1]}} = %{{x:.1%}}"
@@ -230,7 +242,7 @@ def balance_figure(shares: pd.DataFrame, history: pd.DataFrame) -> go.Figure:
             textposition="inside",
             insidetextanchor="middle",
             marker={
-                "color": _colour(str(version)),
+                "color": colour(str(version)),
                 "opacity": [1.0, 0.5] * len(sources),
                 "pattern": {"shape": ["", "/"] * len(sources)},
             },
@@ -240,13 +252,13 @@ def balance_figure(shares: pd.DataFrame, history: pd.DataFrame) -> go.Figure:
         )
     for index, source in enumerate(sources):
         part = history[history["source_cluster"] == source]
-        colour = _PALETTE[(index + 4) % len(_PALETTE)]
+        line_colour = _PALETTE[(index + 4) % len(_PALETTE)]
         figure.add_scatter(
             name=f"from {source}",
             x=part["seconds"],
             y=part["remote_share"],
             mode="lines+markers",
-            line={"color": colour},
+            line={"color": line_colour},
             hovertemplate=f"from {source} at %{{x:.1f}} s: %{{y:.0%}} answered elsewhere<extra></extra>",
             row=1,
             col=2,
@@ -256,7 +268,7 @@ def balance_figure(shares: pd.DataFrame, history: pd.DataFrame) -> go.Figure:
             x=part["seconds"],
             y=part["expected_remote"],
             mode="lines",
-            line={"color": colour, "dash": "dash"},
+            line={"color": line_colour, "dash": "dash"},
             hovertemplate=f"from {source} at %{{x:.1f}} s: %{{y:.0%}} expected elsewhere<extra></extra>",
             row=1,
             col=2,
@@ -348,7 +360,7 @@ def sequence_figure(samples: pd.DataFrame, max_bins: int = 200) -> go.Figure:
                     name=outcome,
                     legendgroup=outcome,
                     showlegend=row == 1,
-                    marker_color=_colour(outcome),
+                    marker_color=colour(outcome),
                     marker_line_width=0,
                     x=(span["first"] + span["last"]) / 2,
                     width=span["last"] - span["first"] + 1,
@@ -453,7 +465,7 @@ def timeline_figure(samples: pd.DataFrame, events: pd.DataFrame, max_points: int
                     y=[f"requests from {source}"] * len(part),
                     marker={
                         "size": 6 + 2 * np.log1p(part["requests"]),
-                        "color": _colour(kind if kind != "ok" else "v1"),
+                        "color": colour(kind if kind != "ok" else "v1"),
                     },
                     customdata=part["requests"],
                     hovertemplate=f"%{{x}}: %{{customdata}} {kind}<extra></extra>",

@@ -12,11 +12,27 @@ from meshnb.diagnostics.finding import Finding
 from meshnb.html_report import report_html, write_html
 
 
-def test_self_contained_with_plotly_once():
-    page = report_html(meshnb.triage(meshnb.simulate("firewall")))
+def test_full_is_self_contained_with_plotly_once():
+    page = report_html(meshnb.triage(meshnb.simulate("firewall")), full=True)
     assert '<script src="http' not in page and "<link" not in page
     assert page.count('class="plotly-graph-div"') == 3
     assert page.count("plotly.js v") == 1  # the library's banner: embedded once, not per figure
+
+
+@pytest.mark.parametrize("scenario", ["missing-remote-secret", "healthy", "firewall"])
+def test_the_compact_page_is_small_and_reads_as_text(scenario):
+    """The post-incident notebook's demonstration snapshots; the default page, no plotly.js."""
+    report = meshnb.triage(meshnb.simulate(scenario), requests=2000)
+    page = report_html(report)
+    assert len(page.encode()) < 1_000_000 and "plotly" not in page
+    lb = report.findings["load-balancing"]
+    assert "4000 requests were sent" in page and lb.evidence["samples"]["ts"].iloc[0].isoformat() not in page
+    assert 'class="split"' in page
+    for python in ("[&#x27;", "{&#x27;", "np.", "Timestamp(", "None</td>", "NaT", "&lt;NA&gt;"):
+        assert python not in page, python
+    assert "<tr><td>versions</td>" not in page  # the simulated mesh knows no Istio version
+    report.metadata["versions"] = {"cluster1": "1.31.0", "cluster2": None}
+    assert "<tr><td>versions</td><td>cluster1: 1.31.0</td></tr>" in report_html(report)
 
 
 def test_text_from_the_cluster_is_escaped():
@@ -31,7 +47,7 @@ def test_text_from_the_cluster_is_escaped():
 
 def test_long_tables_are_cut_and_say_so():
     report = meshnb.triage(meshnb.simulate(), requests=300)
-    assert "400 more rows in the snapshot" in report_html(report)  # 2 x 300 samples, 200 shown
+    assert "400 more rows in the snapshot" in report_html(report, full=True)  # 2 x 300 samples, 200 shown
 
 
 def test_write_is_atomic(tmp_path, monkeypatch):
@@ -55,6 +71,9 @@ def test_cli_report_from_a_snapshot(tmp_path):
     result = subprocess.run(cli, capture_output=True, text=True, check=False)
     assert result.returncode == 1 and result.stdout.startswith("FAIL: most likely: the clusters do not share")
     assert "the clusters do not share a root of trust" in out.read_text()
+    compact = out.stat().st_size
+    assert subprocess.run([*cli, "--full"], capture_output=True, check=False).returncode == 1
+    assert "plotly.js v" in out.read_text() and out.stat().st_size > 10 * compact
     bad = subprocess.run(
         [sys.executable, "-m", "meshnb.cli", "report", str(tmp_path / "nope.meshnb")],
         capture_output=True,

@@ -203,3 +203,20 @@ def test_figures_do_not_grow_with_the_samples(n):
     assert len(sequence_fig.to_json()) < 300_000
     # 2 sources x (v1, v2, error) x at most 200 bins
     assert sum(len(trace.x) for trace in sequence_fig.data) <= 2 * 3 * 200
+
+
+def test_simulated_events_and_requests_share_one_time_line():
+    """The simulated istiods' log was dated days before the requests: a one-second run drew a four-day
+    axis. Their events now come shortly before the scenario's requests."""
+    import meshnb
+    from meshnb.plots import timeline_figure
+
+    report = meshnb.triage(meshnb.simulate("remote-secret-revoked-token"))
+    samples = report.findings["load-balancing"].evidence["samples"]
+    events = report.findings["remote-secrets"].evidence["istiod_events"]
+    assert len(events) and len(samples)
+    times = [*events["ts"], *samples["ts"]]
+    assert max(times) - min(times) < pd.Timedelta(minutes=2)
+    assert events["ts"].max() < samples["ts"].min()  # istiod started, then the checks ran
+    xs = [x for trace in timeline_figure(samples, events).data for x in trace.x]
+    assert max(xs) - min(xs) < pd.Timedelta(minutes=2)

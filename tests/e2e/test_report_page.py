@@ -7,7 +7,9 @@ from meshnb.html_report import write_html
 
 
 def test_the_report_renders_offline(page, tmp_path):
-    path = write_html(meshnb.triage(meshnb.simulate("missing-remote-secret")), tmp_path / "report.html")
+    path = write_html(
+        meshnb.triage(meshnb.simulate("missing-remote-secret")), tmp_path / "report.html", full=True
+    )
     requested = []
 
     def refuse(route):
@@ -23,3 +25,16 @@ def test_the_report_renders_offline(page, tmp_path):
     assert page.locator(".plotly-graph-div .bars").count() >= 3
     assert "a remote secret is missing in cluster1" in page.inner_text("body")
     assert requested == [] and errors == []
+
+
+def test_the_compact_page_has_no_horizontal_overflow(page, tmp_path):
+    """The default page on a narrow window: wide tables scroll inside themselves, the page does not."""
+    report = meshnb.triage(meshnb.simulate("trust-mismatch"))
+    path = write_html(report, tmp_path / "report.html")
+    page.set_viewport_size({"width": 700, "height": 900})
+    page.goto(path.as_uri())
+    widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert widths[0] <= widths[1], widths
+    bars = page.locator(".split span")
+    assert bars.count() == 4 and bars.first.bounding_box()["width"] > 0
+    assert "the clusters do not share a root of trust" in page.inner_text("body")

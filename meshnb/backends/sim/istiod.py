@@ -60,15 +60,23 @@ def remote_secret(pki: SimPKI, remote: str, key: str, api_server: str, *, expire
     )
 
 
-def log(owner: str, keys: Mapping[str, str | None], failing: Mapping[str, str] | None = None) -> str:
-    """istiod's log in ``owner``, in Istio's line format.
+def log(
+    owner: str,
+    keys: Mapping[str, str | None],
+    failing: Mapping[str, str] | None = None,
+    started: dt.datetime = dt.datetime(2026, 11, 28, 9, 0, 0, tzinfo=dt.UTC),
+) -> str:
+    """istiod's log in ``owner``, in Istio's line format, from istiod's start (``started``) on.
 
     It follows from the data key of ``owner``'s remote secret for each other cluster (``keys``, in
     cluster order; None: no such secret) and the clusters it cannot read (``failing``: the watch error
     its informers report, "" for none), which time out after istiod's 30 s.
+
+    >>> log("cluster1", {"cluster2": "cluster2"}).splitlines()[0]
+    '2026-11-28T09:00:00.000000Z\tinfo\tFLAG: --clusterID="cluster1"'
     """
     failing = failing or {}
-    base = dt.datetime(2026, 11, 28, 9, 0, 0, tzinfo=dt.UTC)
+    base = started
     lines = []
 
     def line(seconds: float, level: str, scope: str, message: str) -> None:

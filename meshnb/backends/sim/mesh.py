@@ -57,6 +57,8 @@ class SimMesh(MeshState):
 
     def _apply(self, knobs: Knobs, *, new_scenario: bool = False) -> None:
         self._take(knobs)
+        if new_scenario:  # the scenario's istiods restart, as the test bed restarts them after a fault
+            self.restart_istiods()
         self.data_plane.on_change(new_scenario=new_scenario)
 
     def set(self, **knobs: object) -> SimMesh:

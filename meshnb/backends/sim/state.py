@@ -16,6 +16,7 @@ priorities and locality weights from the mesh config. The cluster API and the da
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from collections.abc import Mapping
 from typing import Any
@@ -29,7 +30,11 @@ from meshnb.backends.sim.lb import expected_shares
 from meshnb.backends.sim.pki import SimPKI
 from meshnb.errors import ConfigError
 
-__all__ = ["MeshState"]
+__all__ = ["ISTIOD_LEAD", "MeshState"]
+
+#: How long before a scenario takes effect its istiods started: their log (remote clusters added, a
+#: sync timed out after 30 s) ends before the checks' requests, on the same time line.
+ISTIOD_LEAD = dt.timedelta(seconds=40)
 
 
 class MeshState:
@@ -51,6 +56,7 @@ class MeshState:
             raise ConfigError("the simulated mesh needs at least two clusters")
         self.seed = seed
         self.knobs = knobs
+        self.restart_istiods()
         self.pki = SimPKI(seed)
         rng = random.Random(seed)
         names = [f"cluster{i}" for i in range(1, clusters + 1)]
@@ -60,6 +66,10 @@ class MeshState:
             self._states[name] = new_cluster(
                 name, index, rng, seed, versions.get(name), self.address, self.gateway_address(index)
             )
+
+    def restart_istiods(self) -> None:
+        """Start every istiod anew, :data:`ISTIOD_LEAD` before now: their logs begin then."""
+        self.istiod_started = dt.datetime.now(dt.UTC).replace(microsecond=0) - ISTIOD_LEAD
 
     def address(self, cluster_index: int, subnet: int, host: int) -> str:
         """A pod's IP: subnet 0 for the guide's pods, 1 for pods created through the API, 2 for replicas."""
@@ -156,6 +166,7 @@ class MeshState:
             owner,
             {r: self.remote_secret_key(owner, r) for r in others},
             {r: error for r in others if (error := self.sync_error(owner, r)) is not None},
+            self.istiod_started,
         )
 
     def pod_by_ip(self, ip: str) -> tuple[str, SimPod] | None:
