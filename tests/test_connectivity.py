@@ -20,7 +20,8 @@ def test_plan_changes_nothing():
     mesh = meshnb.simulate()
     before = _namespaces(mesh)
     finding = check_connectivity(mesh)
-    assert finding.status == "skipped" and "apply=True" in finding.summary
+    assert finding.status == "skipped" and "nothing is created until changes are allowed" in finding.summary
+    assert "--apply" in finding.next_steps[0] and "apply=True" in finding.next_steps[0]
     plan = finding.evidence["plan"]
     assert (
         plan.groupby("cluster")["kind"].apply(list).tolist() == [["Namespace", "Service", "Pod", "Pod"]] * 2
@@ -232,3 +233,19 @@ def test_no_create_starts_once_cleanup_began():
         finished.wait(5)
     time.sleep(0.5)  # well past the old namespace going and a worker's next poll
     assert NS not in mesh.state("cluster2").namespaces and NS not in mesh.state("cluster1").namespaces
+
+
+def test_the_panels_speak_of_their_own_checkbox():
+    from meshnb.panels import ConnectivityPanel, TriagePanel
+
+    panel = ConnectivityPanel(meshnb.simulate())
+    plan = panel.run()
+    assert plan.next_steps == [
+        "Review the plan, then tick *Allow changes (create, probe, delete)* above and press Run."
+    ]
+    assert "apply" not in plan.summary + plan.next_steps[0]
+    triage = TriagePanel(meshnb.simulate())
+    skipped = triage.run().findings["connectivity"]
+    assert skipped.next_steps == [
+        f"Review the plan, then tick *{triage.allow_changes.description}* above and press Run."
+    ]

@@ -17,6 +17,7 @@ unless ``keep=True``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -31,7 +32,7 @@ from meshnb.errors import ClusterError, ClusterTimeout, MeshnbError, NotFound
 from meshnb.names import validate_name
 from meshnb.readers.curl import CURL_WRITE_OUT, RESET_KINDS, classify_error, parse_curl_batch
 
-__all__ = ["check_connectivity", "manifests"]
+__all__ = ["ALLOW_CHANGES", "check_connectivity", "manifests", "plan_for_panel"]
 
 log = logging.getLogger("meshnb")
 
@@ -358,6 +359,28 @@ def _cleanup(mesh: Mesh, namespace: str, created: dict[str, int], gate: _Gate) -
     return {name: outcome[name] for name in mesh.clusters if name in outcome}
 
 
+#: The next step of a plan, wherever it was made; a panel says it in the words of its own checkbox.
+ALLOW_CHANGES = (
+    "Review the plan, then allow changes: `meshnb check connectivity --apply`, `meshnb triage "
+    "--allow-changes`, the panels' *Allow changes* box, or `apply=True` in code."
+)
+
+
+def plan_for_panel(finding: Finding, checkbox: str) -> Finding:
+    """``finding`` as a panel shows it: a plan's next step names the panel's own ``checkbox``.
+
+    >>> import meshnb
+    >>> plan = check_connectivity(meshnb.simulate())
+    >>> plan_for_panel(plan, "Allow changes").next_steps
+    ['Review the plan, then tick *Allow changes* above and press Run.']
+    """
+    if finding.next_steps != [ALLOW_CHANGES]:
+        return finding
+    return dataclasses.replace(
+        finding, next_steps=[f"Review the plan, then tick *{checkbox}* above and press Run."]
+    )
+
+
 def check_connectivity(
     mesh: Mesh,
     namespace: str = "uninjected-sample",
@@ -391,10 +414,10 @@ def check_connectivity(
             summary=(
                 f"would create namespace {namespace} (no sidecar injection) with helloworld and curl in "
                 f"{len(mesh.clusters)} clusters, curl each remote helloworld pod IP, then delete it all; "
-                "run with apply=True to do it"
+                "nothing is created until changes are allowed"
             ),
             evidence={"plan": plan},
-            next_steps=["Review the plan, then run check_connectivity(mesh, apply=True)."],
+            next_steps=[ALLOW_CHANGES],
             details=details,
         )
     created: dict[str, int] = {}  # objects created per cluster, updated as they are created

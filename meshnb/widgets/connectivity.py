@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from meshnb.backends.base import Mesh
-from meshnb.diagnostics.connectivity import check_connectivity
+from meshnb.diagnostics.connectivity import check_connectivity, plan_for_panel
 from meshnb.diagnostics.fanout import Progress
 from meshnb.diagnostics.finding import Finding
 from meshnb.diagnostics.registry import CHECKS
@@ -50,10 +50,11 @@ class ConnectivityPanel(CheckPanel):
 
     def call(self, progress: Progress) -> Finding:
         """Run the connectivity check: the plan, or (changes allowed) create, probe, delete unless kept."""
-        return check_connectivity(
+        finding = check_connectivity(
             self.mesh,
             namespace=self.namespace.value.strip(),
             apply=self.allow_changes.value,
             keep=self.keep.value,
             progress=progress,
         )
+        return plan_for_panel(finding, self.allow_changes.description)

@@ -19,6 +19,7 @@ import ipywidgets as widgets
 
 from meshnb import plots
 from meshnb.backends.base import Mesh
+from meshnb.diagnostics.connectivity import plan_for_panel
 from meshnb.diagnostics.finding import Finding
 from meshnb.diagnostics.report import Report
 from meshnb.diagnostics.triage import ORDER, triage
@@ -168,6 +169,9 @@ class TriagePanel(widgets.VBox):
         finally:
             self.run_button.disabled = False
             self.run_button.description = "Run triage"
+        if "connectivity" in report.findings:
+            plan = plan_for_panel(report.findings["connectivity"], self.allow_changes.description)
+            report.findings["connectivity"] = plan
         self.error, self.result = None, report
         for name, finding in report.findings.items():
             self.lights[name].value = self._light(name, finding)
