@@ -77,6 +77,11 @@ def _parser(checks: Registry) -> argparse.ArgumentParser:
             sub.add_argument(option.flag, **_option_arguments(option))
         sub.add_argument("--json", action="store_true", help="print the finding as JSON")
         _add_samples(sub)
+        sub.add_argument(
+            "--show-commands",
+            action="store_true",
+            help="print the kubectl and istioctl commands that gather the same evidence by hand; run nothing",
+        )
     triage = commands.add_parser(
         "triage",
         help="run every check in the guide's order and name the most likely cause",
@@ -517,6 +522,16 @@ def _main(argv: Sequence[str] | None, checks: Registry | None = None) -> int:
         return _read(args)
     spec = checks[args.check]
     options = {option.name: getattr(args, option.name) for option in spec.options}
+    if args.show_commands:
+        from meshnb.diagnostics.by_hand import commands
+
+        try:
+            with _mesh(args) as mesh:
+                print("\n".join(commands(spec, mesh, options)))
+        except (MeshnbError, ValueError, RuntimeError) as exc:
+            print(f"meshnb: error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        return 0
     try:
         with _mesh(args) as mesh:
             finding = spec.function(

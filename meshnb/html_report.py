@@ -69,17 +69,23 @@ def _figures(report: Report) -> list[tuple[str, go.Figure]]:
     return found
 
 
-def diagnosis_html(report: Report) -> str:
-    """The diagnosis as HTML: the summary, then each cause with its evidence and next step."""
-    parts = [f"<style>{_STYLE_CAUSE}</style>", f"<p><strong>{_e(report.diagnosis.summary)}</strong></p>"]
+def diagnosis_html(report: Report, *, summary: bool = True) -> str:
+    """The diagnosis as HTML: the summary, each cause with its evidence and next step, a light per check.
+
+    ``summary=False`` leaves out the summary and the lights: the triage panel says them once, in its
+    status line and its own lights.
+    """
+    parts = [f"<style>{_STYLE_CAUSE}</style>"]
+    if summary:
+        parts.append(f"<p><strong>{_e(report.diagnosis.summary)}</strong></p>")
     for cause in report.diagnosis.causes:
         parts.append(f'<div class="cause{" by-design" if cause.by_design else ""}">')
         parts.append(f"<h3>{_e(cause.title)}</h3><ul>")
         parts += [f"<li>{_e(line)}</li>" for line in cause.evidence]
         parts.append(f"</ul><p>Next: {_e(cause.next_step)}</p></div>")
-    parts.append(
-        "<p>" + " ".join(f"{f.status_html()} {_e(name)}" for name, f in report.findings.items()) + "</p>"
-    )
+    if summary:
+        lights = " ".join(f"{f.status_html()} {_e(name)}" for name, f in report.findings.items())
+        parts.append(f"<p>{lights}</p>")
     return "\n".join(parts)
 
 

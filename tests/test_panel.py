@@ -26,7 +26,7 @@ def test_click_runs_the_check_and_fills_every_tab():
         assert any(n.startswith("v1") for n in names) and any(n.startswith("v2") for n in names)
     assert [bar.value for bar in panel.progress.values()] == [40, 40]
     assert not panel.run_button.disabled
-    assert panel.tab.titles == ("Summary", "Samples", "Split", "Sequence")
+    assert panel.tab.titles == ("Summary", "Samples", "Split", "Sequence", "By hand")
 
 
 def test_controls_reach_the_check_and_failures_show():
@@ -87,3 +87,11 @@ def test_scenario_picker_switches_what_the_panel_sees():
     assert panel.run().status == "fail"
     picker.scenario.value = "healthy"
     assert panel.run().status == "pass"
+
+
+def test_an_unreachable_clusters_bar_is_full_and_red_not_empty():
+    panel = LoadBalancingPanel(meshnb.simulate(unreachable="cluster2"), requests=10)
+    panel.run()
+    bar = panel.progress["cluster2"]
+    assert (bar.value, bar.bar_style, bar.tooltip) == (bar.max, "danger", "cluster2: error")
+    assert panel.progress["cluster1"].bar_style != "danger"

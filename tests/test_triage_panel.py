@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import meshnb
 from meshnb.diagnostics.triage import ORDER
 from meshnb.panels import TriagePanel
@@ -57,3 +59,25 @@ def test_allow_changes_runs_the_probe():
     report = panel.run()
     assert report.findings["connectivity"].status == "fail"
     assert report.diagnosis.causes[0].evidence[0].startswith("probe cluster1 -> cluster2")
+
+
+def test_the_diagnosis_and_the_lights_are_said_once():
+    panel = TriagePanel(meshnb.simulate("missing-remote-secret"))
+    report = panel.run()
+    summary = html.escape(report.diagnosis.summary)
+    assert (panel.status.value + panel.diagnosis.value).count(summary) == 1
+    assert "meshnb-status" not in panel.diagnosis.value  # the lights are the panel's own row
+    assert all("meshnb-status" in light.value for light in panel.lights.values())
+
+
+def test_a_check_panels_status_is_one_sentence_and_the_summary_tab_has_it_all():
+    from meshnb.panels import LoadBalancingPanel
+
+    panel = LoadBalancingPanel(meshnb.simulate("firewall"), requests=20)
+    finding = panel.run()
+    assert ";" in finding.summary  # one clause per cluster
+    assert panel.status.value.endswith(
+        "cluster1: only v1 answered (the local v1); the rest in the Summary tab"
+    )
+    shown = "".join(item["data"].get("text/html", "") for item in panel.outputs["Summary"].outputs)
+    assert html.escape(finding.summary) in shown

@@ -110,12 +110,14 @@ def connect(
             configuration.retries = False  # fail fast: no urllib3 retries against a dead API server
             api = config.client(ctx, configuration, credential_timeout=credential_timeout)
             log.debug("connected cluster %s to context %s at %s", cluster, ctx, configuration.host)
-            clusters[cluster] = KubeCluster(cluster, api, timeout, max_answer_bytes=max_answer_bytes)
+            clusters[cluster] = KubeCluster(
+                cluster, api, timeout, max_answer_bytes=max_answer_bytes, context=ctx
+            )
     except BaseException:
         for built in clusters.values():
             built.close()
         raise
-    return KubeMesh(clusters)
+    return KubeMesh(clusters, kubeconfig=None if kubeconfig is None else os.fspath(kubeconfig))
 
 
 def _context_pairs(contexts: str | Sequence[str] | Mapping[str, str]) -> dict[str, str]:
@@ -147,8 +149,9 @@ class KubeMesh:
     # -> 'v1.30.0'
     """
 
-    def __init__(self, clusters: Mapping[str, KubeCluster]):
+    def __init__(self, clusters: Mapping[str, KubeCluster], *, kubeconfig: str | None = None):
         self.clusters: dict[str, KubeCluster] = dict(clusters)
+        self.kubeconfig = kubeconfig  # the file named to connect(), for commands a person runs by hand
 
     def close(self) -> None:
         """Close every cluster's API client."""
@@ -182,8 +185,10 @@ class KubeCluster:
         timeout: float = 10.0,
         *,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
+        context: str | None = None,
     ):
         self.name = name
+        self.context = context  # its kubeconfig context, for commands a person runs by hand
         self.api_client = api_client
         self.timeout = float(timeout)
         self.max_answer_bytes = max_answer_bytes

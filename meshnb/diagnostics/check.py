@@ -11,9 +11,12 @@ exports are all built from that list.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from meshnb.diagnostics.by_hand import Hand
 
 __all__ = ["Check", "Option", "TriageSettings"]
 
@@ -66,7 +69,9 @@ class Check:
     ``"module:Class"`` of a custom notebook panel (in :mod:`meshnb.widgets`); without one, a panel is
     made from the options and tables. ``in_triage`` gives the keyword arguments triage passes; each
     check named in ``needs`` runs before this one in triage, and its Finding is passed as the keyword
-    argument of its name (``endpoints=...``), so what one check read is not read again.
+    argument of its name (``endpoints=...``), so what one check read is not read again. ``by_hand``
+    gives the kubectl and istioctl commands that gather the same evidence by hand
+    (:mod:`meshnb.diagnostics.by_hand`).
     """
 
     name: str
@@ -79,6 +84,7 @@ class Check:
     panel: str | None = None
     in_triage: Callable[[TriageSettings], Mapping[str, Any]] = field(default=_nothing)
     needs: tuple[str, ...] = ()
+    by_hand: Callable[[Hand], Iterable[str]] | None = None
 
     @property
     def export(self) -> str:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from meshnb.backends.base import DEFAULT_TIMEOUT, Mesh, Pod
+from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check, Option
 from meshnb.diagnostics.fanout import Cancelled, Progress, per_cluster
 from meshnb.diagnostics.finding import Finding
@@ -479,6 +480,27 @@ def check_connectivity(
     )
 
 
+def _by_hand(hand: Hand) -> list[str]:
+    """The guide's firewall step: a curl pod without a sidecar, curling each remote helloworld pod IP."""
+    probe = hand.options["namespace"]
+    lines = []
+    for cluster in hand.contexts:
+        lines += [
+            hand.kubectl(cluster, "create", "namespace", probe),
+            hand.kubectl(cluster, "-n", probe, "apply", "-f", "samples/curl/curl.yaml"),
+            hand.kubectl(cluster, "-n", probe, "wait", "--for=condition=Ready", "pod", "-l", "app=curl"),
+        ]
+    for source in hand.contexts:
+        for target in hand.contexts:
+            if source != target:
+                ip = hand.lookup(target, "sample", "helloworld", "{.items[0].status.podIP}")
+                lines.append(
+                    f"{hand.kubectl(source, '-n', probe, 'exec', '-c', 'curl')} "
+                    f"{hand.lookup(source, probe, 'curl')} -- curl -sS {ip}:5000/hello"
+                )
+    return lines + [hand.kubectl(cluster, "delete", "namespace", probe) for cluster in hand.contexts]
+
+
 CHECK_SPEC = Check(
     CHECK,
     check_connectivity,
@@ -509,4 +531,5 @@ CHECK_SPEC = Check(
     title="Connectivity without Istio",
     panel="meshnb.widgets.connectivity:ConnectivityPanel",
     in_triage=lambda settings: {"apply": settings.allow_changes},
+    by_hand=_by_hand,
 )

@@ -15,11 +15,13 @@ A proxy that holds only its own cluster's endpoints means its control plane cann
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from meshnb.backends.base import Cluster, Mesh
+from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check, Option
 from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
 from meshnb.diagnostics.finding import Finding, verdict
@@ -209,6 +211,17 @@ def check_endpoints(
     )
 
 
+def _by_hand(hand: Hand) -> list[str]:
+    """The guide's ``istioctl proxy-config endpoint`` on each cluster's curl pod, for the service."""
+    o = hand.options
+    name = f"outbound|{o['port']}||{o['service']}.{o['namespace']}.svc.cluster.local"
+    return [
+        f"{hand.istioctl(cluster, 'proxy-config', 'endpoint')} {hand.pod(cluster, o['namespace'], 'curl')}"
+        f".{shlex.quote(o['namespace'])} --cluster {shlex.quote(name)}"
+        for cluster in hand.contexts
+    ]
+
+
 CHECK_SPEC = Check(
     CHECK,
     check_endpoints,
@@ -235,4 +248,5 @@ CHECK_SPEC = Check(
     ),
     title="Endpoints the proxies hold",
     panel="meshnb.widgets.endpoints:EndpointsPanel",
+    by_hand=_by_hand,
 )

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import math
 import os
+import shlex
 import time
 from array import array
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from meshnb.backends.base import Cluster, Mesh, Pod
+from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check, Option
 from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
 from meshnb.diagnostics.finding import Finding, verdict
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["SAMPLE_BYTES", "available_memory", "check_load_balancing", "curl_argv"]
+__all__ = ["GUIDE_STEPS", "SAMPLE_BYTES", "available_memory", "check_load_balancing", "curl_argv"]
 
 log = logging.getLogger("meshnb")
 
@@ -80,6 +82,8 @@ STEP_SECRETS = (
     "cluster must show one secret per other cluster whose data key is that cluster's name, and istiod's "
     "logs must not show 'Add cluster: create remote cluster failed'."
 )
+#: The guide's steps after this one, which a failed check lists when it runs alone.
+GUIDE_STEPS = (STEP_CONNECTIVITY, STEP_LOCALITY, STEP_TRUST, STEP_ENDPOINTS, STEP_SECRETS)
 
 
 def available_memory(proc: str = "/proc", cgroup: str = "/sys/fs/cgroup") -> int | None:
@@ -530,6 +534,17 @@ def check_load_balancing(
     )
 
 
+def _by_hand(hand: Hand) -> list[str]:
+    """The guide's loop: curl the service ten times from each cluster's curl pod."""
+    o = hand.options
+    url = f"{o['service']}.{o['namespace']}:{o['port']}{o['path']}"
+    return [
+        f"for i in $(seq 10); do {hand.kubectl(cluster, '-n', o['namespace'], 'exec', '-c', 'curl')} "
+        f"{hand.pod(cluster, o['namespace'], 'curl')} -- curl -sS {shlex.quote(url)}; done"
+        for cluster in hand.contexts
+    ]
+
+
 CHECK_SPEC = Check(
     CHECK,
     check_load_balancing,
@@ -568,4 +583,5 @@ CHECK_SPEC = Check(
     title="Cross-cluster load balancing",
     panel="meshnb.widgets.load_balancing:LoadBalancingPanel",
     in_triage=lambda settings: {"requests": settings.requests},
+    by_hand=_by_hand,
 )

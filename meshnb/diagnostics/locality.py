@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from meshnb.backends.base import Cluster, Mesh
+from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check, Option
 from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
 from meshnb.diagnostics.finding import Finding, verdict
@@ -323,6 +324,29 @@ def check_locality(
     )
 
 
+def _by_hand(hand: Hand) -> list[str]:
+    """The nodes' localities, the service's DestinationRules and the mesh config, per cluster."""
+    ns = hand.options["namespace"]
+    lines = []
+    for cluster in hand.contexts:
+        lines += [
+            hand.kubectl(
+                cluster,
+                "get",
+                "nodes",
+                "-L",
+                "topology.kubernetes.io/region",
+                "-L",
+                "topology.kubernetes.io/zone",
+            ),
+            hand.kubectl(cluster, "-n", ns, "get", "destinationrules", "-o", "yaml"),
+            hand.kubectl(
+                cluster, "-n", "istio-system", "get", "configmap", "istio", "-o", "jsonpath={.data.mesh}"
+            ),
+        ]
+    return lines
+
+
 CHECK_SPEC = Check(
     CHECK,
     check_locality,
@@ -335,4 +359,5 @@ CHECK_SPEC = Check(
     title="Locality load balancing",
     panel="meshnb.widgets.locality:LocalityPanel",
     needs=("endpoints",),
+    by_hand=_by_hand,
 )

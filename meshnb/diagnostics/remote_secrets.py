@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from meshnb.backends.base import Cluster, Mesh, Secret
+from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check, Option
 from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
 from meshnb.diagnostics.finding import Finding, verdict
@@ -396,6 +397,21 @@ def check_remote_secrets(
     )
 
 
+def _by_hand(hand: Hand) -> list[str]:
+    """The guide's remote-secret listing, istiod's log lines about remote clusters, istioctl's view."""
+    ns = hand.options["namespace"]
+    lines = [
+        hand.kubectl(cluster, "-n", ns, "get", "secrets", "-l", "istio/multiCluster=true")
+        for cluster in hand.contexts
+    ]
+    lines += [
+        f"{hand.kubectl(cluster, '-n', ns, 'logs', '-l', 'app=istiod', '--tail=-1')} "
+        "| grep -E 'remote cluster|Add cluster|failed to sync|watch error'"
+        for cluster in hand.contexts
+    ]
+    return lines + [hand.istioctl(cluster, "remote-clusters") for cluster in hand.contexts]
+
+
 CHECK_SPEC = Check(
     CHECK,
     check_remote_secrets,
@@ -408,4 +424,5 @@ CHECK_SPEC = Check(
     ),
     title="Remote secrets and istiod",
     panel="meshnb.widgets.remote_secrets:RemoteSecretsPanel",
+    by_hand=_by_hand,
 )

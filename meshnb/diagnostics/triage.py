@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -15,8 +16,10 @@ from typing import Any
 
 from meshnb.backends.base import Mesh
 from meshnb.diagnostics.check import TriageSettings
-from meshnb.diagnostics.diagnosis import diagnose
+from meshnb.diagnostics.diagnosis import Diagnosis, diagnose
 from meshnb.diagnostics.finding import Finding
+from meshnb.diagnostics.load_balancing import CHECK as SYMPTOM
+from meshnb.diagnostics.load_balancing import GUIDE_STEPS
 from meshnb.diagnostics.registry import CHECKS, Registry
 from meshnb.diagnostics.report import Report
 from meshnb.errors import MeshnbError
@@ -85,4 +88,19 @@ def triage(
         except MeshnbError as exc:
             findings[name] = Finding(name, "error", f"the check could not run: {exc}")
         log.info("triage: %s: %s", name, findings[name].status)
-    return Report(findings, diagnose(findings, checks), _metadata(mesh, started))
+    diagnosis = diagnose(findings, checks)
+    return Report(_focused(findings, diagnosis), diagnosis, _metadata(mesh, started))
+
+
+def _focused(findings: dict[str, Finding], diagnosis: Diagnosis) -> dict[str, Finding]:
+    """The symptom's next steps as triage found its cause: the causes' own, not the guide's whole walk.
+
+    Alone, a failed load-balancing check lists every step of the guide (rule out the network, locality,
+    trust, endpoints, secrets); in triage, the other checks have already walked them.
+    """
+    symptom = findings.get(SYMPTOM)
+    steps = [f"{cause.title}: {cause.next_step}" for cause in diagnosis.causes if cause.next_step]
+    if symptom is None or symptom.status == "pass" or not steps:
+        return findings
+    own = [step for step in symptom.next_steps if step not in GUIDE_STEPS]  # e.g. the failed requests
+    return {**findings, SYMPTOM: dataclasses.replace(symptom, next_steps=[*steps, *own])}

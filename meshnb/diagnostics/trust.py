@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from meshnb.backends.base import Cluster, Mesh
+from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check, Option
 from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
 from meshnb.diagnostics.finding import STATUSES, Finding, worst
@@ -500,6 +501,21 @@ def check_trust(
     )
 
 
+def _by_hand(hand: Hand) -> list[str]:
+    """The guide's diff of the roots, and each root's fingerprint and subject."""
+    o = hand.options
+    root = [o["namespace"], "get", "secret", o["secret"], "-o", "jsonpath={.data.root-cert\\.pem}"]
+
+    def pem(cluster: str) -> str:
+        return f"{hand.kubectl(cluster, '-n', *root)} | base64 -d"
+
+    first, *others = hand.contexts
+    return [
+        *(f"diff <({pem(first)}) <({pem(other)})" for other in others),
+        *(f"{pem(cluster)} | openssl x509 -noout -subject -fingerprint -sha256" for cluster in hand.contexts),
+    ]
+
+
 CHECK_SPEC = Check(
     CHECK,
     check_trust,
@@ -523,4 +539,5 @@ CHECK_SPEC = Check(
     ),
     title="Trust configuration",
     panel="meshnb.widgets.trust:TrustPanel",
+    by_hand=_by_hand,
 )

@@ -21,19 +21,36 @@ from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
+from IPython.display import HTML
 
 from meshnb.backends.base import Mesh
+from meshnb.diagnostics.by_hand import commands
 from meshnb.diagnostics.check import Check, Option
 from meshnb.diagnostics.fanout import Progress
 from meshnb.diagnostics.finding import Finding
 from meshnb.widgets.display import show
 from meshnb.widgets.freshness import Freshness
 
-__all__ = ["STYLE", "CheckPanel", "advance", "control", "error_html", "panel_class"]
+__all__ = [
+    "BY_HAND",
+    "STYLE",
+    "CheckPanel",
+    "advance",
+    "control",
+    "error_html",
+    "one_sentence",
+    "panel_class",
+]
 
 log = logging.getLogger("meshnb")
 
 STYLE = {"description_width": "initial"}
+#: The tab with the commands that gather a check's evidence by hand.
+BY_HAND = "By hand"
+_COMMANDS = (
+    "<p>The same evidence by hand (each line can be pasted into a shell):</p>"
+    '<pre class="meshnb-commands" style="white-space:pre-wrap;overflow-wrap:anywhere">{}</pre>'
+)
 
 
 def advance(bar: widgets.IntProgress, done: int, total: int) -> None:
@@ -41,6 +58,43 @@ def advance(bar: widgets.IntProgress, done: int, total: int) -> None:
     bar.max = max(total, 1)
     bar.value = done
     bar.bar_style = "success" if done >= total else "info"
+
+
+def mark_clusters(bars: dict[str, widgets.IntProgress], statuses: dict[str, str]) -> None:
+    """Each failed or unreachable cluster's bar drawn full and red, its status in its tooltip.
+
+    A cluster that failed before reporting progress would otherwise be an empty grey bar.
+
+    >>> bars = {"c1": widgets.IntProgress(value=0, max=1)}
+    >>> mark_clusters(bars, {"c1": "error"})
+    >>> bars["c1"].value, bars["c1"].bar_style, bars["c1"].tooltip
+    (1, 'danger', 'c1: error')
+    """
+    for cluster, bar in bars.items():
+        status = statuses.get(cluster)
+        if status in ("error", "fail"):
+            bar.value, bar.bar_style = bar.max, "danger"
+        bar.tooltip = f"{cluster}: {status}" if status else None
+
+
+def one_sentence(summary: str) -> str:
+    """The first clause of a finding's summary, for a status line; the rest is in the Summary tab.
+
+    >>> one_sentence("cluster1: only v1 answered (the local v1; no v2); cluster2: only v2 answered")
+    'cluster1: only v1 answered (the local v1; no v2); the rest in the Summary tab'
+    >>> one_sentence("every cluster reaches every other")
+    'every cluster reaches every other'
+    """
+    depth, clauses, start = 0, [], 0
+    for i, char in enumerate(summary):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == ";" and depth == 0:
+            clauses.append(summary[start:i].strip())
+            start = i + 1
+    clauses.append(summary[start:].strip())
+    if len(clauses) == 1:
+        return summary
+    return f"{clauses[0]}; the rest in the Summary tab"
 
 
 def error_html(exc: BaseException) -> str:
@@ -107,7 +161,7 @@ class CheckPanel(widgets.VBox):
             name: widgets.IntProgress(value=0, min=0, max=1, description=name, style=STYLE)
             for name in mesh.clusters
         }
-        titles = ("Summary", *(title for title, _view in self.tabs))
+        titles = ("Summary", *(title for title, _view in self.tabs), BY_HAND)
         self.outputs = {name: widgets.Output() for name in titles}
         self.tab = widgets.Tab(children=[self.outputs[name] for name in titles], titles=titles)
         header = f"<b>{html.escape(self.title)}</b>" + (f": {html.escape(self.intro)}" if self.intro else "")
@@ -124,6 +178,19 @@ class CheckPanel(widgets.VBox):
         )
         self.add_class("meshnb-panel")
         self.add_class(self.css)
+        self._show_commands()
+
+    def commands(self) -> list[str]:
+        """The kubectl and istioctl commands that gather this check's evidence by hand, names filled in."""
+        if self.check is None:
+            return []
+        values = {o.name: getattr(self, o.name).value for o in self.check.options if hasattr(self, o.name)}
+        return commands(self.check, self.mesh, values, self.result)
+
+    def _show_commands(self) -> None:
+        lines = self.commands()
+        text = "\n".join(lines) if lines else "(none)"
+        show(self.outputs[BY_HAND], HTML(_COMMANDS.format(html.escape(text))))
 
     def note(self) -> widgets.HTML:
         """For a cell below that shows :attr:`result`: a line that says when it is out of date."""
@@ -185,15 +252,13 @@ class CheckPanel(widgets.VBox):
         self.error = None
         self.result = finding
         self._render(finding)
+        self._show_commands()  # with the pods this run used
         self.freshness.ran()
         return finding
 
     def _render(self, finding: Finding) -> None:
-        statuses = finding.cluster_statuses()
-        for cluster, bar in self.progress.items():
-            if statuses.get(cluster) in ("error", "fail"):
-                bar.bar_style = "danger"
-        self.status.value = f"{finding.status_html()} {html.escape(finding.summary)}"
+        mark_clusters(self.progress, finding.cluster_statuses())
+        self.status.value = f"{finding.status_html()} {html.escape(one_sentence(finding.summary))}"
         show(self.outputs["Summary"], finding)
         for title, view in self.tabs:
             show(self.outputs[title], view(finding))

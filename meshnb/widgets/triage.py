@@ -26,7 +26,7 @@ from meshnb.diagnostics.triage import ORDER, triage
 from meshnb.errors import MeshnbError
 from meshnb.files import SAVE_DIR
 from meshnb.html_report import diagnosis_html, write_html
-from meshnb.widgets.check_panel import STYLE, advance, error_html
+from meshnb.widgets.check_panel import STYLE, advance, error_html, mark_clusters
 from meshnb.widgets.display import FigureBundle, show
 from meshnb.widgets.freshness import Freshness
 
@@ -173,12 +173,18 @@ class TriagePanel(widgets.VBox):
             plan = plan_for_panel(report.findings["connectivity"], self.allow_changes.description)
             report.findings["connectivity"] = plan
         self.error, self.result = None, report
+        failed: dict[str, str] = {}  # each cluster's worst: an error over a fail
+        for finding in report.findings.values():
+            for cluster, status in finding.cluster_statuses().items():
+                if status in ("error", "fail") and failed.get(cluster) != "error":
+                    failed[cluster] = status
+        mark_clusters(self.progress, failed)
         for name, finding in report.findings.items():
             self.lights[name].value = self._light(name, finding)
             show(self.outputs[name], finding, *_figures(name, finding))
         worst = Finding("triage", report.status, report.diagnosis.summary)
         self.status.value = f"{worst.status_html()} {html.escape(report.diagnosis.summary)}"
-        self.diagnosis.value = diagnosis_html(report)
+        self.diagnosis.value = diagnosis_html(report, summary=False)  # the status line says the summary
         self.save_button.disabled = self.export_button.disabled = False
         self.freshness.ran()
         return report

@@ -78,7 +78,7 @@ class SimMesh(MeshState):
         >>> _ = mesh.use("firewall")
         changed: the scenario: firewall
         """
-        self._watchers.append(weakref.WeakMethod(callback))  # type: ignore[arg-type]
+        self._watchers.append(weakref.WeakMethod(callback))
 
     def _tell(self, what: str) -> None:
         alive = [(ref, ref()) for ref in self._watchers]
