@@ -102,7 +102,8 @@ def test_a_reader_that_closes_the_pipe_ends_it_quietly():
     code = (
         "import subprocess, sys\n"
         "p = subprocess.Popen([sys.executable, '-m', 'meshnb', 'check', 'load-balancing', '--simulate',"
-        " 'healthy', '--requests', '2000', '--json'], stdout=subprocess.PIPE, stderr=subprocess.PIPE)\n"
+        " 'healthy', '--requests', '2000', '--json', '--samples'],"
+        " stdout=subprocess.PIPE, stderr=subprocess.PIPE)\n"
         "p.stdout.read(100); p.stdout.close()\n"
         "err = p.stderr.read().decode(); p.wait()\n"
         "print(p.returncode); print(err)\n"

@@ -73,7 +73,7 @@ def test_panel_and_cli():
 
     panel = EndpointsPanel(meshnb.simulate("missing-remote-secret"))
     assert panel.run().status == "fail" and "FAIL" in panel.status.value
-    assert panel.tab.titles == ("Summary", "Clusters", "Endpoints")
+    assert panel.tab.titles == ("Summary", "Clusters", "Endpoints", "By hand")
     result = subprocess.run(
         [sys.executable, "-m", "meshnb", "check", "endpoints", "--simulate", "healthy", "--json"],
         capture_output=True,

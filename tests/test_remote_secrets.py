@@ -258,7 +258,7 @@ def test_panel():
     assert panel.namespace.description
     assert panel.run().status == "fail"
     assert "FAIL" in panel.status.value
-    assert panel.tab.titles == ("Summary", "Clusters", "Remote secrets", "istiod events")
+    assert panel.tab.titles == ("Summary", "Clusters", "Remote secrets", "istiod events", "By hand")
     assert panel.progress["cluster1"].bar_style == "danger"
 
 

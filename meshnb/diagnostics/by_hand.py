@@ -13,13 +13,12 @@ kubectl --context=cluster1 -n istio-system get secrets -l istio/multiCluster=tru
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from meshnb.backends.base import Mesh
-    from meshnb.diagnostics.check import Check
     from meshnb.diagnostics.finding import Finding
 
 __all__ = ["Hand", "commands"]
@@ -73,6 +72,18 @@ class Hand:
         return f'"$({find})"'
 
 
+class Declared(Protocol):
+    """What :func:`commands` reads of a check's declaration (:class:`meshnb.diagnostics.check.Check`)."""
+
+    @property
+    def options(self) -> tuple[Any, ...]:
+        """The check's options, each with ``name`` and ``default``."""
+
+    @property
+    def by_hand(self) -> Callable[[Hand], Iterable[str]] | None:
+        """The check's commands, made from a :class:`Hand`."""
+
+
 def _pods(finding: Finding | None) -> dict[str, str]:
     """The first source pod of each cluster in ``finding``'s evidence, if it has any."""
     pods: dict[str, str] = {}
@@ -85,7 +96,7 @@ def _pods(finding: Finding | None) -> dict[str, str]:
 
 
 def commands(
-    check: Check, mesh: Mesh, options: Mapping[str, Any] | None = None, finding: Finding | None = None
+    check: Declared, mesh: Mesh, options: Mapping[str, Any] | None = None, finding: Finding | None = None
 ) -> list[str]:
     """The commands that gather ``check``'s evidence by hand on ``mesh`` (``options`` as the check's).
 

@@ -161,7 +161,8 @@ class CheckPanel(widgets.VBox):
             name: widgets.IntProgress(value=0, min=0, max=1, description=name, style=STYLE)
             for name in mesh.clusters
         }
-        titles = ("Summary", *(title for title, _view in self.tabs), BY_HAND)
+        by_hand = (BY_HAND,) if self.check is not None and self.check.by_hand is not None else ()
+        titles = ("Summary", *(title for title, _view in self.tabs), *by_hand)
         self.outputs = {name: widgets.Output() for name in titles}
         self.tab = widgets.Tab(children=[self.outputs[name] for name in titles], titles=titles)
         header = f"<b>{html.escape(self.title)}</b>" + (f": {html.escape(self.intro)}" if self.intro else "")
@@ -188,9 +189,9 @@ class CheckPanel(widgets.VBox):
         return commands(self.check, self.mesh, values, self.result)
 
     def _show_commands(self) -> None:
-        lines = self.commands()
-        text = "\n".join(lines) if lines else "(none)"
-        show(self.outputs[BY_HAND], HTML(_COMMANDS.format(html.escape(text))))
+        if BY_HAND in self.outputs:
+            text = "\n".join(self.commands())
+            show(self.outputs[BY_HAND], HTML(_COMMANDS.format(html.escape(text))))
 
     def note(self) -> widgets.HTML:
         """For a cell below that shows :attr:`result`: a line that says when it is out of date."""

@@ -73,7 +73,7 @@ def log(
     its informers report, "" for none), which time out after istiod's 30 s.
 
     >>> log("cluster1", {"cluster2": "cluster2"}).splitlines()[0]
-    '2026-11-28T09:00:00.000000Z\tinfo\tFLAG: --clusterID="cluster1"'
+    '2026-11-28T09:00:00.000000Z\\tinfo\\tFLAG: --clusterID="cluster1"'
     """
     failing = failing or {}
     base = started
