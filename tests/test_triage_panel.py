@@ -68,16 +68,3 @@ def test_the_diagnosis_and_the_lights_are_said_once():
     assert (panel.status.value + panel.diagnosis.value).count(summary) == 1
     assert "meshnb-status" not in panel.diagnosis.value  # the lights are the panel's own row
     assert all("meshnb-status" in light.value for light in panel.lights.values())
-
-
-def test_a_check_panels_status_is_one_sentence_and_the_summary_tab_has_it_all():
-    from meshnb.panels import LoadBalancingPanel
-
-    panel = LoadBalancingPanel(meshnb.simulate("firewall"), requests=20)
-    finding = panel.run()
-    assert ";" in finding.summary  # one clause per cluster
-    assert panel.status.value.endswith(
-        "cluster1: only v1 answered (the local v1); the rest in the Summary tab"
-    )
-    shown = "".join(item["data"].get("text/html", "") for item in panel.outputs["Summary"].outputs)
-    assert html.escape(finding.summary) in shown

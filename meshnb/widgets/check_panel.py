@@ -38,7 +38,6 @@ __all__ = [
     "advance",
     "control",
     "error_html",
-    "one_sentence",
     "panel_class",
 ]
 
@@ -75,26 +74,6 @@ def mark_clusters(bars: dict[str, widgets.IntProgress], statuses: dict[str, str]
         if status in ("error", "fail"):
             bar.value, bar.bar_style = bar.max, "danger"
         bar.tooltip = f"{cluster}: {status}" if status else None
-
-
-def one_sentence(summary: str) -> str:
-    """The first clause of a finding's summary, for a status line; the rest is in the Summary tab.
-
-    >>> one_sentence("cluster1: only v1 answered (the local v1; no v2); cluster2: only v2 answered")
-    'cluster1: only v1 answered (the local v1; no v2); the rest in the Summary tab'
-    >>> one_sentence("every cluster reaches every other")
-    'every cluster reaches every other'
-    """
-    depth, clauses, start = 0, [], 0
-    for i, char in enumerate(summary):
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if char == ";" and depth == 0:
-            clauses.append(summary[start:i].strip())
-            start = i + 1
-    clauses.append(summary[start:].strip())
-    if len(clauses) == 1:
-        return summary
-    return f"{clauses[0]}; the rest in the Summary tab"
 
 
 def error_html(exc: BaseException) -> str:
@@ -259,7 +238,7 @@ class CheckPanel(widgets.VBox):
 
     def _render(self, finding: Finding) -> None:
         mark_clusters(self.progress, finding.cluster_statuses())
-        self.status.value = f"{finding.status_html()} {html.escape(one_sentence(finding.summary))}"
+        self.status.value = f"{finding.status_html()} {html.escape(finding.summary)}"
         show(self.outputs["Summary"], finding)
         for title, view in self.tabs:
             show(self.outputs[title], view(finding))
