@@ -43,6 +43,7 @@ EXIT_ERROR = 2
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 FIRST_NOTEBOOK = "notebooks/00-triage.ipynb"
 DEMO_NOTEBOOK = "notebooks/demo-cross-cluster-balancing.ipynb"
+DEMO_CULL_SECONDS = 120
 
 
 def _option_arguments(option: Option) -> dict[str, Any]:
@@ -187,8 +188,17 @@ def _serve(app: str, notebook: str, extra: list[str]) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
+    extra = [arg for arg in extra if arg != "--"]
     if app == "voila":
+        # a kernel no page is connected to, idle for 2 minutes, is shut down (the demo stops its traffic
+        # once its page is gone, so its kernel goes idle); the same option after the `--` replaces it
+        culling = {
+            "--MappingKernelManager.cull_idle_timeout": str(DEMO_CULL_SECONDS),
+            "--MappingKernelManager.cull_interval": "30",
+        }
+        given = {arg.split("=", 1)[0] for arg in extra}
         argv = [sys.executable, "-m", "voila", notebook]
+        argv += [f"{flag}={value}" for flag, value in culling.items() if flag not in given]
     else:
         # the notebook's own URL is where a browser opens and what a headless server prints
         argv = [
@@ -200,7 +210,7 @@ def _serve(app: str, notebook: str, extra: list[str]) -> int:
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             argv.append("--allow-root")  # containers and CI machines often run as root
-    argv += [arg for arg in extra if arg != "--"]
+    argv += extra
     os.chdir(root)
     os.execv(sys.executable, argv)
 

@@ -135,6 +135,39 @@ def test_traffic_flows_in_the_background_until_paused(demo):
     assert len(history.x) == stopped_at
 
 
+def test_traffic_stops_once_the_page_showing_it_is_gone(demo):
+    """The page's Viewer beats while it is open (headless, nothing ever beat: traffic flows on)."""
+    demo.viewer_timeout = 0.3
+    demo.viewer.beats += 1  # a page showed the demo
+    demo.running.value = True
+    deadline = time.monotonic() + 10
+    while demo.running.value and time.monotonic() < deadline:
+        demo.viewer.beats += 1 if demo.batches < 5 else 0  # the page stays open for five batches
+        time.sleep(0.02)
+    assert demo.running.value is False and demo.batches >= 5
+    assert "the page showing the demo was closed" in demo.status.value
+    stopped_at = demo.batches
+    time.sleep(0.1)
+    assert demo.batches == stopped_at and not demo._thread.is_alive()
+
+
+def test_the_demo_server_culls_kernels_nobody_is_connected_to(monkeypatch, tmp_path):
+    from meshnb import cli
+
+    seen = []
+    monkeypatch.setattr(cli.os, "execv", lambda _exe, argv: seen.append(argv))
+    monkeypatch.chdir(tmp_path)  # main() changes to the project's folder: put it back after
+    monkeypatch.setenv("MESHNB_BACKEND", "sim")
+    cli.main(["demo", "--", "--MappingKernelManager.cull_idle_timeout=5"])
+    (argv,) = seen
+    assert "--MappingKernelManager.cull_interval=30" in argv
+    culling = [arg for arg in argv if arg.startswith("--MappingKernelManager.cull_idle_timeout")]
+    assert culling == ["--MappingKernelManager.cull_idle_timeout=5"]  # the user's replaces meshnb's 120
+    seen.clear()
+    cli.main(["demo"])
+    assert "--MappingKernelManager.cull_idle_timeout=120" in seen[0]
+
+
 def test_an_unreachable_cluster_is_said_and_the_other_still_counts(demo):
     demo.mesh.set(unreachable=("cluster2",))
     demo.step()

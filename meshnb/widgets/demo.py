@@ -31,6 +31,7 @@ from meshnb.backends.sim import MAX_REPLICAS, POLICIES, Knobs, SimMesh
 from meshnb.diagnostics.load_balancing import check_load_balancing
 from meshnb.widgets.check_panel import STYLE, error_html
 from meshnb.widgets.demo_story import why
+from meshnb.widgets.viewer import Viewer
 
 __all__ = ["BalancingDemo"]
 
@@ -60,11 +61,21 @@ def _percentages(shares: dict[str, float]) -> str:
 class BalancingDemo(widgets.HBox):
     """Controls for ``mesh`` and a live chart of where each cluster's requests go, observed and expected."""
 
-    def __init__(self, mesh: SimMesh, *, batch: int = 20, interval: float = 0.5, history: int = 120):
+    def __init__(
+        self,
+        mesh: SimMesh,
+        *,
+        batch: int = 20,
+        interval: float = 0.5,
+        history: int = 120,
+        viewer_timeout: float = 10.0,
+    ):
         import plotly.graph_objects as go
 
         self.mesh = mesh
         self.interval = interval
+        self.viewer_timeout = viewer_timeout  # no page for this long: traffic stops (a tab was closed)
+        self.viewer = Viewer()
         self.sources = list(mesh.clusters)
         self.version_clusters = mesh.versions
         self.versions = [*self.version_clusters, ERROR]
@@ -131,7 +142,9 @@ class BalancingDemo(widgets.HBox):
             layout={"width": "340px", "flex": "0 0 340px"},
         )
         backend = widgets.HTML(f"<i>Traffic through {html.escape(mesh.kind)}.</i>")
-        right = widgets.VBox([backend, self.headline, self.figure, self.story], layout={"flex": "1 1 auto"})
+        right = widgets.VBox(
+            [backend, self.headline, self.figure, self.story, self.viewer], layout={"flex": "1 1 auto"}
+        )
         super().__init__([left, right])
         self.add_class("meshnb-panel")
         self.add_class("meshnb-demo")
@@ -294,6 +307,11 @@ class BalancingDemo(widgets.HBox):
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            if self.viewer.last_seen is not None and not self.viewer.seen_within(self.viewer_timeout):
+                log.info("demo: no page has shown it for %g s: traffic stops", self.viewer_timeout)
+                self.running.value = False  # stops this loop
+                self.status.value = "<i>Paused: the page showing the demo was closed.</i>"
+                return
             try:
                 self.step()
             except Exception as exc:  # shown, never lost in a thread
