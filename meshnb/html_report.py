@@ -192,7 +192,7 @@ def report_html(report: Report, title: str = "meshnb triage report", *, full: bo
             if not full and schema_name(finding.check, table) == "samples":
                 parts.append(
                     f'<p class="more">{len(frame)} requests were sent; their rows are in the snapshot '
-                    "(<code>meshnb report --full</code> shows them)</p>"
+                    "(<code>meshnb report SNAPSHOT --html OUT --full</code> lists them)</p>"
                 )
                 continue
             parts += [f"<h3>{_e(table)}</h3>", _table_html(frame)]

@@ -38,6 +38,7 @@ __all__ = [
     "advance",
     "control",
     "error_html",
+    "mark_clusters",
     "panel_class",
 ]
 
