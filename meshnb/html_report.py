@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 
 from meshnb import plots
 from meshnb.files import atomic_file
-from meshnb.schemas import schema_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -189,7 +188,7 @@ def report_html(report: Report, title: str = "meshnb triage report", *, full: bo
         if not full:
             parts.append(_split_html(finding))
         for table, frame in finding.evidence.items():
-            if not full and schema_name(finding.check, table) == "samples":
+            if not full and finding.is_samples(table):
                 parts.append(
                     f'<p class="more">{len(frame)} requests were sent; their rows are in the snapshot '
                     "(<code>meshnb report SNAPSHOT --html OUT --full</code> lists them)</p>"

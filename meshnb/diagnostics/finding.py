@@ -93,7 +93,7 @@ class Finding:
         >>> d["evidence"], d["omitted"]
         ({}, {'samples': 2})
         """
-        raw = {} if samples else {n: len(df) for n, df in self.evidence.items() if self._is_samples(n)}
+        raw = {} if samples else {n: len(df) for n, df in self.evidence.items() if self.is_samples(n)}
         tables = (
             {
                 name: json.loads(df.to_json(orient="split", date_format="iso", date_unit="ns", index=False))
@@ -113,7 +113,14 @@ class Finding:
             **({"omitted": raw} if raw else {}),
         }
 
-    def _is_samples(self, table: str) -> bool:
+    def is_samples(self, table: str) -> bool:
+        """Whether evidence ``table`` holds a row per request (schema ``samples``).
+
+        >>> Finding("load-balancing", "pass", "").is_samples("samples")
+        True
+        >>> Finding("trust", "pass", "").is_samples("certs")
+        False
+        """
         return schema_name(self.check, table) == "samples"
 
     def to_json(self, **kwargs: Any) -> str:

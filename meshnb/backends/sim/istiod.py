@@ -76,11 +76,10 @@ def log(
     '2026-11-28T09:00:00.000000Z\\tinfo\\tFLAG: --clusterID="cluster1"'
     """
     failing = failing or {}
-    base = started
     lines = []
 
     def line(seconds: float, level: str, scope: str, message: str) -> None:
-        stamp = (base + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        stamp = (started + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         # the default scope has no field (istio.io/pkg/log, then pkg/log: Scope.nameToEmit is empty)
         lines.append(f"{stamp}\t{level}\t{scope}\t{message}" if scope else f"{stamp}\t{level}\t{message}")
 
