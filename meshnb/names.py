@@ -13,7 +13,14 @@ from collections.abc import Mapping
 
 from meshnb.errors import InvalidName
 
-__all__ = ["match_selector", "validate_name", "validate_path", "validate_port", "validate_selector"]
+__all__ = [
+    "match_selector",
+    "validate_cluster_name",
+    "validate_name",
+    "validate_path",
+    "validate_port",
+    "validate_selector",
+]
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -25,7 +32,25 @@ _REQUIREMENT = re.compile(
     rf"|{_LABEL_KEY}\s*(=|==|!=)\s*{_LABEL_VALUE}"
     rf"|{_LABEL_KEY}\s+(in|notin)\s+\(\s*{_LABEL_VALUE}(\s*,\s*{_LABEL_VALUE})*\s*\))\s*$"
 )
+_DATA_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 _PATH = re.compile(r"^/[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*$")
+
+
+def validate_cluster_name(name: object) -> str:
+    """Return ``name`` if it can be a cluster's name in Istio, else raise InvalidName.
+
+    A remote secret holds the cluster's kubeconfig under a data key named after the cluster, so the
+    name follows the rule of a Secret's data keys (Istio's default cluster name is ``Kubernetes``).
+
+    >>> validate_cluster_name("Kubernetes"), validate_cluster_name("gke_prod.east-1")
+    ('Kubernetes', 'gke_prod.east-1')
+    """
+    if not isinstance(name, str) or not name or len(name) > 253 or not _DATA_KEY.match(name):
+        raise InvalidName(
+            f"invalid cluster name {name!r}: use letters, digits, '-', '_' and '.', at most 253 characters "
+            "(it is the data key of the cluster's remote secret)"
+        )
+    return name
 
 
 def validate_name(name: object, kind: str = "name", *, subdomain: bool = False) -> str:

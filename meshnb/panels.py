@@ -18,6 +18,7 @@ from meshnb.diagnostics.registry import CHECKS
 # the panels that are not a check's: name -> module
 _OTHERS = {
     "BalancingDemo": "meshnb.widgets.demo",
+    "MeshPicker": "meshnb.widgets.mesh_picker",
     "PasteBox": "meshnb.widgets.paste",
     "ScenarioPicker": "meshnb.widgets.simulator",
     "TriagePanel": "meshnb.widgets.triage",

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from meshnb.backends import bounded
 from meshnb.backends.base import DEFAULT_TIMEOUT, ExecResult, Node, Pod, Secret, SecretData, Service
 from meshnb.backends.bounded import MAX_ANSWER_BYTES
-from meshnb.backends.kubeconfig import CREDENTIAL_TIMEOUT, read_kubeconfig
+from meshnb.backends.kubeconfig import CREDENTIAL_TIMEOUT, kubeconfig_path, read_kubeconfig
 from meshnb.errors import (
     ClusterError,
     ClusterTimeout,
@@ -96,7 +96,7 @@ def connect(
     from kubernetes import client
 
     pairs = _context_pairs(contexts)
-    config = read_kubeconfig(_kubeconfig_path(kubeconfig))
+    config = read_kubeconfig(kubeconfig_path(kubeconfig))
     for cluster, ctx in pairs.items():
         if ctx not in config.contexts:
             raise ConfigError(
@@ -130,14 +130,6 @@ def _context_pairs(contexts: str | Sequence[str] | Mapping[str, str]) -> dict[st
         if not (isinstance(cluster, str) and cluster and isinstance(ctx, str) and ctx):
             raise ConfigError(f"cluster and context names must be non-empty strings: {cluster!r}: {ctx!r}")
     return pairs
-
-
-def _kubeconfig_path(kubeconfig: str | os.PathLike[str] | None) -> str:
-    path = os.fspath(kubeconfig) if kubeconfig is not None else os.environ.get("KUBECONFIG", "~/.kube/config")
-    files = [os.path.expanduser(p) for p in path.split(os.pathsep) if p]
-    if not any(os.path.isfile(f) for f in files):
-        raise ConfigError(f"kubeconfig {path or '(empty)'} does not exist or is not a file")
-    return os.pathsep.join(files)
 
 
 # ----------------------------------------------------------------------------------------------- mesh

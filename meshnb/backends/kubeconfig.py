@@ -42,7 +42,7 @@ from meshnb.errors import ConfigError
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient, Configuration
 
-__all__ = ["Kubeconfig", "read_kubeconfig"]
+__all__ = ["Kubeconfig", "kubeconfig_path", "read_kubeconfig"]
 
 log = logging.getLogger("meshnb")
 
@@ -131,6 +131,23 @@ class Kubeconfig:
             # kubernetes' Configuration sets the hook to None in __init__, so its inferred type is None
             configuration.refresh_api_key_hook = plugin.refresh  # type: ignore[assignment]
         return client.ApiClient(configuration=configuration)
+
+
+def kubeconfig_path(kubeconfig: str | os.PathLike[str] | None) -> str:
+    """The files of ``kubeconfig`` (default ``$KUBECONFIG``, else ``~/.kube/config``), ``~`` expanded.
+
+    Raises :class:`ConfigError` when none of them is a file.
+
+    >>> kubeconfig_path("/nonexistent/a")
+    Traceback (most recent call last):
+    ...
+    meshnb.errors.ConfigError: kubeconfig /nonexistent/a does not exist or is not a file
+    """
+    path = os.fspath(kubeconfig) if kubeconfig is not None else os.environ.get("KUBECONFIG", "~/.kube/config")
+    files = [os.path.expanduser(p) for p in path.split(os.pathsep) if p]
+    if not any(os.path.isfile(f) for f in files):
+        raise ConfigError(f"kubeconfig {path or '(empty)'} does not exist or is not a file")
+    return os.pathsep.join(files)
 
 
 def read_kubeconfig(path: str) -> Kubeconfig:

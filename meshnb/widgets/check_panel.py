@@ -36,10 +36,12 @@ __all__ = [
     "STYLE",
     "CheckPanel",
     "advance",
+    "cluster_bars",
     "control",
     "error_html",
     "mark_clusters",
     "panel_class",
+    "rebind",
 ]
 
 log = logging.getLogger("meshnb")
@@ -58,6 +60,23 @@ def advance(bar: widgets.IntProgress, done: int, total: int) -> None:
     bar.max = max(total, 1)
     bar.value = done
     bar.bar_style = "success" if done >= total else "info"
+
+
+def cluster_bars(mesh: Mesh) -> dict[str, widgets.IntProgress]:
+    """A progress bar per cluster of ``mesh``, each labelled with the cluster's name."""
+    return {
+        name: widgets.IntProgress(value=0, min=0, max=1, description=name, style=STYLE)
+        for name in mesh.clusters
+    }
+
+
+def rebind(panel: Any, mesh: Mesh) -> None:
+    """Point ``panel`` at ``mesh``: its ``mesh``, its progress ``bars``; a result shown is out of date."""
+    panel.mesh = mesh
+    panel.progress = cluster_bars(mesh)
+    panel.bars.children = list(panel.progress.values())
+    panel.freshness.watch(mesh)
+    panel.freshness.changed("the mesh")
 
 
 def mark_clusters(bars: dict[str, widgets.IntProgress], statuses: dict[str, str]) -> None:
@@ -137,10 +156,8 @@ class CheckPanel(widgets.VBox):
         self.run_button.on_click(lambda _button: self.run())
         self.status = widgets.HTML(value="<i>Not run yet.</i>", description="Status", style=STYLE)
         self.status.add_class("meshnb-status-line")
-        self.progress = {
-            name: widgets.IntProgress(value=0, min=0, max=1, description=name, style=STYLE)
-            for name in mesh.clusters
-        }
+        self.progress = cluster_bars(mesh)
+        self.bars = widgets.VBox(list(self.progress.values()))
         by_hand = (BY_HAND,) if self.check is not None and self.check.by_hand is not None else ()
         titles = ("Summary", *(title for title, _view in self.tabs), *by_hand)
         self.outputs = {name: widgets.Output() for name in titles}
@@ -151,7 +168,7 @@ class CheckPanel(widgets.VBox):
             [
                 widgets.HTML(header),
                 widgets.HBox([*controls, self.run_button], layout={"flex_flow": "row wrap"}),
-                widgets.VBox(list(self.progress.values())),
+                self.bars,
                 self.freshness.banner,
                 self.status,
                 self.tab,
@@ -159,6 +176,11 @@ class CheckPanel(widgets.VBox):
         )
         self.add_class("meshnb-panel")
         self.add_class(self.css)
+        self._show_commands()
+
+    def set_mesh(self, mesh: Mesh) -> None:
+        """Work on ``mesh`` from now on (a :class:`~meshnb.widgets.mesh_picker.MeshPicker` calls it)."""
+        rebind(self, mesh)
         self._show_commands()
 
     def commands(self) -> list[str]:

@@ -51,8 +51,14 @@ class Freshness:
         for control in controls:
             label = getattr(control, "description", "") or "a control"
             control.observe(lambda _change, label=label: self.changed(label), names="value")
+        self._watched: list[object] = []
+        self.watch(mesh)
+
+    def watch(self, mesh: object) -> None:
+        """Follow ``mesh``'s changes too, when it can be watched (the simulated mesh can)."""
         watch = getattr(mesh, "watch", None)
-        if callable(watch):
+        if callable(watch) and not any(mesh is seen for seen in self._watched):
+            self._watched.append(mesh)
             watch(self.changed)
 
     def ran(self) -> None:

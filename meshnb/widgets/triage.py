@@ -26,7 +26,7 @@ from meshnb.diagnostics.triage import ORDER, triage
 from meshnb.errors import MeshnbError
 from meshnb.files import SAVE_DIR
 from meshnb.html_report import diagnosis_html, write_html
-from meshnb.widgets.check_panel import STYLE, advance, error_html, mark_clusters
+from meshnb.widgets.check_panel import STYLE, advance, cluster_bars, error_html, mark_clusters, rebind
 from meshnb.widgets.display import FigureBundle, show
 from meshnb.widgets.freshness import Freshness
 
@@ -89,10 +89,8 @@ class TriagePanel(widgets.VBox):
         self.status.add_class("meshnb-status-line")
         self.diagnosis = widgets.HTML()
         self.diagnosis.add_class("meshnb-diagnosis")
-        self.progress = {
-            name: widgets.IntProgress(value=0, min=0, max=1, description=name, style=STYLE)
-            for name in mesh.clusters
-        }
+        self.progress = cluster_bars(mesh)
+        self.bars = widgets.VBox(list(self.progress.values()))
         self.outputs = {name: widgets.Output() for name in ORDER}
         self.tab = widgets.Tab(children=list(self.outputs.values()), titles=ORDER)
         self.freshness = Freshness(self, mesh, [self.allow_changes, self.requests])
@@ -106,7 +104,7 @@ class TriagePanel(widgets.VBox):
                     [self.allow_changes, self.requests, self.run_button], layout={"flex_flow": "row wrap"}
                 ),
                 widgets.HBox(list(self.lights.values()), layout={"flex_flow": "row wrap"}),
-                widgets.VBox(list(self.progress.values())),
+                self.bars,
                 self.freshness.banner,
                 self.status,
                 self.diagnosis,
@@ -120,6 +118,10 @@ class TriagePanel(widgets.VBox):
         )
         self.add_class("meshnb-panel")
         self.add_class("meshnb-triage")
+
+    def set_mesh(self, mesh: Mesh) -> None:
+        """Work on ``mesh`` from now on (a :class:`~meshnb.widgets.mesh_picker.MeshPicker` calls it)."""
+        rebind(self, mesh)
 
     def note(self) -> widgets.HTML:
         """For a cell below that shows :attr:`result`: a line that says when it is out of date."""
