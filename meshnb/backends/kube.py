@@ -95,7 +95,7 @@ def connect(
     """
     from kubernetes import client
 
-    pairs = _context_pairs(contexts)
+    pairs = context_pairs(contexts)
     config = read_kubeconfig(kubeconfig_path(kubeconfig))
     for cluster, ctx in pairs.items():
         if ctx not in config.contexts:
@@ -120,7 +120,12 @@ def connect(
     return KubeMesh(clusters, kubeconfig=None if kubeconfig is None else os.fspath(kubeconfig))
 
 
-def _context_pairs(contexts: str | Sequence[str] | Mapping[str, str]) -> dict[str, str]:
+def context_pairs(contexts: str | Sequence[str] | Mapping[str, str]) -> dict[str, str]:
+    """``{cluster name: context}`` from what :func:`connect` accepts (a name, a list or a mapping).
+
+    >>> context_pairs(["kind-east"]), context_pairs({"cluster1": "kind-east"})
+    ({'kind-east': 'kind-east'}, {'cluster1': 'kind-east'})
+    """
     if isinstance(contexts, str):
         contexts = [contexts]
     pairs = dict(contexts) if isinstance(contexts, Mapping) else {ctx: ctx for ctx in contexts}

@@ -25,25 +25,22 @@ to the panels it drives. A failure says why and leaves the panels on the mesh th
 from __future__ import annotations
 
 import html
-import logging
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Protocol
 
 import ipywidgets as widgets
 
-from meshnb.backends import open_mesh
+from meshnb.backends import kube, open_mesh
 from meshnb.backends.base import Mesh
 from meshnb.backends.kubeconfig import kubeconfig_path, read_kubeconfig
-from meshnb.errors import MeshnbError
+from meshnb.diagnostics.fanout import per_cluster
+from meshnb.errors import ConfigError, MeshnbError
 from meshnb.names import validate_cluster_name
 from meshnb.widgets.check_panel import STYLE
 from meshnb.widgets.simulator import ScenarioPicker
 
 __all__ = ["MeshPicker"]
-
-log = logging.getLogger("meshnb")
 
 SIMULATED, REAL = "simulated", "kube"
 _ALERT = '<span role="alert" style="color:#cf222e">✖ {}</span>'
@@ -56,12 +53,11 @@ class Driven(Protocol):
         """Work on ``mesh`` from now on."""
 
 
-def _answer(cluster: Any) -> str:
-    """What a cluster's API server says to ``/version``, as a line for the picker."""
-    try:
-        return f"✔ API server {html.escape(cluster.version())}"
-    except MeshnbError as exc:
-        return f"✖ not reached: {html.escape(str(exc))}"
+def _answer(version: str | MeshnbError) -> str:
+    """What a cluster's API server said to ``/version``, as a line for the picker."""
+    if isinstance(version, MeshnbError):
+        return f"✖ not reached: {html.escape(str(version))}"
+    return f"✔ API server {html.escape(version)}"
 
 
 class MeshPicker(widgets.VBox):
@@ -83,7 +79,7 @@ class MeshPicker(widgets.VBox):
     ):
         self._driven: list[Driven] = []
         self._simulated: Mesh | None = None
-        self._real: Mesh | None = None
+        self._real: kube.KubeMesh | None = None
         self._backend, self._scenario, self._seed = ("sim" if backend == "kube" else backend), scenario, seed
         label = "Lab (real Envoys)" if self._backend == "lab" else "Simulated mesh"
         self.source = widgets.ToggleButtons(
@@ -129,9 +125,9 @@ class MeshPicker(widgets.VBox):
         self.add_class("meshnb-mesh-picker")
         self.source.observe(self._source_changed, names="value")
         if contexts is not None:
-            pairs = dict(contexts) if isinstance(contexts, Mapping) else {c: c for c in contexts}
+            pairs = kube.context_pairs(contexts)
             self.load(select=pairs)
-            self._real = open_mesh("kube", contexts=pairs, kubeconfig=kubeconfig)
+            self._real = kube.connect(pairs, kubeconfig)
             self.mesh: Mesh = self._real
         else:
             if any(os.path.isfile(os.path.expanduser(p)) for p in self.kubeconfig.value.split(os.pathsep)):
@@ -175,31 +171,33 @@ class MeshPicker(widgets.VBox):
         for context in self.contexts.value:
             name = validate_cluster_name(self.names[context].value.strip())
             if name in pairs:
-                raise _duplicate(name, pairs[name], context)
+                raise ConfigError(
+                    f"cluster name {name!r} is given to two contexts, {pairs[name]!r} and {context!r}"
+                )
             pairs[name] = context
         return pairs
 
-    def connect(self) -> Mesh | None:
+    def connect(self) -> kube.KubeMesh | None:
         """Connect to the selected contexts, say what each API server answered, hand the mesh on."""
         try:
             pairs = self.pairs()
-            mesh = open_mesh("kube", contexts=pairs, kubeconfig=self.kubeconfig.value.strip())
+            mesh = kube.connect(pairs, self.kubeconfig.value.strip())
         except MeshnbError as exc:
             self.message.value = _ALERT.format(html.escape(str(exc)))
             return None
         self.connect_button.description, self.connect_button.disabled = "Connecting…", True
         try:
-            with ThreadPoolExecutor(max_workers=len(mesh.clusters)) as pool:
-                answers = list(pool.map(_answer, mesh.clusters.values()))
+            versions = per_cluster(mesh, lambda name, _cluster, _report: mesh.clusters[name].version())
         finally:
             self.connect_button.description, self.connect_button.disabled = "Connect", False
         self.message.value = "<br>".join(
-            f"<b>{html.escape(name)}</b> (context {html.escape(context)}): {answer}"
-            for (name, context), answer in zip(pairs.items(), answers, strict=True)
+            f"<b>{html.escape(name)}</b> (context {html.escape(context)}): {_answer(versions[name])}"
+            for name, context in pairs.items()
         )
         previous, self._real = self._real, mesh
         self._use(mesh)
-        _close(previous)
+        if previous is not None:
+            previous.close()
         return mesh
 
     # -- internals ------------------------------------------------------------------------------------
@@ -234,15 +232,3 @@ class MeshPicker(widgets.VBox):
                 )
         self.names_box.children = [self.names[c] for c in self.contexts.value]
         self.connect_button.disabled = not self.contexts.value
-
-
-def _duplicate(name: str, first: str, second: str) -> MeshnbError:
-    from meshnb.errors import ConfigError
-
-    return ConfigError(f"cluster name {name!r} is given to two contexts, {first!r} and {second!r}")
-
-
-def _close(mesh: Mesh | None) -> None:
-    close = getattr(mesh, "close", None)
-    if callable(close):
-        close()
