@@ -4,6 +4,10 @@ Colours are fixed per version name, so "v1" has the same colour in every figure:
 N-th colour of plotly's default palette, other names a colour picked by a stable hash, errors grey.
 plotly is imported inside the functions, so importing this module is cheap.
 
+JupyterLab's plotly renderer draws a figure as it is given, whatever JupyterLab's theme, so the
+figures carry no theme of their own: their backgrounds are transparent (the page's shows through) and
+their text and grid lines are a grey that reads on JupyterLab's light and dark backgrounds alike.
+
 Example:
     >>> from meshnb.schemas import frame
     >>> split_figure(frame("split", [])).layout.annotations[0].text
@@ -45,6 +49,11 @@ _PALETTE = (
     "#FECB52",
 )
 _ERROR_COLOUR = "#7F7F7F"
+# 4.0:1 on white and on JupyterLab Dark's #212121 (ipywidgets' tabs), 4.7:1 on its #111: the most a
+# single grey reaches on all three
+_TEXT_COLOUR = "#7F7F7F"
+_GRID_COLOUR = "rgba(128, 128, 128, 0.3)"
+_CLEAR = "rgba(0, 0, 0, 0)"
 _ERROR = "error"
 _NUMBERED = re.compile(r"^v(\d+)$")
 
@@ -62,13 +71,26 @@ def colour(version: str) -> str:
     return _PALETTE[index % len(_PALETTE)]
 
 
+def _readable(figure: go.Figure) -> go.Figure:
+    """Transparent backgrounds, grey text, grid and tool bar: readable on light and dark pages."""
+    figure.update_layout(
+        paper_bgcolor=_CLEAR,
+        plot_bgcolor=_CLEAR,
+        font_color=_TEXT_COLOUR,
+        modebar={"bgcolor": _CLEAR, "color": _TEXT_COLOUR, "activecolor": _PALETTE[0]},
+    )
+    figure.update_xaxes(gridcolor=_GRID_COLOUR, zerolinecolor=_GRID_COLOUR)
+    figure.update_yaxes(gridcolor=_GRID_COLOUR, zerolinecolor=_GRID_COLOUR)
+    return figure
+
+
 def _empty(title: str, note: str) -> go.Figure:
     import plotly.graph_objects as go
 
     figure = go.Figure(layout={"title": {"text": title}, "xaxis": {"visible": False}})
     figure.update_yaxes(visible=False)
     figure.add_annotation(text=note, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
-    return figure
+    return _readable(figure)
 
 
 def _source_labels(split: pd.DataFrame, sources: pd.DataFrame | None) -> dict[str, str]:
@@ -86,14 +108,23 @@ def _source_labels(split: pd.DataFrame, sources: pd.DataFrame | None) -> dict[st
     return labels
 
 
+def _failures(names: list[str], sources: pd.DataFrame | None) -> pd.DataFrame:
+    """Per source cluster (indexed by ``names``): its ``errors``, ``requests`` and ``failed`` share."""
+    if sources is None:
+        rows = pd.DataFrame({"errors": 0, "requests": 0}, index=names)
+    else:
+        rows = sources.set_index("source_cluster")[["errors", "requests"]].reindex(names, fill_value=0)
+    return rows.assign(failed=(rows["errors"] / rows["requests"].where(rows["requests"] > 0)).fillna(0.0))
+
+
 def _add_observed_boundaries(
     figure: go.Figure, split: pd.DataFrame, labels: dict[str, str], confidence: float
 ) -> None:
     """Whiskers on the boundaries between segments: the Wilson interval of the cumulative share.
 
     The boundary after the k-th version sits at the share of the first k versions, so its interval is
-    that of the cumulative count (for two versions: the interval of v1's share). Drawn as its own
-    trace after the bars, so no segment hides it.
+    that of the cumulative count (for two versions: the interval of v1's share); both are scaled by the
+    share of requests ``answered``. Drawn as its own trace after the bars, so no segment hides it.
     """
     from meshnb.stats import wilson_interval
 
@@ -102,19 +133,21 @@ def _add_observed_boundaries(
         last=~split["source_cluster"].duplicated(keep="last"),
     )
     inner = cumulative[~cumulative["last"] & (cumulative["total"] > 0)]
-    x = (inner["cum_count"] / inner["total"]).tolist()
+    answered = inner["answered"].to_numpy()
+    x = inner["cum_count"].to_numpy() / inner["total"].to_numpy() * answered
     pairs = zip(inner["cum_count"], inner["total"], strict=True)
     bounds = [wilson_interval(int(count), int(total), confidence) for count, total in pairs]
+    low, high = (np.array(bounds).reshape(-1, 2) * answered[:, None]).T
     figure.add_scatter(
         name=f"observed split ({confidence:.0%} interval)",
         mode="markers",
         y=inner["source_cluster"].map(labels),
         x=x,
-        marker={"symbol": "diamond", "size": 9, "color": "#222"},
+        marker={"symbol": "diamond", "size": 9, "color": "#222", "line": {"width": 1, "color": "white"}},
         error_x={
             "type": "data",
-            "array": [high - v for (_, high), v in zip(bounds, x, strict=True)],
-            "arrayminus": [v - low for (low, _), v in zip(bounds, x, strict=True)],
+            "array": high - x,
+            "arrayminus": x - low,
             "color": "#222",
             "thickness": 2,
             "width": 6,
@@ -130,7 +163,9 @@ def split_figure(
 
     One bar per source cluster and one trace per version; diamonds with whiskers mark each observed
     boundary between segments with its Wilson interval, black ticks the expected boundaries.
-    ``sources`` (the ``sources`` frame) adds request and error counts to the bar labels.
+    ``sources`` (the ``sources`` frame) adds request and error counts to the bar labels, and the failed
+    requests as a grey segment "failed": the bars are then shares of all requests, the versions' part
+    of a bar being the split of the successful responses.
 
     >>> from meshnb.stats import split_table
     >>> from meshnb.schemas import frame
@@ -144,8 +179,9 @@ def split_figure(
     import plotly.graph_objects as go
 
     level = f"{confidence:.0%}"
+    unit = "share of successful responses" if sources is None else "share of requests"
     title = (
-        "Which version answered each source cluster (share of successful responses)"
+        f"Which version answered each source cluster ({unit})"
         f"<br><sup>diamonds and whiskers: observed boundary with its {level} Wilson interval; "
         "black ticks: expected split</sup>"
     )
@@ -153,31 +189,46 @@ def split_figure(
         return _empty(title, "No responses to show")
     labels = _source_labels(split, sources)
     order = list(labels.values())
+    failures = _failures(list(labels), sources)
     split = split.sort_values(["source_cluster", "version"])
+    split = split.assign(answered=1 - split["source_cluster"].map(failures["failed"]))
     figure = go.Figure()
+    hover = ["count", "total", "ci_low", "ci_high", "expected_share", "share"]
     for version, rows in split.groupby("version", sort=True):
         dest = rows["dest_cluster"].dropna()
         figure.add_bar(
             name=f"{version} ({dest.iloc[0]})" if len(dest) else str(version),
             orientation="h",
             y=rows["source_cluster"].map(labels),
-            x=rows["share"],
+            x=rows["share"] * rows["answered"],
             marker_color=colour(version),
-            customdata=rows[["count", "total", "ci_low", "ci_high", "expected_share"]].to_numpy(float),
+            customdata=rows[hover].to_numpy(float),
             hovertemplate=(
-                f"%{{y}} → {version}<br>%{{customdata[0]}} of %{{customdata[1]}} = %{{x:.1%}}"
-                f"<br>{level} interval %{{customdata[2]:.1%}} – %{{customdata[3]:.1%}}"
-                "<br>expected %{customdata[4]:.1%}<extra></extra>"
+                f"%{{y}} → {version}<br>%{{customdata[0]}} of %{{customdata[1]}} successful"
+                f" = %{{customdata[5]:.1%}}<br>{level} interval"
+                " %{customdata[2]:.1%} – %{customdata[3]:.1%}<br>expected %{customdata[4]:.1%}"
+                f"{'' if sources is None else '<br>%{x:.1%} of all requests'}<extra></extra>"
             ),
+        )
+    if failures["errors"].any():
+        figure.add_bar(
+            name="failed",
+            orientation="h",
+            y=order,
+            x=failures["failed"],
+            marker_color=colour(_ERROR),
+            customdata=failures[["errors", "requests"]].to_numpy(float),
+            hovertemplate="%{y} → failed<br>%{customdata[0]} of %{customdata[1]} requests = %{x:.1%}"
+            "<extra></extra>",
         )
     _add_observed_boundaries(figure, split, labels, confidence)
     boundaries = split.assign(boundary=split.groupby("source_cluster")["expected_share"].cumsum())
-    boundaries = boundaries[boundaries["boundary"] < 1 - 1e-9]
+    boundaries = boundaries[(boundaries["boundary"] < 1 - 1e-9) & (boundaries["answered"] > 0)]
     figure.add_scatter(
         name="expected split",
         mode="markers",
         y=boundaries["source_cluster"].map(labels),
-        x=boundaries["boundary"],
+        x=boundaries["boundary"] * boundaries["answered"],
         marker={
             "symbol": "line-ns-open",
             "size": 36,
@@ -191,10 +242,10 @@ def split_figure(
         barmode="stack",
         height=160 + 70 * len(order),
         legend={"title": {"text": "version (cluster)"}, "traceorder": "normal"},
-        xaxis={"range": [0, 1.02], "tickformat": ".0%", "title": {"text": "share of successful responses"}},
+        xaxis={"range": [0, 1.02], "tickformat": ".0%", "title": {"text": unit}},
         yaxis={"categoryorder": "array", "categoryarray": order, "autorange": "reversed"},
     )
-    return figure
+    return _readable(figure)
 
 
 def balance_figure(shares: pd.DataFrame, history: pd.DataFrame) -> go.Figure:
@@ -284,7 +335,7 @@ def balance_figure(shares: pd.DataFrame, history: pd.DataFrame) -> go.Figure:
     figure.update_yaxes(categoryorder="array", categoryarray=rows, autorange="reversed", row=1, col=1)
     figure.update_yaxes(range=[-0.02, 1.02], tickformat=".0%", row=1, col=2)
     figure.update_xaxes(title={"text": "seconds of traffic"}, rangemode="tozero", row=1, col=2)
-    return figure
+    return _readable(figure)
 
 
 def _bins(samples: pd.DataFrame, max_bins: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -377,7 +428,7 @@ def sequence_figure(samples: pd.DataFrame, max_bins: int = 200) -> go.Figure:
         figure.update_yaxes(range=[0, 1], tickformat=".0%", row=row, col=1)
     figure.update_xaxes(title_text="request number (seq)", row=len(sources), col=1)
     figure.update_layout(title={"text": title}, barmode="stack", bargap=0, height=140 + 160 * len(sources))
-    return figure
+    return _readable(figure)
 
 
 def endpoints_figure(endpoints: pd.DataFrame) -> go.Figure:
@@ -426,7 +477,7 @@ def endpoints_figure(endpoints: pd.DataFrame) -> go.Figure:
         legend_title_text="destination cluster",
         height=160 + 60 * grouped.index.get_level_values("source_cluster").nunique(),
     )
-    return figure
+    return _readable(figure)
 
 
 def timeline_figure(samples: pd.DataFrame, events: pd.DataFrame, max_points: int = 500) -> go.Figure:
@@ -486,4 +537,4 @@ def timeline_figure(samples: pd.DataFrame, events: pd.DataFrame, max_points: int
                 )
             )  # fmt: skip
     figure.update_layout(title={"text": title}, xaxis_title="time (UTC)", height=320)
-    return figure
+    return _readable(figure)

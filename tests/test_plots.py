@@ -135,6 +135,56 @@ def test_split_figure_colours_are_fixed_per_version(samples):
     assert both["v1 (cluster1)"].marker.color != both["v2 (cluster2)"].marker.color
 
 
+def test_split_figure_draws_the_failed_share(samples):
+    """A failed request takes its share of the bar, so a half-failed cluster does not look like 100 % v1."""
+    from meshnb.stats import wilson_interval
+
+    split = split_table(samples)
+    figure = split_figure(split, source_summary(samples, split))
+    drawn = bars(figure)
+    assert list(drawn) == ["v1 (cluster1)", "v2 (cluster2)", "failed"]
+    # cluster1: v1 v1 error v1 -> 3/4 v1, 1/4 failed; cluster2: v1 v2 v2 error v2 -> 1/5, 3/5, 1/5
+    assert list(drawn["v1 (cluster1)"].x) == pytest.approx([3 / 4, 1 / 5])
+    assert list(drawn["v2 (cluster2)"].x) == pytest.approx([0, 3 / 5])
+    failed = drawn["failed"]
+    assert list(failed.x) == pytest.approx([1 / 4, 1 / 5])
+    assert [sum(bar.x[i] for bar in drawn.values()) for i in range(2)] == pytest.approx([1, 1])
+    assert failed.marker.color == "#7F7F7F"  # grey, as errors everywhere else
+    assert failed.customdata.tolist() == [[1, 4], [1, 5]]
+    assert "failed" in failed.hovertemplate and "%{x:.1%}" in failed.hovertemplate
+    assert "of all requests" in drawn["v1 (cluster1)"].hovertemplate
+    # the boundary v1|v2 and its interval shrink with the successful part: 3 of 3 in 3/4, 1 of 4 in 4/5
+    (observed,) = [t for t in figure.data if t.name.startswith("observed split")]
+    assert list(observed.x) == pytest.approx([3 / 4, 1 / 5])
+    (low1, high1), (low2, high2) = wilson_interval(3, 3), wilson_interval(1, 4)
+    assert observed.error_x.arrayminus == pytest.approx([3 / 4 * (1 - low1), 4 / 5 * (1 / 4 - low2)])
+    assert observed.error_x.array == pytest.approx([3 / 4 * (high1 - 1), 4 / 5 * (high2 - 1 / 4)])
+    expected = next(t for t in figure.data if t.name == "expected split")
+    assert list(expected.x) == pytest.approx([3 / 4 * 1 / 2, 4 / 5 * 1 / 2])
+    assert figure.layout.xaxis.title.text == "share of requests"
+
+
+def test_split_figure_all_failed_and_none_failed():
+    records = [
+        sample("cluster1", 0, "v1"),
+        sample("cluster1", 1, "v2"),
+        sample("cluster3", 0),
+        sample("cluster3", 1),
+    ]
+    split = split_table(frame("samples", records))
+    figure = split_figure(split, source_summary(frame("samples", records), split))
+    assert list(bars(figure)["failed"].x) == [0, 1]
+    expected = next(t for t in figure.data if t.name == "expected split")
+    assert list(expected.y) == ["cluster1 (2 requests, 0 errors)"]  # no expected tick on cluster3's bar
+    assert list(expected.x) == [0.5]
+    healthy = frame("samples", [sample("cluster1", 0, "v1"), sample("cluster1", 1, "v2")])
+    split = split_table(healthy)
+    assert list(bars(split_figure(split, source_summary(healthy, split)))) == [
+        "v1 (cluster1)",
+        "v2 (cluster2)",
+    ]
+
+
 def test_split_figure_empty():
     figure = split_figure(frame("split", []))
     assert figure.data == ()
@@ -203,6 +253,111 @@ def test_figures_do_not_grow_with_the_samples(n):
     assert len(sequence_fig.to_json()) < 300_000
     # 2 sources x (v1, v2, error) x at most 200 bins
     assert sum(len(trace.x) for trace in sequence_fig.data) <= 2 * 3 * 200
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    """The simulated mesh's samples at 100 and at 50,000 requests per cluster (100,000 in all), firewalled
+    so that some requests fail."""
+    import meshnb
+
+    return {
+        n: meshnb.check_load_balancing(meshnb.simulate("firewall"), requests=n).evidence["samples"]
+        for n in (100, 50_000)
+    }
+
+
+def test_sequence_figure_at_100_requests_draws_each_request(simulated):
+    samples = simulated[100]
+    figure = sequence_figure(samples)
+    for source, axis in (("cluster1", "x"), ("cluster2", "x2")):
+        mine = samples[samples["source_cluster"] == source].sort_values("seq")
+        outcomes = mine["version"].astype(object).where(mine["version"].notna(), "error")
+        traces = {t.name: t for t in figure.data if t.xaxis == axis}
+        assert set(outcomes) <= set(traces) == {"v1", "v2", "error"}
+        for name, trace in traces.items():
+            assert list(trace.x) == mine["seq"].tolist()  # a bar per request, at its own number
+            assert set(trace.width) == {1}
+            assert list(trace.y) == (outcomes == name).astype(float).tolist()  # 100 % of its one request
+
+
+def test_sequence_figure_at_100_000_requests_stays_small(simulated):
+    samples = simulated[50_000]
+    assert len(samples) == 100_000
+    figure = sequence_figure(samples, max_bins=200)
+    # per source cluster and outcome (v1, v2, error) at most one bar per bin, 200 bins
+    points = sum(len(trace.x) for trace in figure.data)
+    assert points <= 2 * 3 * 200
+    assert {w for trace in figure.data for w in trace.width} == {250}  # 50,000 / 200 requests a bar
+    assert len(figure.to_json()) < 100_000
+
+
+def _luminance(css):
+    """WCAG relative luminance of '#rrggbb' or 'rgb(a)(r, g, b[, a])', and the colour's alpha."""
+    if css.startswith("#"):
+        channels, alpha = [int(css[i : i + 2], 16) for i in (1, 3, 5)], 1.0
+    else:
+        values = [float(v) for v in css[css.index("(") + 1 : -1].split(",")]
+        channels, alpha = values[:3], values[3] if len(values) == 4 else 1.0
+    linear = [c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2], alpha
+
+
+def _contrast(a, b):
+    high, low = sorted([_luminance(a)[0], _luminance(b)[0]], reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_contrast_helper():
+    assert _contrast("#000000", "#ffffff") == pytest.approx(21)
+    assert _contrast("#777777", "#ffffff") == pytest.approx(4.48, abs=0.01)  # WebAIM's checker: 4.48:1
+    assert _luminance("rgba(0, 0, 0, 0)") == (0, 0)
+
+
+def _all_figures(samples):
+    from meshnb.plots import balance_figure, endpoints_figure, timeline_figure
+
+    split = split_table(samples)
+    shares = pd.DataFrame(
+        {
+            "source_cluster": ["c1"],
+            "version": ["v1"],
+            "dest_cluster": ["c1"],
+            "observed": [1.0],
+            "expected": [1.0],
+        }
+    )
+    history = pd.DataFrame(
+        {"source_cluster": ["c1"], "seconds": [0.5], "remote_share": [0.0], "expected_remote": [0.0]}
+    )
+    return {
+        "split": split_figure(split, source_summary(samples, split)),
+        "empty split": split_figure(frame("split", [])),
+        "sequence": sequence_figure(samples),
+        "balance": balance_figure(shares, history),
+        "endpoints": endpoints_figure(frame("endpoints", [])),
+        "timeline": timeline_figure(samples, frame("istiod_events", [])),
+    }
+
+
+def test_figures_read_on_light_and_dark_pages(samples):
+    """JupyterLab's plotly renderer takes the figure as it is in either theme: the figure's background
+    must let the page's through and its text must read on white (Light), on #111 and on #212121 (JupyterLab
+    Dark's notebook and ipywidgets' tabs)."""
+    for name, figure in _all_figures(samples).items():
+        layout, template = figure.layout, figure.layout.template.layout
+        for background in ("paper_bgcolor", "plot_bgcolor"):
+            assert _luminance(layout[background] or template[background] or "#ffffff")[1] == 0, (
+                name,
+                background,
+            )
+        text = layout.font.color or template.font.color or "#444444"  # plotly.js's default
+        for page in ("#ffffff", "#111111", "#212121"):
+            assert _contrast(text, page) >= 4.0, (name, text, page)
+        # nothing overrides that colour for titles, legends or annotations (subplot titles)
+        assert layout.title.font.color is None and layout.legend.font.color is None, name
+        assert all(note.font.color is None for note in layout.annotations), name
+        assert layout.modebar.color is not None, name  # plotly.js derives it from the clear background
 
 
 def test_simulated_events_and_requests_share_one_time_line():
