@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -29,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from meshnb import clean_save
 from meshnb.errors import ClusterTimeout, ConfigError, MeshnbError, Unreachable
 
 if TYPE_CHECKING:
@@ -207,6 +209,7 @@ def _serve(app: str, notebook: str, extra: list[str]) -> int:
             "jupyterlab",
             f"--ServerApp.root_dir={root}",
             f"--LabApp.default_url=/lab/tree/{urllib.parse.quote(notebook)}",
+            f"--ContentsManager.pre_save_hook={clean_save.HOOK}",  # the shipped notebooks stay clean
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             argv.append("--allow-root")  # containers and CI machines often run as root
@@ -267,6 +270,17 @@ def _wrap(text: str, indent: int) -> str:
     )
 
 
+def _wrap_step(text: str, indent: int) -> str:
+    """A next step wrapped as :func:`_wrap` does, each command (between backticks) kept on one line.
+
+    >>> command = " ".join(["kubectl get pods"] * 30)
+    >>> any(command in line for line in _wrap_step(f"Run `{command}` in each cluster.", 5).splitlines())
+    True
+    """
+    whole = re.sub(r"`[^`]+`", lambda command: command.group().replace(" ", "\0"), text)
+    return _wrap(whole, indent).replace("\0", " ")
+
+
 def _text(value: object) -> str:
     """A cell as text: missing values (None, NaN, NaT, pd.NA) are empty."""
     import pandas as pd
@@ -302,8 +316,10 @@ def _text_table(table: pd.DataFrame) -> list[str]:
 
 
 def _table(finding: Finding, spec: Check) -> str:
-    """A readable plain-text report of a finding: verdict, the check's tables, next steps."""
-    lines = [_wrap(f"{finding.status.upper()}: {finding.summary}", 2)]
+    """A readable plain-text report of a finding: its headline and summary, the check's tables, next steps."""
+    lines = [_wrap(f"{finding.status.upper()}: {finding.headline}", 2)]
+    if finding.summary != finding.headline:
+        lines.append(_wrap(f"  {finding.summary}", 2))
     for name, columns in spec.tables:
         table = finding.evidence.get(name)
         if table is not None and len(table):
@@ -311,7 +327,7 @@ def _table(finding: Finding, spec: Check) -> str:
     lines += _split_table(finding)
     if finding.next_steps:
         lines += ["", "Next steps:"] + [
-            _wrap(f"  {i}. {step}", 5) for i, step in enumerate(finding.next_steps, 1)
+            _wrap_step(f"  {i}. {step}", 5) for i, step in enumerate(finding.next_steps, 1)
         ]
     return "\n".join(lines)
 
@@ -333,9 +349,9 @@ def _triage_text(report) -> str:
     for i, cause in enumerate(report.diagnosis.causes, 1):
         lines += ["", _wrap(f"{i}. {cause.title}" + (" (by design)" if cause.by_design else ""), 3)]
         lines += [_wrap(f"   - {line}", 5) for line in cause.evidence]
-        lines.append(_wrap(f"   next: {cause.next_step}", 9))
+        lines.append(_wrap_step(f"   next: {cause.next_step}", 9))
     lines += ["", "Checks:"]
-    lines += [_wrap(f"  {name:15} {f.status:7} {f.summary}", 26) for name, f in report.findings.items()]
+    lines += [_wrap(f"  {name:15} {f.status:7} {f.headline}", 26) for name, f in report.findings.items()]
     return "\n".join(lines)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meshnb import plots
+from meshnb.diagnostics.finding import step_html
 from meshnb.files import atomic_file
 
 if TYPE_CHECKING:
@@ -45,6 +46,24 @@ td, th { border: 1px solid #d0d7de; padding: .2rem .5rem; text-align: left; vert
 .split { display: flex; height: 1.4rem; width: 100%; max-width: 40rem; border: 1px solid #d0d7de; }
 .split span { display: block; height: 100%; }
 .legend span { display: inline-block; width: .8rem; height: .8rem; margin: 0 .3rem 0 1rem; }
+.meshnb-command code { background: #f6f8fa; padding: .1rem .3rem; border-radius: 4px; }
+.meshnb-copy { margin-left: .3rem; font-size: .75rem; cursor: pointer; }
+"""
+#: Copies a command's text (its button's data-copy) to the clipboard; where the browser refuses (no
+#: clipboard API, or a page it does not trust), the command is selected to copy by hand.
+_SCRIPT = """
+document.addEventListener("click", function (event) {
+  var button = event.target.closest("button.meshnb-copy");
+  if (!button) return;
+  function select() {
+    window.getSelection().selectAllChildren(button.previousElementSibling);
+    button.textContent = "Selected: press Ctrl+C";
+  }
+  if (!navigator.clipboard) return select();
+  navigator.clipboard.writeText(button.dataset.copy).then(function () {
+    button.textContent = "Copied";
+  }, select);
+});
 """
 _STYLE_CAUSE = """
 .cause { border-left: 4px solid #cf222e; padding: .2rem 1rem; margin: 1rem 0; }
@@ -68,11 +87,12 @@ def _figures(report: Report) -> list[tuple[str, go.Figure]]:
     return found
 
 
-def diagnosis_html(report: Report, *, summary: bool = True) -> str:
+def diagnosis_html(report: Report, *, summary: bool = True, copy: bool = False) -> str:
     """The diagnosis as HTML: the summary, each cause with its evidence and next step, a light per check.
 
     ``summary=False`` leaves out the summary and the lights: the triage panel says them once, in its
-    status line and its own lights.
+    status line and its own lights. ``copy`` gives each command a copy button (see
+    :func:`meshnb.diagnostics.finding.step_html`; the page's script makes it work).
     """
     parts = [f"<style>{_STYLE_CAUSE}</style>"]
     if summary:
@@ -81,7 +101,7 @@ def diagnosis_html(report: Report, *, summary: bool = True) -> str:
         parts.append(f'<div class="cause{" by-design" if cause.by_design else ""}">')
         parts.append(f"<h3>{_e(cause.title)}</h3><ul>")
         parts += [f"<li>{_e(line)}</li>" for line in cause.evidence]
-        parts.append(f"</ul><p>Next: {_e(cause.next_step)}</p></div>")
+        parts.append(f"</ul><p>Next: {step_html(cause.next_step, copy=copy)}</p></div>")
     if summary:
         lights = " ".join(f"{f.status_html()} {_e(name)}" for name, f in report.findings.items())
         parts.append(f"<p>{lights}</p>")
@@ -169,18 +189,23 @@ def report_html(report: Report, title: str = "meshnb triage report", *, full: bo
     parts = [
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>",
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<style>{_STYLE}</style></head><body>",
+        f"<style>{_STYLE}</style><script>{_SCRIPT}</script></head><body>",
         f"<h1>{_e(title)}</h1>",
         *_meta_html(report.metadata),
         f"<h2>Diagnosis: {_e(report.status.upper())}</h2>",
-        diagnosis_html(report),
+        diagnosis_html(report, copy=True),
     ]
     figures = _figures(report) if full else []
     first_figure = True
     for name, finding in report.findings.items():
-        parts.append(f"<h2>{_e(name)}</h2>{finding.status_html()}<p>{_e(finding.summary)}</p>")
+        parts.append(
+            f"<h2>{_e(name)}</h2><p>{finding.status_html()} <strong>{_e(finding.headline)}</strong></p>"
+        )
+        if finding.summary != finding.headline:
+            parts.append(f"<p>{_e(finding.summary)}</p>")
         if finding.next_steps:
-            parts.append("<ol>" + "".join(f"<li>{_e(step)}</li>" for step in finding.next_steps) + "</ol>")
+            steps = "".join(f"<li>{step_html(step, copy=True)}</li>" for step in finding.next_steps)
+            parts.append(f"<ol>{steps}</ol>")
         for check, figure in figures:
             if check == name:
                 parts.append(figure.to_html(full_html=False, include_plotlyjs=first_figure))

@@ -42,7 +42,9 @@ def test_an_unreachable_cluster_is_an_error_row_beside_the_other(half_mesh, chec
     )
     assert "Traceback" not in result.stderr + result.stdout, result.stderr
     assert result.returncode == 2, (result.stdout, result.stderr)
-    assert result.stdout.startswith("ERROR: cluster2: unreachable"), result.stdout
+    first, detail = result.stdout.splitlines()[:2]
+    assert first.startswith("ERROR: cluster2 could not be") and "(unreachable)" in first, result.stdout
+    assert detail.strip().startswith("cluster2: unreachable: "), result.stdout  # the summary, under it
     rows = [line.split() for line in result.stdout.splitlines()]
     assert any(row[:1] == ["cluster1"] for row in rows), result.stdout
     assert any(row[:1] == ["cluster2"] and "error" in row for row in rows), result.stdout
@@ -63,7 +65,7 @@ def test_triage_says_once_that_a_cluster_is_unreachable_and_cuts_nothing(half_me
     assert all(len(line) <= 100 for line in result.stdout.splitlines()), result.stdout
     assert "…" not in result.stdout
     checks = result.stdout.split("\nChecks:\n")[1]
-    assert "cluster2: unreachable: " in " ".join(checks.split())
+    assert "remote-secrets error cluster2 could not be read (unreachable)" in " ".join(checks.split())
 
 
 def test_a_garbage_kubeconfig_is_one_line_and_exit_2(tmp_path):

@@ -6,6 +6,7 @@ import pytest
 
 import meshnb
 from meshnb.diagnostics.connectivity import check_connectivity, manifests
+from meshnb.diagnostics.finding import commands_in
 from meshnb.errors import ClusterError
 from meshnb.panels import ConnectivityPanel
 
@@ -98,6 +99,21 @@ def test_cleanup_after_an_interruption():
     with pytest.raises(KeyboardInterrupt):
         check_connectivity(mesh, apply=True)
     assert _namespaces(mesh) == before
+
+
+def test_where_cleanup_failed_the_step_deletes_the_namespace_there(monkeypatch):
+    mesh = meshnb.simulate("firewall")
+
+    def refuse(*args, **kwargs):
+        raise ClusterError("cluster2", "namespaces is forbidden", status=403)
+
+    monkeypatch.setattr(mesh.clusters["cluster2"], "delete", refuse)
+    finding = check_connectivity(mesh, apply=True)
+    assert finding.headline.startswith(
+        "cluster1 and cluster2 cannot reach each other's pods even without Istio"
+    )
+    (step,) = [s for s in finding.next_steps if "cleanup failed" in s]
+    assert commands_in(step) == [f"kubectl --context=cluster2 delete namespace {NS}"]
 
 
 def test_a_namespace_that_exists_is_not_touched():

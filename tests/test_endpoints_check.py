@@ -6,6 +6,7 @@ import pytest
 
 import meshnb
 from meshnb.diagnostics.endpoints import ADMIN_CLUSTERS_ARGV, check_endpoints
+from meshnb.diagnostics.finding import commands_in
 from meshnb.panels import EndpointsPanel
 from meshnb.schemas import SCHEMAS
 
@@ -28,6 +29,8 @@ def test_scenarios(scenario, status, per_cluster):
     if status == "fail":
         assert "the control plane cannot read the remote cluster" in finding.summary
         assert any("remote secrets check" in step for step in finding.next_steps)
+        secrets = "kubectl --context=cluster1 -n istio-system get secrets -l istio/multiCluster=true"
+        assert [commands_in(step) for step in finding.next_steps] == [[secrets]]  # the failing cluster's
 
 
 def test_endpoints_are_attributed_to_pods_and_gateways():

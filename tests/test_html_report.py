@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import html
 import subprocess
 import sys
+from html.parser import HTMLParser
 
 import pytest
 
 import meshnb
 from meshnb.diagnostics.finding import Finding
-from meshnb.html_report import report_html, write_html
+from meshnb.html_report import diagnosis_html, report_html, write_html
 
 
 def test_full_is_self_contained_with_plotly_once():
@@ -43,6 +45,64 @@ def test_text_from_the_cluster_is_escaped():
     page = report_html(report)
     assert "<script>alert" not in page and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
     assert "<b>do</b>" not in page
+
+
+class _Commands(HTMLParser):
+    """Each command container's code text and its copy button's data-copy; the page's scripts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pairs: list[tuple[str, str | None]] = []
+        self.scripts = 0
+        self._in: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.scripts += tag == "script"
+        if tag == "span" and attrs.get("class") == "meshnb-command":
+            self.pairs.append(("", None))
+        elif tag == "code" and self.pairs and self.pairs[-1][1] is None:
+            self._in.append("code")
+        elif tag == "button" and attrs.get("class") == "meshnb-copy":
+            self.pairs[-1] = (self.pairs[-1][0], attrs["data-copy"])
+
+    def handle_endtag(self, tag):
+        if tag == "code" and self._in:
+            self._in.pop()
+
+    def handle_data(self, data):
+        if self._in:
+            self.pairs[-1] = (self.pairs[-1][0] + data, self.pairs[-1][1])
+
+
+def test_each_command_can_be_copied_from_the_page_and_is_code_in_a_notebook():
+    report = meshnb.triage(meshnb.simulate("missing-remote-secret"), requests=30)
+    hostile = """printf '%s' "<b>x</b>" && echo 'it'"s" & done"""
+    report.findings["trust"] = Finding("trust", "fail", "bad", next_steps=[f"Run `{hostile}` once."])
+    page = report_html(report)
+    found = _Commands()
+    found.feed(page)
+    assert found.scripts == 1 and "navigator.clipboard.writeText" in page
+    assert found.pairs and all(code == copy for code, copy in found.pairs), found.pairs
+    copies = {copy for _, copy in found.pairs}
+    assert hostile in copies and "<b>x</b>" not in page
+    create = (
+        "istioctl --context=cluster2 create-remote-secret --name=cluster2 | kubectl --context=cluster1 apply"
+    )
+    assert f"{create} -f -" in copies  # the diagnosis's step and the checks'
+    notebook = report.findings["trust"]._repr_html_()  # inline scripts may not run in an output area
+    assert '<code class="meshnb-command">' in notebook and "<button" not in notebook
+    assert "<script" not in notebook and "<b>x</b>" not in notebook
+    panel = diagnosis_html(report)
+    assert '<code class="meshnb-command">' in panel and "<button" not in panel and "<script" not in panel
+
+
+def test_each_check_says_its_headline_then_its_summary():
+    report = meshnb.triage(meshnb.simulate("trust-mismatch"), requests=30)
+    page = report_html(report)
+    trust = report.findings["trust"]
+    headline = f"<strong>{html.escape(trust.headline)}</strong>"
+    assert headline in page and page.index(headline) < page.index(f"<p>{html.escape(trust.summary)}</p>")
 
 
 def test_long_tables_are_cut_and_say_so():

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import meshnb
-from meshnb.diagnostics.finding import Finding
+from meshnb.diagnostics.finding import Finding, commands_in
 from meshnb.errors import InvalidName
 from meshnb.schemas import SCHEMAS
 
@@ -33,8 +33,14 @@ def test_scenarios_reach_the_right_verdict(scenario):
     if status == "fail":
         assert any("Trust configuration" in s for s in finding.next_steps)
         assert any("Verify connectivity" in s for s in finding.next_steps)
-        assert any("istioctl proxy-config endpoint" in s for s in finding.next_steps)
-        assert any("istio/multiCluster=true" in s for s in finding.next_steps)
+        pods = dict(zip(sources["source_cluster"], sources["source_pod"], strict=True))
+        for cluster in (name for name, verdict in per_source.items() if verdict == "fail"):
+            endpoint = (
+                f"istioctl --context={cluster} proxy-config endpoint {pods[cluster]}.sample | grep helloworld"
+            )
+            secrets = f"kubectl --context={cluster} -n istio-system get secrets -l istio/multiCluster=true"
+            commands = [command for step in finding.next_steps for command in commands_in(step)]
+            assert endpoint in commands and secrets in commands
     else:
         assert finding.next_steps == []
 

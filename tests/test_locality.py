@@ -91,5 +91,7 @@ def test_a_max_ejection_percent_that_forbids_failover_is_named(limit, blocked):
     details = finding.evidence["clusters"]["detail"]
     assert details.str.contains("failover cannot happen", regex=False).all() == blocked
     assert any("maxEjectionPercent" in step for step in finding.next_steps) == blocked
+    assert ("maxEjectionPercent blocks failover" in finding.headline) == blocked  # still one short sentence
+    assert "; " not in finding.headline and len(finding.headline) <= 140
     if limit is None:
         assert "(10%, the default)" in details.iloc[0] and "needs 50%" in details.iloc[0]

@@ -95,3 +95,19 @@ def test_an_unreachable_clusters_bar_is_full_and_red_not_empty():
     bar = panel.progress["cluster2"]
     assert (bar.value, bar.bar_style, bar.tooltip) == (bar.max, "danger", "cluster2: error")
     assert panel.progress["cluster1"].bar_style != "danger"
+
+
+def test_a_tab_shows_a_long_value_whole():
+    """pandas cuts a value at 50 characters ("dat..."), so a secret's detail in the Clusters tab read
+    'istio-system/istio-remote-secret-cluster2: dat...'."""
+    import ipywidgets
+    import pandas as pd
+
+    from meshnb.widgets.display import show
+
+    detail = "istio-system/istio-remote-secret-cluster2: data key 'kubeconfig' is not a cluster name " * 2
+    out = ipywidgets.Output()
+    show(out, pd.DataFrame({"detail": [detail], **{f"c{i}": [i] for i in range(40)}}))
+    shown = out.outputs[0]["data"]["text/html"]
+    assert detail.strip().replace("'", "&#x27;") in shown or detail.strip() in shown
+    assert "c39" in shown and "..." not in shown

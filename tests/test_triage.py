@@ -170,12 +170,15 @@ def test_cli_bad_context_is_exit_2(tmp_path):
 def test_in_triage_the_symptoms_next_steps_are_the_causes_not_the_whole_guide(scenario):
     """Alone, the failed load-balancing check walks the whole guide ("rule out the network" first); in
     triage, whose other checks walked it, its next steps are those of the causes found."""
-    from meshnb.diagnostics.load_balancing import GUIDE_STEPS, STEP_CONNECTIVITY
+    from meshnb.diagnostics.load_balancing import STEP_CONNECTIVITY, guide_steps
 
-    alone = meshnb.check_load_balancing(meshnb.simulate(scenario))
-    assert STEP_CONNECTIVITY in alone.next_steps
-    report = meshnb.triage(meshnb.simulate(scenario))
-    steps = report.findings["load-balancing"].next_steps
+    mesh = meshnb.simulate(scenario)
+    alone = meshnb.check_load_balancing(mesh)
+    assert STEP_CONNECTIVITY in alone.next_steps and set(guide_steps(mesh, alone)) <= set(alone.next_steps)
+    report = meshnb.triage(mesh)
+    symptom = report.findings["load-balancing"]
     causes = report.diagnosis.causes
-    assert steps[: len(causes)] == [f"{c.title}: {c.next_step}" for c in causes]
-    assert not set(steps) & set(GUIDE_STEPS)
+    assert symptom.next_steps[: len(causes)] == [f"{c.title}: {c.next_step}" for c in causes]
+    assert len(guide_steps(mesh, symptom)) == 5 and not set(symptom.next_steps) & set(
+        guide_steps(mesh, symptom)
+    )

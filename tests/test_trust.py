@@ -18,6 +18,7 @@ import pytest
 
 import meshnb
 from meshnb.backends.base import SecretData
+from meshnb.diagnostics.finding import commands_in
 from meshnb.diagnostics.trust import check_trust
 from meshnb.errors import NotFound, ParseError
 from meshnb.readers.certs import (
@@ -256,6 +257,12 @@ def test_trust_mismatch_fails_naming_both_clusters() -> None:
     assert not trust.loc["cluster1", "cluster2"] and not trust.loc["cluster2", "cluster1"]
     assert trust.loc["cluster1", "cluster1"] and trust.loc["cluster2", "cluster2"]
     assert any("Trust configuration" in s and "plugin-ca-cert" in s for s in finding.next_steps)
+    commands = [c for step in finding.next_steps for c in commands_in(step)]
+    (diff,) = [c for c in commands if c.startswith("diff ")]  # the guide's diff of the two roots
+    assert diff.count("--context=cluster1 -n istio-system get secret cacerts") == 1
+    assert diff.count("--context=cluster2 -n istio-system get secret cacerts") == 1
+    for cluster in ("cluster1", "cluster2"):  # both got certificates of their own root: both restart
+        assert f"kubectl --context={cluster} -n istio-system rollout restart deployment/istiod" in commands
 
 
 def test_missing_cacerts_fails_self_signed() -> None:
@@ -269,7 +276,11 @@ def test_missing_cacerts_fails_self_signed() -> None:
     trust = finding.evidence["trust"].set_index("presented_by")
     assert not trust.loc["cluster1", "cluster2"] and not trust.loc["cluster2", "cluster1"]
     assert "cluster2" not in set(finding.evidence["certs"]["cluster"])
-    assert any("kubectl create secret generic cacerts" in s for s in finding.next_steps)
+    create = (
+        "`kubectl --context=cluster2 -n istio-system create secret generic cacerts --from-file=ca-cert.pem"
+    )
+    assert any(create in s for s in finding.next_steps)
+    assert not any("diff <(" in s for s in finding.next_steps)  # cluster2 has no root to compare
 
 
 def test_unreachable_cluster_is_an_error_row() -> None:

@@ -28,9 +28,10 @@ __all__ = ["Hand", "commands"]
 class Hand:
     """What by-hand commands are written with.
 
-    ``contexts``: each cluster's kubeconfig context, in the mesh's order; ``options``: the check's;
-    ``pods``: the pod a run used in each cluster (else the guide's ``$(kubectl get pod ...)``);
-    ``kubeconfig``: the file, when one was named.
+    ``contexts``: each cluster's kubeconfig context, in the mesh's order (a cluster not in it is its
+    own context, as on the simulated mesh); ``options``: the check's; ``pods``: the pod a run used in
+    each cluster (else the guide's ``$(kubectl get pod ...)``); ``kubeconfig``: the file, when one was
+    named.
     """
 
     contexts: Mapping[str, str]
@@ -38,9 +39,24 @@ class Hand:
     pods: Mapping[str, str] = field(default_factory=dict)
     kubeconfig: str | None = None
 
+    @classmethod
+    def of(
+        cls, mesh: Mesh, options: Mapping[str, Any] | None = None, pods: Mapping[str, str] | None = None
+    ) -> Hand:
+        """A Hand for ``mesh``: each cluster's own context (``meshnb.connect``) or, simulated, its name.
+
+        >>> import meshnb
+        >>> Hand.of(meshnb.simulate()).kubectl("cluster2", "get", "pods")
+        'kubectl --context=cluster2 get pods'
+        """
+        contexts = {
+            name: getattr(cluster, "context", None) or name for name, cluster in mesh.clusters.items()
+        }
+        return cls(contexts, dict(options or {}), dict(pods or {}), getattr(mesh, "kubeconfig", None))
+
     def _flags(self, cluster: str) -> str:
         kubeconfig = f"--kubeconfig={shlex.quote(self.kubeconfig)} " if self.kubeconfig else ""
-        return f"{kubeconfig}--context={shlex.quote(self.contexts[cluster])}"
+        return f"{kubeconfig}--context={shlex.quote(self.contexts.get(cluster, cluster))}"
 
     def kubectl(self, cluster: str, *args: str) -> str:
         """``kubectl`` in ``cluster`` with ``args`` quoted.
@@ -104,6 +120,5 @@ def commands(
     """
     values = {option.name: option.default for option in check.options}
     values.update(options or {})
-    contexts = {name: getattr(cluster, "context", None) or name for name, cluster in mesh.clusters.items()}
-    hand = Hand(contexts, values, _pods(finding), getattr(mesh, "kubeconfig", None))
+    hand = Hand.of(mesh, values, _pods(finding))
     return list(check.by_hand(hand)) if check.by_hand is not None else []

@@ -28,7 +28,7 @@ from meshnb.backends.base import DEFAULT_TIMEOUT, Mesh, Pod
 from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check, Option
 from meshnb.diagnostics.fanout import Cancelled, Progress, per_cluster
-from meshnb.diagnostics.finding import Finding
+from meshnb.diagnostics.finding import Finding, listed
 from meshnb.errors import ClusterError, ClusterTimeout, MeshnbError, NotFound
 from meshnb.names import validate_name
 from meshnb.readers.curl import CURL_WRITE_OUT, RESET_KINDS, classify_error, parse_curl_batch
@@ -420,6 +420,7 @@ def check_connectivity(
             evidence={"plan": plan},
             next_steps=[ALLOW_CHANGES],
             details=details,
+            headline="the probe is planned, not run: nothing is created until changes are allowed",
         )
     created: dict[str, int] = {}  # objects created per cluster, updated as they are created
     gate = _Gate()
@@ -456,28 +457,47 @@ def check_connectivity(
             f"{r.source_cluster} -> {r.dest_cluster} ({r.pod_ip}): {r.outcome}" for r in failed.itertuples()
         )
         summary += ": the pods cannot reach each other without Istio, the cause is likely outside Istio"
+        pairs = set(zip(failed["source_cluster"], failed["dest_cluster"], strict=True))
+        headline = _headline(list(mesh.clusters), pairs)
         steps.append(STEP_NETWORK)
     elif errors:
         status, summary = "error", "; ".join(f"{name}: {text}" for name, text in errors.items())
+        headline = f"the probe could not run in {listed(list(errors))}"
     elif probe_df.empty:
         status, summary = "error", "no probe could run (fewer than two clusters were ready)"
+        headline = summary
     else:
         status = "pass"
         summary = f"every cluster reaches every other cluster's pods directly ({len(probe_df)} probes)"
+        headline = summary
     if errors and status == "fail":
         summary += "; also: " + "; ".join(f"{name}: {text}" for name, text in errors.items())
-    if any(not text.startswith(("deleted", "already", "kept")) for text in cleanup.values()):
-        steps.append(
-            f"Delete the probe namespace where cleanup failed: `kubectl delete namespace {namespace}`."
-        )
+    left = [name for name, text in cleanup.items() if not text.startswith(("deleted", "already", "kept"))]
+    if left:
+        hand = Hand.of(mesh)
+        deletes = ", ".join(f"`{hand.kubectl(name, 'delete', 'namespace', namespace)}`" for name in left)
+        steps.append(f"Delete the probe namespace where cleanup failed: {deletes}.")
     return Finding(
         check=CHECK,
         status=status,
         summary=summary,
+        headline=headline,
         evidence={"probes": probe_df, "plan": plan, "cleanup": cleanup_df},
         next_steps=steps,
         details=details,
     )
+
+
+def _headline(clusters: list[str], pairs: set[tuple[str, str]]) -> str:
+    """One sentence: which clusters' pods cannot reach which others' (``pairs``: source, destination)."""
+    sources = [name for name in clusters if name in {source for source, _ in pairs}]
+    dests = [name for name in clusters if name in {dest for _, dest in pairs}]
+    whom = (
+        "each other's pods"
+        if len(sources) > 1 and pairs == {(a, b) for a in sources for b in sources if a != b}
+        else f"the pods of {listed(dests)}"
+    )
+    return f"{listed(sources)} cannot reach {whom} even without Istio: the cause is likely outside Istio"
 
 
 def _by_hand(hand: Hand) -> list[str]:

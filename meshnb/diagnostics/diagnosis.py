@@ -14,19 +14,24 @@ at once give several causes.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check
 from meshnb.diagnostics.connectivity import STEP_NETWORK
 from meshnb.diagnostics.finding import Finding
 from meshnb.diagnostics.load_balancing import STEP_CONNECTIVITY
 from meshnb.diagnostics.locality import STEP_BY_DESIGN
 from meshnb.diagnostics.registry import CHECKS
-from meshnb.diagnostics.remote_secrets import STEP_CREATE, STEP_ISTIOD, STEP_KEY, STEP_LOGS
-from meshnb.diagnostics.trust import STEP_PLUGIN, STEP_ROTATE, step_create
+from meshnb.diagnostics.remote_secrets import STEP_LOGS, fixes
+from meshnb.diagnostics.trust import STEP_ROTATE, step_create, step_plugin
 from meshnb.readers.curl import NETWORK_KINDS
+
+if TYPE_CHECKING:
+    from meshnb.backends.base import Mesh
 
 __all__ = ["Cause", "Diagnosis", "diagnose"]
 
@@ -174,7 +179,7 @@ def _network(findings: dict[str, Finding], rows: Rows) -> Cause | None:
     )
 
 
-def _trust(findings: dict[str, Finding], rows: Rows) -> Cause | None:
+def _trust(findings: dict[str, Finding], rows: Rows, hand: Hand) -> Cause | None:
     failing = {name: row for name, row in rows.get("trust", {}).items() if row["status"] == "fail"}
     if not failing:
         return None
@@ -186,13 +191,12 @@ def _trust(findings: dict[str, Finding], rows: Rows) -> Cause | None:
             evidence.append(f"{tls} requests failed with a TLS certificate error")
     reasons = {row["reason"] for row in failing.values()}
     details = findings["trust"].details
+    namespace = details.get("namespace", "istio-system")
     if "cacerts-missing" in reasons:
         missing = sorted(_with(failing, "cacerts-missing"))
-        step = step_create(
-            missing, details.get("namespace", "istio-system"), details.get("secret", "cacerts")
-        )
+        step = step_create(hand, missing, namespace, details.get("secret", "cacerts"))
     elif reasons & TRUST_BROKEN or "cacerts-unreadable" in reasons:
-        step = STEP_PLUGIN
+        step = step_plugin(hand, sorted(failing), namespace)
     else:
         step = STEP_ROTATE
     return Cause(
@@ -204,7 +208,7 @@ def _trust(findings: dict[str, Finding], rows: Rows) -> Cause | None:
     )
 
 
-def _control_plane(rows: Rows) -> list[Cause]:
+def _control_plane(findings: dict[str, Finding], rows: Rows, hand: Hand) -> list[Cause]:
     secrets = rows.get("remote-secrets", {})
     endpoints = rows.get("endpoints", {})
     local_only = _local_only(rows)
@@ -223,11 +227,11 @@ def _control_plane(rows: Rows) -> list[Cause]:
         return found
 
     causes = []
-    for key, group, title, step in (
-        ("istiod-down", down, "istiod is not running", STEP_ISTIOD),
-        ("remote-secret-missing", missing, "a remote secret is missing", STEP_CREATE),
-        ("remote-secret-key", wrong_key, "a remote secret's data key is not the cluster name", STEP_KEY),
-        ("remote-secret", other, "a remote secret cannot be used", STEP_LOGS),
+    for key, group, title in (
+        ("istiod-down", down, "istiod is not running"),
+        ("remote-secret-missing", missing, "a remote secret is missing"),
+        ("remote-secret-key", wrong_key, "a remote secret's data key is not the cluster name"),
+        ("remote-secret", other, "a remote secret cannot be used"),
     ):
         if not group:
             continue
@@ -238,7 +242,7 @@ def _control_plane(rows: Rows) -> list[Cause]:
                 tuple(sorted(group)),
                 [f"{name}: {row['detail']}" for name, row in sorted(group.items())]
                 + [line for name in sorted(group) for line in support(name)],
-                step,
+                " ".join(fixes(findings["remote-secrets"], hand, group)) or STEP_LOGS,
             )
         )
     explained = set(secrets) & {c for cause in causes for c in cause.clusters}
@@ -250,7 +254,7 @@ def _control_plane(rows: Rows) -> list[Cause]:
                 f"istiod in {', '.join(blind)} gives its proxies no endpoints of the other clusters",
                 tuple(blind),
                 [f"{name}'s proxy: {endpoints[name]['detail']}" for name in blind],
-                "Read istiod's logs in those clusters for remote-cluster errors.",
+                f"Read istiod's logs in {', '.join(blind)} for remote-cluster errors.",
             )
         )
     return causes
@@ -288,18 +292,35 @@ def _unreachable(findings: dict[str, Finding], rows: Rows) -> Cause | None:
     )
 
 
-def diagnose(findings: dict[str, Finding], checks: Mapping[str, Check] = CHECKS) -> Diagnosis:
+def _held(details: Mapping[str, Any], sources: dict[str, dict[str, Any]], hand: Hand) -> str:
+    """The guide's ``istioctl proxy-config endpoint`` on the curl pod of each source cluster."""
+    ns = details.get("namespace", "sample")
+    envoy = (
+        f"outbound|{details.get('port', 5000)}||{details.get('service', 'helloworld')}.{ns}.svc.cluster.local"
+    )
+    return ", ".join(
+        f"`{hand.istioctl(name, 'proxy-config', 'endpoint')} "
+        f"{shlex.quote(row['source_pod'])}.{shlex.quote(ns)} --cluster {shlex.quote(envoy)}`"
+        for name, row in sorted(sources.items())
+    )
+
+
+def diagnose(
+    findings: dict[str, Finding], checks: Mapping[str, Check] = CHECKS, mesh: Mesh | None = None
+) -> Diagnosis:
     """The causes the findings (keyed by check name) point at, most likely first.
 
     Only data decide: each check's per-cluster ``status`` and ``reason`` words (its ``verdicts``
     table, declared in ``checks``: the registry's by default), numbers and error kinds; the sentences
-    (summaries, details, next steps) are only quoted as evidence.
+    (summaries, details, next steps) are only quoted as evidence. The next steps' commands name the
+    contexts of ``mesh``'s clusters (without a mesh: each cluster's name, as on the simulated mesh).
     """
+    hand = Hand({}, {}) if mesh is None else Hand.of(mesh)
     rows = {name: _verdict_rows(finding, checks.get(name)) for name, finding in findings.items()}
     causes = [
-        c for c in (_unreachable(findings, rows), _network(findings, rows), _trust(findings, rows)) if c
+        c for c in (_unreachable(findings, rows), _network(findings, rows), _trust(findings, rows, hand)) if c
     ]
-    causes += _control_plane(rows)
+    causes += _control_plane(findings, rows, hand)
     if locality := _locality(findings, rows):
         causes.append(locality)
     explained = {c for cause in causes for c in cause.clusters}
@@ -315,8 +336,8 @@ def diagnose(findings: dict[str, Finding], checks: Mapping[str, Check] = CHECKS)
                 f"{', '.join(sorted(unexplained))} fail(s) the load-balancing check for no reason found here",
                 tuple(sorted(unexplained)),
                 [f"{name}: {row['detail']}" for name, row in sorted(unexplained.items())],
-                "Run triage with changes allowed (the connectivity probe), and compare "
-                "`istioctl proxy-config endpoint` with the endpoints check.",
+                "Run triage with changes allowed (the connectivity probe), and compare what the proxies hold "
+                f"({_held(findings['load-balancing'].details, unexplained, hand)}) with the endpoints check.",
             )
         )
     return Diagnosis(causes)

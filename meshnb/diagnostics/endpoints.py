@@ -24,7 +24,7 @@ from meshnb.backends.base import Cluster, Mesh
 from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check, Option
 from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
-from meshnb.diagnostics.finding import Finding, verdict
+from meshnb.diagnostics.finding import Finding, listed, reasons, verdict
 from meshnb.errors import ClusterError, MeshnbError, NotFound
 from meshnb.names import validate_name, validate_port, validate_selector
 
@@ -39,11 +39,50 @@ CHECK = "endpoints"
 #: How the proxy's admin endpoint is read: pilot-agent forwards the request to Envoy's admin port.
 ADMIN_CLUSTERS_ARGV = ["pilot-agent", "request", "GET", "clusters?format=json"]
 GATEWAY_SELECTOR = "istio=eastwestgateway"
-STEP_SECRETS = (
-    "The control plane of the failing cluster cannot read the other cluster(s): run the remote secrets "
-    "check (`meshnb check remote-secrets`): a secret per other cluster, data key = its name, and "
-    "istiod's logs without 'Add cluster: create remote cluster failed'."
-)
+
+
+def _step_secrets(hand: Hand, clusters: list[str]) -> str:
+    """The next step for ``clusters``, whose proxies lack other clusters' endpoints."""
+    listing = [
+        f"`{hand.kubectl(c, '-n', 'istio-system', 'get', 'secrets', '-l', 'istio/multiCluster=true')}`"
+        for c in clusters
+    ]
+    return (
+        f"The control plane of {listed(clusters)} cannot read the other cluster(s): check "
+        f"{'its' if len(clusters) == 1 else 'their'} remote secrets (the remote secrets check, or "
+        f"{', '.join(listing)}): a secret per other cluster, data key = its name, and istiod's logs without "
+        "'Add cluster: create remote cluster failed'."
+    )
+
+
+def _headline(clusters: pd.DataFrame, missing: dict[str, list[str]], wanted: str) -> str:
+    """One sentence: which clusters' proxies have the worst status, and what it means."""
+    said = []
+    for reason, names in reasons(clusters).items():
+        one, who = len(names) == 1, listed(names)
+        proxies = f"{who}'s proxy" if one else f"the proxies of {who}"
+        if reason == "only-local-endpoints":
+            said.append(
+                f"{proxies} {'holds' if one else 'hold'} only local endpoints: "
+                + (
+                    f"its control plane cannot read {listed(missing[names[0]])}"
+                    if one
+                    else "their control planes cannot read the other clusters"
+                )
+            )
+        elif reason == "missing-cluster-endpoints":
+            said.append(
+                f"{proxies} holds no endpoints of {listed(missing[names[0]])}"
+                if one
+                else f"{proxies} lack the endpoints of some clusters that run the service"
+            )
+        elif reason == "no-endpoints":
+            said.append(f"{proxies} {'holds' if one else 'hold'} no endpoint of {wanted}")
+        elif reason == "unhealthy-endpoints":
+            said.append(f"{proxies} {'holds' if one else 'hold'} endpoints that are unhealthy or ejected")
+        else:
+            said.append(f"{who} could not be read ({reason})")
+    return ", and ".join(said)
 
 
 @dataclass
@@ -140,6 +179,7 @@ def check_endpoints(
     endpoints = _attribute(seen)
     hosting = {c for s in seen.values() for c in s.pod_ips.values()}  # clusters that run the service
     rows = []
+    absent: dict[str, list[str]] = {}  # the hosting clusters each proxy holds no endpoint of
     for name, outcome in outcomes.items():
         if isinstance(outcome, MeshnbError):
             detail = describe(outcome)
@@ -158,7 +198,7 @@ def check_endpoints(
         mine = endpoints[endpoints["source_cluster"] == name]
         reached = set(mine["dest_cluster"].dropna())
         unknown = int(mine["dest_cluster"].isna().sum())
-        missing = sorted(hosting - reached - {name})
+        missing = absent[name] = sorted(hosting - reached - {name})
         if mine.empty:
             status, detail = "fail", f"the proxy has no endpoint for {service}.{namespace}:{port}"
             reason = "no-endpoints"
@@ -194,8 +234,9 @@ def check_endpoints(
     if status == "pass":
         summary = "every proxy holds endpoints of every cluster that runs the service"
     steps = []
-    if clusters["reason"].isin(["only-local-endpoints", "missing-cluster-endpoints"]).any():
-        steps.append(STEP_SECRETS)
+    blind = clusters[clusters["reason"].isin(["only-local-endpoints", "missing-cluster-endpoints"])]
+    if len(blind):
+        steps.append(_step_secrets(Hand.of(mesh), list(blind["cluster"])))
     if status == "error":
         steps.append(
             "A cluster could not be read: check the context, the API server, that the curl sample runs "
@@ -205,6 +246,9 @@ def check_endpoints(
         check=CHECK,
         status=status,
         summary=summary,
+        headline=summary
+        if status == "pass"
+        else _headline(clusters, absent, f"{service}.{namespace}:{port}"),
         evidence={"clusters": clusters, "endpoints": endpoints},
         next_steps=steps,
         details={"namespace": namespace, "service": service, "port": port},

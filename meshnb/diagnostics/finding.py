@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 import json
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,12 +19,59 @@ from meshnb.schemas import schema_name, upgrade, validate
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["STATUSES", "Finding", "verdict", "worst"]
+__all__ = ["STATUSES", "Finding", "commands_in", "listed", "reasons", "step_html", "verdict", "worst"]
 
 #: Every status, from the least to the most urgent.
 STATUSES = ("skipped", "pass", "warn", "error", "fail")
 _COLOURS = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e", "error": "#8250df", "skipped": "#57606a"}
-_SYMBOLS = {"pass": "✔", "warn": "⚠", "fail": "✖", "error": "⛔", "skipped": "–"}
+_SYMBOLS = {"pass": "✔", "warn": "⚠", "fail": "✖", "error": "⊘", "skipped": "–"}
+#: A command in a next step: between backticks.
+_COMMAND = re.compile(r"`([^`]+)`")
+
+
+def listed(names: Sequence[str], most: int = 3) -> str:
+    """Names as a sentence lists them; past ``most``, the first ones and how many others.
+
+    >>> listed(["c1"]), listed(["c1", "c2"]), listed(["c1", "c2", "c3"])
+    ('c1', 'c1 and c2', 'c1, c2 and c3')
+    >>> listed(["c1", "c2", "c3", "c4", "c5"])
+    'c1, c2 and 3 other clusters'
+    """
+    if len(names) > most:
+        return f"{', '.join(names[: most - 1])} and {len(names) - most + 1} other clusters"
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
+def commands_in(step: str) -> list[str]:
+    """The commands of a next step (each between backticks), as they are pasted into a shell.
+
+    >>> commands_in("Restart it: `kubectl --context=c1 -n istio-system rollout restart deploy/istiod`.")
+    ['kubectl --context=c1 -n istio-system rollout restart deploy/istiod']
+    """
+    return _COMMAND.findall(step)
+
+
+def step_html(step: str, *, copy: bool = False) -> str:
+    """A next step as HTML: its text escaped, each command in ``<code class="meshnb-command">``.
+
+    With ``copy``, each command is a ``<span class="meshnb-command">`` holding its ``<code>`` and a
+    ``<button class="meshnb-copy" data-copy="...">`` (a page's script copies ``data-copy``).
+
+    >>> step_html("Run `echo '<hi>'` once.")
+    'Run <code class="meshnb-command">echo &#x27;&lt;hi&gt;&#x27;</code> once.'
+    """
+    parts = _COMMAND.split(step)  # text, command, text, command, ..., text
+    for i in range(1, len(parts), 2):
+        command = html.escape(parts[i])
+        parts[i] = (
+            f'<span class="meshnb-command"><code>{command}</code><button class="meshnb-copy" type="button" '
+            f'data-copy="{command}">Copy</button></span>'
+            if copy
+            else f'<code class="meshnb-command">{command}</code>'
+        )
+    for i in range(0, len(parts), 2):
+        parts[i] = html.escape(parts[i])
+    return "".join(parts)
 
 
 def worst(statuses: list[str]) -> str:
@@ -44,9 +93,32 @@ def verdict(table: pd.DataFrame, key: str = "cluster") -> tuple[str, str]:
     )
 
 
+def reasons(table: pd.DataFrame, key: str = "cluster") -> dict[str, list[str]]:
+    """The clusters of each ``reason`` among the rows of a verdict table's worst status, in its order.
+
+    >>> import pandas as pd
+    >>> reasons(pd.DataFrame({"cluster": ["a", "b", "c"], "status": ["fail", "pass", "fail"],
+    ...                       "reason": ["x", "ok", "x"]}))
+    {'x': ['a', 'c']}
+    """
+    rows = table[table["status"] == worst(table["status"].tolist())]
+    found: dict[str, list[str]] = {}
+    for name, reason in zip(rows[key], rows["reason"], strict=True):
+        found.setdefault(reason, []).append(name)
+    return found
+
+
 @dataclass
 class Finding:
-    """The result of one check. ``evidence`` holds named DataFrames (see :mod:`meshnb.schemas`)."""
+    """The result of one check. ``evidence`` holds named DataFrames (see :mod:`meshnb.schemas`).
+
+    ``summary`` says everything the check concluded, cluster by cluster; ``headline`` says it in one
+    sentence, for a status line (the summary when the check gives none). A next step's commands are
+    between backticks (:func:`commands_in`).
+
+    >>> Finding("trust", "pass", "c1: ok; c2: ok", headline="c1 and c2 trust each other").headline
+    'c1 and c2 trust each other'
+    """
 
     check: str
     status: str
@@ -54,10 +126,12 @@ class Finding:
     evidence: dict[str, pd.DataFrame] = field(default_factory=dict)
     next_steps: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    headline: str = ""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
+        self.headline = self.headline or self.summary
 
     @property
     def ok(self) -> bool:
@@ -107,6 +181,7 @@ class Finding:
             "check": self.check,
             "status": self.status,
             "summary": self.summary,
+            "headline": self.headline,
             "next_steps": list(self.next_steps),
             "details": self.details,
             "evidence": tables,
@@ -144,6 +219,7 @@ class Finding:
             evidence=evidence,
             next_steps=list(data.get("next_steps", [])),
             details=dict(data.get("details", {})),
+            headline=str(data.get("headline") or ""),  # an older snapshot has none: the summary
         )
 
     @classmethod
@@ -160,13 +236,16 @@ class Finding:
             f"{_SYMBOLS[self.status]} {self.status.upper()}</span>"
         )
 
-    def _repr_html_(self, max_rows: int = 20) -> str:
+    def _repr_html_(self, max_rows: int = 20, copy: bool = False) -> str:
+        """The finding as HTML: headline, summary, next steps (``copy``: with Copy buttons), evidence."""
         parts = [
             f"<div class='meshnb-finding'><p>{self.status_html()} <b>{html.escape(self.check)}</b>: "
-            f"{html.escape(self.summary)}</p>"
+            f"{html.escape(self.headline)}</p>"
         ]
+        if self.summary != self.headline:
+            parts.append(f"<p class='meshnb-summary'>{html.escape(self.summary)}</p>")
         if self.next_steps:
-            items = "".join(f"<li>{html.escape(step)}</li>" for step in self.next_steps)
+            items = "".join(f"<li>{step_html(step, copy=copy)}</li>" for step in self.next_steps)
             parts.append(f"<p><b>Next steps</b></p><ol>{items}</ol>")
         for name, df in self.evidence.items():
             more = f" (first {max_rows} of {len(df)} rows)" if len(df) > max_rows else f" ({len(df)} rows)"
@@ -176,6 +255,7 @@ class Finding:
         return "".join(parts)
 
     def __str__(self) -> str:
-        lines = [f"[{self.status.upper()}] {self.check}: {self.summary}"]
+        lines = [f"[{self.status.upper()}] {self.check}: {self.headline}"]
+        lines += [f"  {self.summary}"] if self.summary != self.headline else []
         lines += [f"  next: {step}" for step in self.next_steps]
         return "\n".join(lines)

@@ -20,7 +20,7 @@ import os
 import shlex
 import time
 from array import array
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -28,7 +28,7 @@ from meshnb.backends.base import Cluster, Mesh, Pod
 from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check, Option
 from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
-from meshnb.diagnostics.finding import Finding, verdict
+from meshnb.diagnostics.finding import Finding, listed, reasons, verdict
 from meshnb.errors import ExecError, MeshnbError, NotFound
 from meshnb.names import validate_name, validate_path, validate_port, validate_selector
 from meshnb.readers.curl import (
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["GUIDE_STEPS", "SAMPLE_BYTES", "available_memory", "check_load_balancing", "curl_argv"]
+__all__ = ["SAMPLE_BYTES", "available_memory", "check_load_balancing", "curl_argv", "guide_steps"]
 
 log = logging.getLogger("meshnb")
 
@@ -72,18 +72,61 @@ STEP_TRUST = (
     "Check trust (guide: 'Trust configuration'): compare root-cert.pem of the cacerts secret in "
     "istio-system across clusters; they must share a root."
 )
-STEP_ENDPOINTS = (
-    "Check endpoint discovery (guide: 'Step-by-step diagnosis'): `istioctl proxy-config endpoint "
-    "<curl pod>.sample | grep helloworld` must list the remote cluster's east-west gateway; if only local "
-    "endpoints are listed, the control plane cannot read the remote cluster."
-)
-STEP_SECRETS = (
-    "Check the remote secrets: `kubectl get secrets -n istio-system -l istio/multiCluster=true` in each "
-    "cluster must show one secret per other cluster whose data key is that cluster's name, and istiod's "
-    "logs must not show 'Add cluster: create remote cluster failed'."
-)
-#: The guide's steps after this one, which a failed check lists when it runs alone.
-GUIDE_STEPS = (STEP_CONNECTIVITY, STEP_LOCALITY, STEP_TRUST, STEP_ENDPOINTS, STEP_SECRETS)
+
+
+def _guide_steps(hand: Hand, clusters: Sequence[str]) -> tuple[str, str, str, str, str]:
+    """The guide's steps after this one (network, locality, trust, endpoints, secrets) for ``clusters``."""
+    ns, service = hand.options["namespace"], hand.options["service"]
+    endpoints = [
+        f"`{hand.istioctl(c, 'proxy-config', 'endpoint')} {hand.pod(c, ns, 'curl')}.{shlex.quote(ns)} "
+        f"| grep {shlex.quote(service)}`"
+        for c in clusters
+    ]
+    secrets = [
+        f"`{hand.kubectl(c, '-n', 'istio-system', 'get', 'secrets', '-l', 'istio/multiCluster=true')}`"
+        for c in clusters
+    ]
+    return (
+        STEP_CONNECTIVITY,
+        STEP_LOCALITY,
+        STEP_TRUST,
+        f"Check endpoint discovery (guide: 'Step-by-step diagnosis'): {', '.join(endpoints)} must list the "
+        "remote cluster's east-west gateway; if only local endpoints are listed, the control plane cannot "
+        "read the remote cluster.",
+        f"Check the remote secrets: {', '.join(secrets)} must show one secret per other cluster whose data "
+        "key is that cluster's name, and istiod's logs must not show 'Add cluster: create remote cluster "
+        "failed'.",
+    )
+
+
+def _failing(sources: pd.DataFrame) -> list[str]:
+    """The source clusters that failed or warned (else every one): those the guide's steps are about."""
+    bad = sources[sources["status"].isin(["fail", "warn"])]
+    return list((bad if len(bad) else sources)["source_cluster"])
+
+
+def _hand(mesh: Mesh, namespace: str, service: str, sources: pd.DataFrame) -> Hand:
+    """A Hand with each cluster's context and the curl pod the check used in it."""
+    pods = {c: p for c, p in zip(sources["source_cluster"], sources["source_pod"], strict=True) if p}
+    return Hand.of(mesh, {"namespace": namespace, "service": service}, pods)
+
+
+def guide_steps(mesh: Mesh, finding: Finding) -> tuple[str, ...]:
+    """The guide's steps after this one, as a failed load-balancing ``finding`` lists them when it runs alone.
+
+    Triage, whose other checks walk them, puts the causes' own steps in their place.
+
+    >>> import meshnb
+    >>> mesh = meshnb.simulate("missing-remote-secret")
+    >>> finding = check_load_balancing(mesh, requests=20)
+    >>> set(guide_steps(mesh, finding)) <= set(finding.next_steps)
+    True
+    """
+    sources = finding.evidence.get("sources")
+    if sources is None:
+        return ()
+    hand = _hand(mesh, finding.details["namespace"], finding.details["service"], sources)
+    return _guide_steps(hand, _failing(sources))
 
 
 def available_memory(proc: str = "/proc", cgroup: str = "/sys/fs/cgroup") -> int | None:
@@ -413,9 +456,10 @@ def _verdicts(
     return validate("sources", pd.DataFrame(out, columns=list(sources.columns)))
 
 
-def _next_steps(status: str, sources: pd.DataFrame, samples: pd.DataFrame) -> list[str]:
+def _next_steps(status: str, sources: pd.DataFrame, samples: pd.DataFrame, hand: Hand) -> list[str]:
     if status == "pass":
         return []
+    network, locality, trust, endpoints, secrets = _guide_steps(hand, _failing(sources))
     steps = []
     kinds = set(samples["error_kind"].dropna())
     if kinds:
@@ -434,17 +478,39 @@ def _next_steps(status: str, sources: pd.DataFrame, samples: pd.DataFrame) -> li
         "refused",
     }:
         if kinds & {"tls", "connect_failure"}:
-            steps.append(STEP_TRUST)
-        steps += [STEP_CONNECTIVITY, STEP_LOCALITY]
+            steps.append(trust)
+        steps += [network, locality]
         if not kinds & {"tls"}:
-            steps.append(STEP_TRUST)
-        steps += [STEP_ENDPOINTS, STEP_SECRETS]
+            steps.append(trust)
+        steps += [endpoints, secrets]
     elif status == "warn" and not kinds:
         steps.append(
             "The split differs from the expected one: check endpoint weights and locality settings "
-            f"({STEP_LOCALITY})"
+            f"({locality})"
         )
     return steps
+
+
+def _headline(sources: pd.DataFrame) -> str:
+    """One sentence: which source clusters have the worst status, and what it means."""
+    said = []
+    for reason, names in reasons(sources, "source_cluster").items():
+        one, who = len(names) == 1, listed(names)
+        if reason == "only-local-versions":
+            said.append(
+                f"{who} reaches only its own version: no cross-cluster traffic from it"
+                if one
+                else f"{who} reach only their own version: no cross-cluster traffic"
+            )
+        elif reason == "all-requests-failed":
+            said.append(f"every request from {who} failed")
+        elif reason == "some-requests-failed":
+            said.append(f"some requests from {who} failed")
+        elif reason == "unexpected-split":
+            said.append(f"{who} {'sees' if one else 'see'} a split unlike the expected one")
+        else:
+            said.append(f"{who} could not be sampled ({reason})")
+    return ", and ".join(said)
 
 
 def check_load_balancing(
@@ -519,8 +585,9 @@ def check_load_balancing(
         check=CHECK,
         status=status,
         summary=summary,
+        headline=summary if status == "pass" else _headline(sources),
         evidence={"sources": sources, "split": split, "samples": samples},
-        next_steps=_next_steps(status, sources, samples),
+        next_steps=_next_steps(status, sources, samples, _hand(mesh, namespace, service, sources)),
         details={
             "namespace": namespace,
             "service": service,

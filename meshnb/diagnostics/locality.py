@@ -28,7 +28,7 @@ from meshnb.backends.base import Cluster, Mesh
 from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check, Option
 from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
-from meshnb.diagnostics.finding import Finding, verdict
+from meshnb.diagnostics.finding import Finding, listed, reasons, verdict, worst
 from meshnb.errors import MeshnbError, NotFound
 from meshnb.names import validate_name
 
@@ -55,8 +55,15 @@ STEP_EJECTION = (
 STEP_BY_DESIGN = (
     "Traffic stays local by design (guide: 'Locality load balancing'). To see cross-cluster responses, "
     "send from a locality without a healthy local endpoint, scale the local version down, or set "
-    "`localityLbSetting.distribute` / `failover` in the DestinationRule to spread traffic on purpose."
+    "localityLbSetting.distribute or failover in the DestinationRule to spread traffic on purpose."
 )
+#: The headline when no cluster's traffic is kept local, all for the same reason.
+_NOT_LOCAL = {
+    "locality-off": "locality load balancing is off: it does not keep traffic local here",
+    "shared-locality": "the clusters share a locality: locality load balancing does not keep traffic local",
+    "no-outlier-detection": "locality settings without outlier detection are not in effect: traffic is not "
+    "kept local",
+}
 
 
 def locality_of(labels: dict[str, str], override: str | None = None) -> tuple[str, str, str]:
@@ -313,6 +320,7 @@ def check_locality(
         check=CHECK,
         status=status,
         summary=summary,
+        headline=_headline(clusters),
         evidence={
             "clusters": clusters,
             "localities": localities,
@@ -322,6 +330,25 @@ def check_locality(
         next_steps=steps,
         details={"namespace": namespace, "service": service},
     )
+
+
+def _headline(clusters: pd.DataFrame) -> str:
+    """One sentence: where locality keeps traffic local (and failover is blocked), or why it does not."""
+    found = reasons(clusters)
+    named = [name for name in clusters["cluster"] if any(name in names for names in found.values())]
+    status = worst(clusters["status"].tolist())
+    if status == "pass":
+        if len(found) == 1:
+            return _NOT_LOCAL[next(iter(found))]
+        return "locality load balancing does not keep traffic local here"
+    if status == "error":
+        return ", and ".join(
+            f"{listed(names)} could not be read ({reason})" for reason, names in found.items()
+        )
+    blocked = found.get("failover-blocked", [])
+    where = "" if blocked == named else f" in {listed(blocked)}"
+    why = f", and maxEjectionPercent blocks failover{where}" if blocked else ""
+    return f"locality load balancing keeps traffic in its own locality by design in {listed(named)}{why}"
 
 
 def _by_hand(hand: Hand) -> list[str]:

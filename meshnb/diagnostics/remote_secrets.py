@@ -15,50 +15,40 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime as dt
 import ipaddress
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from meshnb.backends.base import Cluster, Mesh, Secret
 from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check, Option
 from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
-from meshnb.diagnostics.finding import Finding, verdict
+from meshnb.diagnostics.finding import Finding, listed, reasons, verdict
 from meshnb.errors import ClusterError, MeshnbError
 from meshnb.names import validate_name
 from meshnb.readers.istiod_log import current_failures, parse_istiod_log
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 #: what istiod did not manage, per failure event that still stands (see current_failures)
 _FAILED_TO = {"add_failed": "add", "update_failed": "update", "sync_timeout": "sync"}
 
-__all__ = ["check_remote_secrets", "describe_remote_secret"]
+__all__ = ["check_remote_secrets", "describe_remote_secret", "fixes"]
 
 log = logging.getLogger("meshnb")
 
 CHECK = "remote-secrets"
 LABEL = "istio/multiCluster=true"
 ANNOTATION = "networking.istio.io/cluster"
-STEP_CREATE = (
-    "Create the missing remote secret with istioctl, named after the remote cluster: "
-    "`istioctl create-remote-secret --context=<remote ctx> --name=<remote cluster> | "
-    "kubectl apply -f - --context=<this ctx>` (guide: 'Step-by-step diagnosis', remote secrets)."
-)
-STEP_KEY = (
-    "The data key of a remote secret must be the remote cluster's name (the clusterName it was installed "
-    "with); recreate the secret with `istioctl create-remote-secret --name=<remote cluster>`."
-)
 STEP_LOGS = (
     "Read istiod's logs for 'Add cluster' / 'Failed to add remote cluster' lines after fixing a secret."
-)
-STEP_ISTIOD = (
-    "Start istiod again: `kubectl -n istio-system get deploy,pods -l app=istiod` and "
-    "`kubectl -n istio-system rollout status deploy/istiod`; until then its proxies keep their last "
-    "configuration and new pods get none."
 )
 
 
@@ -209,9 +199,9 @@ def _read_cluster(
     report(0, 2)
     read = _Read()
     for secret in cluster.list_secrets(namespace, LABEL):
-        for row, reasons in _describe(secret, name, clusters, now):
+        for row, found in _describe(secret, name, clusters, now):
             read.secrets.append(row)
-            read.reasons |= reasons
+            read.reasons |= found
     report(1, 2)
     try:
         for pod in cluster.list_pods(namespace, "app=istiod"):
@@ -233,11 +223,9 @@ def _verdict(name: str, read: _Read, clusters: list[str]) -> tuple[str, str, str
     problems, warnings = [], []
     reasons = set(read.reasons)
     keys = {row["data_key"] for row in read.secrets}
-    meant = keys | {row["annotation_cluster"] for row in read.secrets}
-    for other in (c for c in clusters if c != name):
-        if other not in meant:
-            problems.append(f"no remote secret for {other}")
-            reasons.add("secret-missing")
+    for other in _unmet(name, read.secrets, clusters):
+        problems.append(f"no remote secret for {other}")
+        reasons.add("secret-missing")
     added = _added(read.events)
     for row in read.secrets:
         if row["problems"]:
@@ -278,6 +266,93 @@ def _verdict(name: str, read: _Read, clusters: list[str]) -> tuple[str, str, str
             ),
         )
     return "pass", "ok", f"remote secrets for {keys_text}; istiod added them"
+
+
+def _unmet(name: str, secrets: Iterable[Mapping[str, Any]], clusters: Sequence[str]) -> list[str]:
+    """The other clusters that no remote secret of cluster ``name`` is for (by data key or annotation)."""
+    meant = {value for row in secrets for value in (row["data_key"], row["annotation_cluster"])}
+    return [other for other in clusters if other != name and other not in meant]
+
+
+def _misnamed(row: Mapping[str, Any], clusters: Collection[str]) -> bool:
+    """Whether a remote secret's data key is not the name of the cluster it is for (or it names none)."""
+    key = row["data_key"]
+    return key not in clusters or key == row["cluster"] or row["annotation_cluster"] != key
+
+
+def _create(hand: Hand, owner: str, remote: str, namespace: str) -> str:
+    """The guide's command that gives cluster ``owner`` a remote secret for cluster ``remote``."""
+    istio = [] if namespace == "istio-system" else [f"--istioNamespace={namespace}"]
+    made = hand.istioctl(remote, "create-remote-secret", f"--name={remote}", *istio)
+    return f"{made} | {hand.kubectl(owner, 'apply', '-f', '-')}"
+
+
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """A table's rows as dicts, a missing value None."""
+    return table.astype(object).where(table.notna(), None).to_dict("records")
+
+
+def fixes(finding: Finding, hand: Hand, clusters: Collection[str]) -> list[str]:
+    """The next steps, commands filled in, that fix what a remote-secrets ``finding`` found in ``clusters``.
+
+    Start istiod where none runs, create each missing remote secret, recreate each one whose data key is
+    not its cluster's name. Other faults (a token, a server, istiod's sync) have no step here.
+
+    >>> import meshnb
+    >>> mesh = meshnb.simulate("missing-remote-secret")
+    >>> print(fixes(check_remote_secrets(mesh), Hand.of(mesh), ["cluster1"])[0])  # doctest: +ELLIPSIS
+    Create ... `istioctl --context=cluster2 create-remote-secret --name=cluster2 | kubectl ... apply -f -` ...
+    """
+    table = finding.evidence["clusters"]
+    names = list(table["cluster"])
+    namespace = finding.details.get("namespace", "istio-system")
+    secrets = [row for row in _records(finding.evidence["remote_secrets"]) if row["cluster"] in clusters]
+    rows = [row for row in _records(table) if row["cluster"] in clusters]
+    steps = []
+    down = [row["cluster"] for row in rows if row["reason"] == "istiod-missing"]
+    if down:
+        look = [
+            hand.kubectl(name, "-n", namespace, "get", "deploy,pods", "-l", "app=istiod") for name in down
+        ]
+        wait = [hand.kubectl(name, "-n", namespace, "rollout", "status", "deploy/istiod") for name in down]
+        steps.append(
+            f"Start istiod again in {listed(down)}: see its deployment and pods with "
+            f"{', '.join(f'`{c}`' for c in look)}, and wait for it with {', '.join(f'`{c}`' for c in wait)}; "
+            "until then its proxies keep their last configuration and new pods get none."
+        )
+    unmet = [
+        (row["cluster"], remote)
+        for row in rows
+        if row["status"] != "error"
+        for remote in _unmet(row["cluster"], [s for s in secrets if s["cluster"] == row["cluster"]], names)
+    ]
+    if unmet:
+        many = len(unmet) > 1
+        steps.append(
+            f"Create the missing remote secret{'s' * many} with istioctl, "
+            f"{'each named after its' if many else 'named after the'} remote cluster: "
+            + ", ".join(f"`{_create(hand, owner, remote, namespace)}`" for owner, remote in unmet)
+            + " (guide: 'Step-by-step diagnosis', remote secrets)."
+        )
+    again = []
+    for row in (row for row in secrets if _misnamed(row, names)):
+        where, name = row["secret"].split("/", 1)
+        remote = next(
+            (c for c in (row["annotation_cluster"], row["context"]) if c in names and c != row["cluster"]),
+            None,
+        )
+        delete = f"`{hand.kubectl(row['cluster'], '-n', where, 'delete', 'secret', name)}`"
+        again.append(
+            f"{delete}, then `{_create(hand, row['cluster'], remote, namespace)}`"
+            if remote
+            else f"{delete}, then create it again with istioctl create-remote-secret, named after its cluster"
+        )
+    if again:
+        steps.append(
+            "The data key of a remote secret must be the remote cluster's name (the clusterName it was "
+            f"installed with), and istioctl names it so: recreate the secret: {'; '.join(again)}."
+        )
+    return steps
 
 
 def _last_watch_error(events: list[dict[str, Any]], failure: dict[str, Any]) -> str | None:
@@ -359,21 +434,6 @@ def check_remote_secrets(
         events += outcome.events
     summary = frame("remote-secrets.clusters", summary_rows)
     status, summary_text = verdict(summary)
-    steps = []
-    if status != "pass":
-        details = " ".join(summary["detail"])
-        if "no remote secret" in details:
-            steps.append(STEP_CREATE)
-        if "data key" in details or "annotation" in details:
-            steps.append(STEP_KEY)
-        if "no istiod pod" in details:
-            steps.append(STEP_ISTIOD)
-        if status == "error":
-            steps.append(
-                "A cluster could not be read: check the context, the API server and RBAC "
-                "(get/list secrets and pods, get pods/log in istio-system)."
-            )
-        steps.append(STEP_LOGS)
     if status == "pass":
         seen = all(
             {row["data_key"] for row in outcome.secrets} <= _added(outcome.events)
@@ -383,7 +443,7 @@ def check_remote_secrets(
         summary_text = "every cluster has a remote secret for every other cluster" + (
             ", and istiod added them" if seen else " (istiod's log does not show every one added)"
         )
-    return Finding(
+    finding = Finding(
         check=CHECK,
         status=status,
         summary=summary_text,
@@ -392,9 +452,55 @@ def check_remote_secrets(
             "remote_secrets": frame("remote_secrets", secrets),
             "istiod_events": frame("istiod_events", events),
         },
-        next_steps=steps,
         details={"namespace": namespace, "label": LABEL},
+        headline=_headline(summary, secrets, events, clusters) if status != "pass" else summary_text,
     )
+    if status == "pass":
+        return finding
+    steps = fixes(finding, Hand.of(mesh), set(summary.loc[summary["status"] == "fail", "cluster"]))
+    if status == "error":
+        steps.append(
+            "A cluster could not be read: check the context, the API server and RBAC "
+            "(get/list secrets and pods, get pods/log in istio-system)."
+        )
+    return dataclasses.replace(finding, next_steps=[*steps, STEP_LOGS])
+
+
+def _headline(
+    table: pd.DataFrame, secrets: list[dict[str, Any]], events: list[dict[str, Any]], clusters: list[str]
+) -> str:
+    """One sentence: what is wrong in each cluster of the worst status (the first reason of each)."""
+    said = []
+    for reason, names in sorted(reasons(table).items(), key=lambda item: _order(item[0])):
+        has = "has" if len(names) == 1 else "have"
+        mine = [row for row in secrets if row["cluster"] in names]
+        if reason == "istiod-missing":
+            said.append(f"no istiod runs in {listed(names)}")
+        elif reason == "secret-missing" and len(names) == 1:
+            said.append(f"{names[0]} has no remote secret for {listed(_unmet(names[0], mine, clusters))}")
+        elif reason == "secret-missing":
+            said.append(f"{listed(names)} lack remote secrets for other clusters")
+        elif reason == "wrong-data-key":
+            keys = sorted(
+                {repr(row["data_key"]) for row in mine if row["data_key"] and _misnamed(row, clusters)}
+            )
+            said.append(f"{listed(names)} {has} a remote secret under the wrong data key {listed(keys)}")
+        elif reason == "secret-unusable":
+            said.append(f"{listed(names)} {has} a remote secret that istiod cannot use")
+        elif reason == "istiod-failed":
+            failed = current_failures([e for e in events if e["cluster"] in names])
+            remotes = sorted({e["remote_cluster"] for e in failed}) or ["a remote cluster"]
+            said.append(f"istiod in {listed(names)} cannot read {listed(remotes)}")
+        elif reason == "istiod-log-unreadable":
+            said.append(f"istiod's logs could not be read in {listed(names)}")
+        else:
+            said.append(f"{listed(names)} could not be read ({reason})")
+    return ", and ".join(said)
+
+
+def _order(reason: str) -> int:
+    """Where a reason comes in a headline: the one to fix first, first."""
+    return _FIRST.index(reason) if reason in _FIRST else len(_FIRST)
 
 
 def _by_hand(hand: Hand) -> list[str]:

@@ -19,7 +19,7 @@ from meshnb.diagnostics.check import TriageSettings
 from meshnb.diagnostics.diagnosis import Diagnosis, diagnose
 from meshnb.diagnostics.finding import Finding
 from meshnb.diagnostics.load_balancing import CHECK as SYMPTOM
-from meshnb.diagnostics.load_balancing import GUIDE_STEPS
+from meshnb.diagnostics.load_balancing import guide_steps
 from meshnb.diagnostics.registry import CHECKS, Registry
 from meshnb.diagnostics.report import Report
 from meshnb.errors import MeshnbError
@@ -88,11 +88,11 @@ def triage(
         except MeshnbError as exc:
             findings[name] = Finding(name, "error", f"the check could not run: {exc}")
         log.info("triage: %s: %s", name, findings[name].status)
-    diagnosis = diagnose(findings, checks)
-    return Report(_focused(findings, diagnosis), diagnosis, _metadata(mesh, started))
+    diagnosis = diagnose(findings, checks, mesh)
+    return Report(_focused(findings, diagnosis, mesh), diagnosis, _metadata(mesh, started))
 
 
-def _focused(findings: dict[str, Finding], diagnosis: Diagnosis) -> dict[str, Finding]:
+def _focused(findings: dict[str, Finding], diagnosis: Diagnosis, mesh: Mesh) -> dict[str, Finding]:
     """The symptom's next steps as triage found its cause: the causes' own, not the guide's whole walk.
 
     Alone, a failed load-balancing check lists every step of the guide (rule out the network, locality,
@@ -102,5 +102,6 @@ def _focused(findings: dict[str, Finding], diagnosis: Diagnosis) -> dict[str, Fi
     steps = [f"{cause.title}: {cause.next_step}" for cause in diagnosis.causes if cause.next_step]
     if symptom is None or symptom.status == "pass" or not steps:
         return findings
-    own = [step for step in symptom.next_steps if step not in GUIDE_STEPS]  # e.g. the failed requests
+    guide = guide_steps(mesh, symptom)
+    own = [step for step in symptom.next_steps if step not in guide]  # e.g. the failed requests
     return {**findings, SYMPTOM: dataclasses.replace(symptom, next_steps=[*steps, *own])}

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,7 @@ from meshnb.backends.base import Cluster, Mesh
 from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check, Option
 from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
-from meshnb.diagnostics.finding import STATUSES, Finding, worst
+from meshnb.diagnostics.finding import STATUSES, Finding, listed, reasons, worst
 from meshnb.errors import MeshnbError, NotFound, ParseError
 from meshnb.names import validate_name
 from meshnb.schemas import SCHEMAS
@@ -66,19 +66,6 @@ CERT_KEYS: dict[str, str] = {
 #: Keys holding the CA's private key: their presence is noted, their value never read.
 KEY_KEYS = ("ca-key.pem", "tls.key")
 
-STEP_PLUGIN = (
-    "Fix the trust configuration (guide: 'Trust configuration'): every cluster's cacerts secret in "
-    "istio-system must hold an intermediate CA signed by one common root, with that root in root-cert.pem. "
-    f"Plug in certificates from a common root as in {PLUGIN_CA_URL}, then restart istiod "
-    "(`kubectl rollout restart deployment/istiod -n istio-system`) and the workloads so they get "
-    "certificates from the new CA."
-)
-STEP_COMPARE = (
-    "Compare the roots by hand as the guide does: `diff <(kubectl --context=CTX1 -n istio-system get secret "
-    "cacerts -o jsonpath='{.data.root-cert\\.pem}' | base64 -d) <(kubectl --context=CTX2 -n istio-system "
-    "get secret cacerts -o jsonpath='{.data.root-cert\\.pem}' | base64 -d)`. Roots with the same subject "
-    "can still differ (different keys): compare fingerprints, as in the clusters table."
-)
 STEP_MIGRATION = (
     "A root-cert.pem with several roots is the usual bundle while moving to a new root (see "
     f"{PLUGIN_CA_URL}): finish the migration by issuing every cluster's intermediate from the new root, "
@@ -92,8 +79,11 @@ STEP_ROTATE = (
 )
 STEP_ACCESS = (
     "A cluster could not be read: check its kubeconfig context, that its API server answers, and that "
-    "you may `get` secrets in istio-system (RBAC)."
+    "you may get secrets in istio-system (RBAC)."
 )
+
+#: kubectl's jsonpath to the root certificate of a cacerts secret.
+ROOT_PATH = "jsonpath={.data.root-cert\\.pem}"
 
 _ORDER = ("root-cert.pem", "ca.crt", "ca-cert.pem", "tls.crt", "cert-chain.pem")
 
@@ -390,26 +380,90 @@ def _frames(
     return clusters, trust, certs
 
 
-def step_create(clusters: list[str], namespace: str = "istio-system", secret: str = "cacerts") -> str:
-    """The next step for clusters that have no ``cacerts`` secret.
-
-    >>> step_create(["cluster2"]).startswith("Create the cacerts secret in istio-system of cluster2")
-    True
-    """
-    return (
-        f"Create the {secret} secret in {namespace} of {', '.join(clusters)} from an intermediate signed by "
-        "the mesh's common root: `kubectl create secret generic cacerts -n istio-system "
-        "--from-file=ca-cert.pem --from-file=ca-key.pem --from-file=root-cert.pem "
-        "--from-file=cert-chain.pem`, then restart istiod and the workloads."
+def _restart(hand: Hand, clusters: Sequence[str], namespace: str) -> str:
+    """The commands that restart istiod in ``clusters``, each between backticks."""
+    return ", ".join(
+        f"`{hand.kubectl(name, '-n', namespace, 'rollout', 'restart', 'deployment/istiod')}`"
+        for name in clusters
     )
 
 
-def _next_steps(kinds: Mapping[str, set[str]], namespace: str, secret: str) -> list[str]:
+def step_create(hand: Hand, clusters: Sequence[str], namespace: str, secret: str) -> str:
+    """The next step for ``clusters``, which have no ``secret`` (cacerts) in ``namespace``.
+
+    >>> step = step_create(Hand({}, {}), ["cluster2"], "istio-system", "cacerts")
+    >>> "`kubectl --context=cluster2 -n istio-system create secret generic cacerts --from-file=" in step
+    True
+    """
+    files = ("ca-cert.pem", "ca-key.pem", "root-cert.pem", "cert-chain.pem")
+    create = [
+        hand.kubectl(
+            name, "-n", namespace, "create", "secret", "generic", secret, *(f"--from-file={f}" for f in files)
+        )
+        for name in clusters
+    ]
+    return (
+        f"Create the {secret} secret in {namespace} of {listed(clusters)} from an intermediate signed by the "
+        f"mesh's common root (in the folder of its files): {', '.join(f'`{c}`' for c in create)}, then "
+        f"restart istiod ({_restart(hand, clusters, namespace)}) and the workloads."
+    )
+
+
+def step_plugin(hand: Hand, clusters: Sequence[str], namespace: str) -> str:
+    """The next step when trust is broken: certificates from one root, then istiod restarted in ``clusters``.
+
+    >>> print(step_plugin(Hand({}, {}), ["c1"], "istio-system"))  # doctest: +ELLIPSIS
+    Fix ... istiod in c1 (`kubectl --context=c1 -n istio-system rollout restart deployment/istiod`) ...
+    """
+    return (
+        "Fix the trust configuration (guide: 'Trust configuration'): every cluster's cacerts secret in "
+        f"{namespace} must hold an intermediate CA signed by one common root, with that root in "
+        "root-cert.pem. "
+        f"Plug in certificates from a common root as in {PLUGIN_CA_URL}, then restart istiod in "
+        f"{listed(clusters)} ({_restart(hand, clusters, namespace)}) and the workloads so they get "
+        "certificates from the new CA."
+    )
+
+
+def _step_compare(hand: Hand, pairs: Sequence[tuple[str, str]], namespace: str, secret: str) -> str:
+    """The guide's diff of the roots of each pair of clusters that do not trust each other."""
+
+    def pem(cluster: str) -> str:
+        root = hand.kubectl(cluster, "-n", namespace, "get", "secret", secret, "-o", ROOT_PATH)
+        return f"{root} | base64 -d"
+
+    diffs = ", ".join(f"`diff <({pem(a)}) <({pem(b)})`" for a, b in pairs)
+    return (
+        f"Compare the roots by hand as the guide does: {diffs}. Roots with the same subject can still differ "
+        "(different keys): compare fingerprints, as in the clusters table."
+    )
+
+
+def _next_steps(
+    hand: Hand,
+    kinds: Mapping[str, set[str]],
+    matrix: Mapping[str, Mapping[str, bool | None]],
+    reads: Mapping[str, _Read | MeshnbError],
+    namespace: str,
+    secret: str,
+) -> list[str]:
     steps = []
+    names = list(reads)
     if kinds["missing"]:
-        steps.append(step_create(sorted(kinds["missing"]), namespace, secret))
+        steps.append(step_create(hand, [n for n in names if n in kinds["missing"]], namespace, secret))
     if kinds["missing"] or kinds["trust"]:
-        steps += [STEP_PLUGIN, STEP_COMPARE]
+        steps.append(
+            step_plugin(hand, [n for n in names if n in kinds["missing"] | kinds["trust"]], namespace)
+        )
+        held = [n for n, read in reads.items() if isinstance(read, _Read) and read.missing is None]
+        pairs = [
+            (a, b)
+            for i, a in enumerate(held)
+            for b in held[i + 1 :]
+            if matrix[a][b] is False or matrix[b][a] is False
+        ]
+        if pairs:
+            steps.append(_step_compare(hand, pairs, namespace, secret))
     if kinds["bundle"]:
         steps.append(STEP_MIGRATION)
     if kinds["expiry"]:
@@ -486,8 +540,11 @@ def check_trust(
         check=CHECK,
         status=status,
         summary=summary,
+        headline=_headline(clusters, secret, soon_days),
         evidence={"clusters": clusters, "trust": trust, "certs": certs},
-        next_steps=_next_steps(kinds, namespace, secret) if status != "pass" else [],
+        next_steps=_next_steps(Hand.of(mesh), kinds, matrix, reads, namespace, secret)
+        if status != "pass"
+        else [],
         details={
             "namespace": namespace,
             "secret": secret,
@@ -501,10 +558,63 @@ def check_trust(
     )
 
 
+def _headline(clusters: pd.DataFrame, secret: str, soon_days: float) -> str:
+    """One sentence: which clusters have the worst status, and what it means for trust."""
+    found = reasons(clusters)
+    if set(found) == {"ok"}:
+        return f"{listed(list(clusters['cluster']))} share one root and trust each other's certificates"
+    peers = found.pop("peer-cacerts-missing", [])
+    said = []
+    for reason, names in sorted(found.items(), key=lambda item: item[0] != "cacerts-missing"):
+        one = len(names) == 1
+        who = listed(names)
+        if reason == "cacerts-missing":
+            said.append(
+                f"{who} {'has' if one else 'have'} no {secret} secret, so "
+                + (
+                    f"{'it shares' if one else 'they share'} no trust with {listed(peers)}"
+                    if peers
+                    else f"{'its istiod signs' if one else 'each istiod signs'} with its own self-signed root"
+                )
+            )
+            peers = []
+        elif reason == "different-root":
+            said.append(
+                f"{who} have different roots: they do not trust each other"
+                if not one
+                else f"{who} has a root of its own: it does not trust the other clusters"
+            )
+        elif reason == "not-trusted":
+            said.append(
+                f"trust is broken between {who} and the other clusters (a root-cert.pem lacks a root)"
+            )
+        elif reason == "chain-broken":
+            said.append(f"the intermediate of {who} does not chain to {'its' if one else 'their'} own root")
+        elif reason == "cacerts-unreadable":
+            said.append(f"the {secret} secret of {who} is incomplete or unreadable")
+        elif reason == "expired":
+            said.append(f"{who} {'has' if one else 'have'} a CA certificate expired or not yet valid")
+        elif reason == "expiring":
+            said.append(f"a CA certificate of {who} expires within {soon_days:g} days")
+        elif reason == "root-bundle":
+            said.append(
+                f"{who} {'carries' if one else 'carry'} several roots, as while migrating to a new one"
+            )
+        elif reason == "cacerts-warning":
+            said.append(f"the {secret} secret of {who} is not laid out as Istio expects")
+        else:
+            said.append(f"{who} could not be read ({reason})")
+    if peers:
+        said.append(
+            f"{listed(peers)} {'has' if len(peers) == 1 else 'have'} a peer without a {secret} secret"
+        )
+    return ", and ".join(said)
+
+
 def _by_hand(hand: Hand) -> list[str]:
     """The guide's diff of the roots, and each root's fingerprint and subject."""
     o = hand.options
-    root = [o["namespace"], "get", "secret", o["secret"], "-o", "jsonpath={.data.root-cert\\.pem}"]
+    root = [o["namespace"], "get", "secret", o["secret"], "-o", ROOT_PATH]
 
     def pem(cluster: str) -> str:
         return f"{hand.kubectl(cluster, '-n', *root)} | base64 -d"

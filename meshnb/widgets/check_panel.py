@@ -21,13 +21,13 @@ from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
-from IPython.display import HTML
 
 from meshnb.backends.base import Mesh
 from meshnb.diagnostics.by_hand import commands
 from meshnb.diagnostics.check import Check, Option
 from meshnb.diagnostics.fanout import Progress
 from meshnb.diagnostics.finding import Finding
+from meshnb.widgets.copyable import CopyableHTML, commands_html
 from meshnb.widgets.display import show
 from meshnb.widgets.freshness import Freshness
 
@@ -36,6 +36,7 @@ __all__ = [
     "STYLE",
     "CheckPanel",
     "advance",
+    "checkbox",
     "cluster_bars",
     "control",
     "error_html",
@@ -49,10 +50,7 @@ log = logging.getLogger("meshnb")
 STYLE = {"description_width": "initial"}
 #: The tab with the commands that gather a check's evidence by hand.
 BY_HAND = "By hand"
-_COMMANDS = (
-    "<p>The same evidence by hand (each line can be pasted into a shell):</p>"
-    '<pre class="meshnb-commands" style="white-space:pre-wrap;overflow-wrap:anywhere">{}</pre>'
-)
+_COMMANDS = "<p>The same evidence by hand (each line can be pasted into a shell):</p>"
 
 
 def advance(bar: widgets.IntProgress, done: int, total: int) -> None:
@@ -104,10 +102,21 @@ def error_html(exc: BaseException) -> str:
     )
 
 
+def checkbox(description: str, value: bool = False) -> widgets.Checkbox:
+    """A checkbox as wide as its label (ipywidgets' fixed width cut a long label with "…").
+
+    >>> checkbox("Allow changes (run the connectivity probe)").layout.width
+    'auto'
+    """
+    return widgets.Checkbox(
+        value=value, description=description, style=STYLE, indent=False, layout={"width": "auto"}
+    )
+
+
 def control(option: Option, value: Any) -> widgets.Widget:
     """The control of a check's option: a checkbox, a number or a text."""
     if isinstance(option.default, bool):
-        return widgets.Checkbox(value=bool(value), description=option.description, style=STYLE, indent=False)
+        return checkbox(option.description, bool(value))
     if isinstance(option.default, int):
         return widgets.BoundedIntText(
             value=value,
@@ -161,6 +170,8 @@ class CheckPanel(widgets.VBox):
         by_hand = (BY_HAND,) if self.check is not None and self.check.by_hand is not None else ()
         titles = ("Summary", *(title for title, _view in self.tabs), *by_hand)
         self.outputs = {name: widgets.Output() for name in titles}
+        self.summary_view = CopyableHTML()  # the Summary tab: the finding, its commands with Copy buttons
+        self.by_hand_view = CopyableHTML()
         self.tab = widgets.Tab(children=[self.outputs[name] for name in titles], titles=titles)
         header = f"<b>{html.escape(self.title)}</b>" + (f": {html.escape(self.intro)}" if self.intro else "")
         self.freshness = Freshness(self, mesh, controls)
@@ -192,8 +203,8 @@ class CheckPanel(widgets.VBox):
 
     def _show_commands(self) -> None:
         if BY_HAND in self.outputs:
-            text = "\n".join(self.commands())
-            show(self.outputs[BY_HAND], HTML(_COMMANDS.format(html.escape(text))))
+            self.by_hand_view.value = _COMMANDS + commands_html(self.commands())
+            show(self.outputs[BY_HAND], self.by_hand_view)
 
     def note(self) -> widgets.HTML:
         """For a cell below that shows :attr:`result`: a line that says when it is out of date."""
@@ -261,8 +272,9 @@ class CheckPanel(widgets.VBox):
 
     def _render(self, finding: Finding) -> None:
         mark_clusters(self.progress, finding.cluster_statuses())
-        self.status.value = f"{finding.status_html()} {html.escape(finding.summary)}"
-        show(self.outputs["Summary"], finding)
+        self.status.value = f"{finding.status_html()} {html.escape(finding.headline)}"
+        self.summary_view.value = finding._repr_html_(copy=True)
+        show(self.outputs["Summary"], self.summary_view)
         for title, view in self.tabs:
             show(self.outputs[title], view(finding))
 

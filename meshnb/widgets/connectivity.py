@@ -18,7 +18,7 @@ from meshnb.diagnostics.connectivity import check_connectivity, plan_for_panel
 from meshnb.diagnostics.fanout import Progress
 from meshnb.diagnostics.finding import Finding
 from meshnb.diagnostics.registry import CHECKS
-from meshnb.widgets.check_panel import STYLE, CheckPanel
+from meshnb.widgets.check_panel import STYLE, CheckPanel, checkbox
 
 __all__ = ["ConnectivityPanel"]
 
@@ -38,12 +38,8 @@ class ConnectivityPanel(CheckPanel):
 
     def __init__(self, mesh: Mesh, *, namespace: str = "uninjected-sample"):
         self.namespace = widgets.Text(value=namespace, description="Probe namespace", style=STYLE)
-        self.allow_changes = widgets.Checkbox(
-            value=False, description="Allow changes (create, probe, delete)", style=STYLE, indent=False
-        )
-        self.keep = widgets.Checkbox(
-            value=False, description="Keep the probe objects", style=STYLE, indent=False
-        )
+        self.allow_changes = checkbox("Allow changes (create, probe, delete)")
+        self.keep = checkbox("Keep the probe objects")
         super().__init__(
             mesh, [self.namespace, self.allow_changes, self.keep], tooltip="Show the plan, or run the probe"
         )

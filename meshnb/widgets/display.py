@@ -39,7 +39,14 @@ class FigureBundle:
 
 
 def show(output: ipywidgets.Output, *objs: Any) -> None:
-    """Replace what ``output`` shows with ``objs``, one after the other."""
+    """Replace what ``output`` shows with ``objs``, one after the other.
+
+    Tables show every column and every value whole (pandas would cut a value at 50 characters and hide
+    middle columns).
+    """
+    import pandas as pd
+
     output.outputs = ()
     for obj in objs:
-        output.append_display_data(obj)
+        with pd.option_context("display.max_colwidth", None, "display.max_columns", None):
+            output.append_display_data(obj)

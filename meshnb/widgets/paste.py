@@ -20,7 +20,6 @@ import html
 import logging
 
 import ipywidgets as widgets
-import pandas as pd
 
 from meshnb.errors import MeshnbError
 from meshnb.readers.detect import KINDS, Reading, read_any
@@ -109,8 +108,7 @@ class PasteBox(widgets.VBox):
         frame = reading.frame
         if len(frame):  # the columns this input has a value for, each value whole
             frame = frame.loc[:, frame.notna().any()]
-        with pd.option_context("display.max_colwidth", None, "display.max_columns", None):
-            show(self.output, frame)
+        show(self.output, frame)
         self._forget_key(text, reading)
         return reading
 

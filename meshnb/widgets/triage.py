@@ -26,7 +26,16 @@ from meshnb.diagnostics.triage import ORDER, triage
 from meshnb.errors import MeshnbError
 from meshnb.files import SAVE_DIR
 from meshnb.html_report import diagnosis_html, write_html
-from meshnb.widgets.check_panel import STYLE, advance, cluster_bars, error_html, mark_clusters, rebind
+from meshnb.widgets.check_panel import (
+    STYLE,
+    advance,
+    checkbox,
+    cluster_bars,
+    error_html,
+    mark_clusters,
+    rebind,
+)
+from meshnb.widgets.copyable import CopyableHTML
 from meshnb.widgets.display import FigureBundle, show
 from meshnb.widgets.freshness import Freshness
 
@@ -56,10 +65,8 @@ class TriagePanel(widgets.VBox):
         self.mesh = mesh
         self.result: Report | None = None
         self.error: BaseException | None = None
-        self.allow_changes = widgets.Checkbox(
-            value=False,
-            description="Allow changes (run the connectivity probe: creates and deletes a namespace)",
-            style=STYLE,
+        self.allow_changes = checkbox(
+            "Allow changes (run the connectivity probe: creates and deletes a namespace)"
         )
         self.requests = widgets.BoundedIntText(
             value=100, min=10, max=100_000, description="Requests per cluster", style=STYLE
@@ -87,11 +94,12 @@ class TriagePanel(widgets.VBox):
             light.add_class("meshnb-triage-light")
         self.status = widgets.HTML(value="<i>Not run yet.</i>", description="Status", style=STYLE)
         self.status.add_class("meshnb-status-line")
-        self.diagnosis = widgets.HTML()
+        self.diagnosis = CopyableHTML()  # its commands with Copy buttons
         self.diagnosis.add_class("meshnb-diagnosis")
         self.progress = cluster_bars(mesh)
         self.bars = widgets.VBox(list(self.progress.values()))
         self.outputs = {name: widgets.Output() for name in ORDER}
+        self.views = {name: CopyableHTML() for name in ORDER}  # each check's finding, in its tab
         self.tab = widgets.Tab(children=list(self.outputs.values()), titles=ORDER)
         self.freshness = Freshness(self, mesh, [self.allow_changes, self.requests])
         super().__init__(
@@ -183,10 +191,13 @@ class TriagePanel(widgets.VBox):
         mark_clusters(self.progress, failed)
         for name, finding in report.findings.items():
             self.lights[name].value = self._light(name, finding)
-            show(self.outputs[name], finding, *_figures(name, finding))
+            self.views[name].value = finding._repr_html_(copy=True)
+            show(self.outputs[name], self.views[name], *_figures(name, finding))
         worst = Finding("triage", report.status, report.diagnosis.summary)
         self.status.value = f"{worst.status_html()} {html.escape(report.diagnosis.summary)}"
-        self.diagnosis.value = diagnosis_html(report, summary=False)  # the status line says the summary
+        self.diagnosis.value = diagnosis_html(
+            report, summary=False, copy=True
+        )  # the status line: the summary
         self.save_button.disabled = self.export_button.disabled = False
         self.freshness.ran()
         return report

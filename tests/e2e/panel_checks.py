@@ -31,6 +31,31 @@ def _run_and_expect(panel: Locator, status: str) -> None:
     expect(button).to_be_enabled(timeout=TIMEOUT_MS)
 
 
+# Labels, buttons, dropdowns and HTML lines on show whose text is wider than their box: cut off.
+_CLIPPED_JS = """el => [...el.querySelectorAll(
+        '.widget-label, .widget-label-basic, label, button, select, .widget-html-content, .widget-dropdown')]
+    .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
+    .map(e => e.textContent.trim().slice(0, 60))"""
+
+
+def clipped(panel: Locator) -> list[str]:
+    """The texts of ``panel`` cut off at this width (none should be)."""
+    return panel.evaluate(_CLIPPED_JS)
+
+
+def copy_a_command(where: Locator, page: Page, wanted: str) -> None:
+    """The Copy button of the command shown in ``where`` that holds ``wanted`` puts the whole command
+    on the clipboard, as the page shows it (the context's own names filled in)."""
+    command = where.locator(".meshnb-command", has_text=wanted).first
+    expect(command).to_be_visible()
+    shown = command.locator("code").inner_text()
+    button = command.locator("button.meshnb-copy")
+    button.click()
+    expect(button).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == shown, shown
+    assert "<" not in shown and wanted in shown, shown
+
+
 def check_load_balancing(panel: Locator, page: Page) -> None:
     """Run, see PASS, the split chart (a bar trace per version), the samples table; then break the mesh."""
     for label in ("Service", "Namespace", "Port", "Path", "Requests per cluster"):
@@ -59,7 +84,7 @@ def break_with_firewall(panel: Locator, page: Page) -> None:
     picker = page.locator(".meshnb-scenario-picker select").first
     picker.select_option("firewall")
     _run_and_expect(panel, "FAIL")
-    expect(panel.locator(".meshnb-status-line").first).to_contain_text("only v1 answered")
+    expect(panel.locator(".meshnb-status-line").first).to_contain_text("reach only their own version")
     picker.select_option("healthy")
     _run_and_expect(panel, "PASS")
 
@@ -69,6 +94,8 @@ def check_remote_secrets(panel: Locator, page: Page) -> None:
     expect(panel.locator(".widget-label", has_text="Istio namespace").first).to_be_visible()
     _run_and_expect(panel, "FAIL")
     expect(panel.locator(".meshnb-status-line").first).to_contain_text("data key 'kubeconfig'")
+    _show_tab(panel, "Summary")
+    copy_a_command(panel, page, "istioctl --context=cluster2 create-remote-secret --name=cluster2")
     _show_tab(panel, "Remote secrets")
     table = _table(panel)
     expect(table.locator("th", has_text="data_key").first).to_be_visible()
@@ -82,7 +109,7 @@ def check_endpoints(panel: Locator, page: Page) -> None:
     """Run on the notebook's scenario (no remote secret): FAIL with the guide's conclusion, the endpoints."""
     expect(panel.locator(".widget-label", has_text="Service").first).to_be_visible()
     _run_and_expect(panel, "FAIL")
-    expect(panel.locator(".meshnb-status-line").first).to_contain_text("cannot read the remote cluster")
+    expect(panel.locator(".meshnb-status-line").first).to_contain_text("holds only local endpoints")
     _show_tab(panel, "Endpoints")
     table = _table(panel)
     expect(table.locator("th", has_text="dest_cluster").first).to_be_visible()
@@ -108,7 +135,7 @@ def check_locality(panel: Locator, page: Page) -> None:
     """Run on the notebook's scenario (prefer local): WARN, by design; the settings and priorities."""
     expect(panel.locator(".widget-label", has_text="Namespace").first).to_be_visible()
     _run_and_expect(panel, "WARN")
-    expect(panel.locator(".meshnb-status-line").first).to_contain_text("preferred by design")
+    expect(panel.locator(".meshnb-status-line").first).to_contain_text("by design in")
     _show_tab(panel, "Settings")
     expect(_table(panel)).to_contain_text("DestinationRule")
     _show_tab(panel, "Priorities")
@@ -141,7 +168,9 @@ def check_triage(panel: Locator, page: Page) -> None:
     expect(lights).to_have_count(6)
     expect(lights.filter(has_text="remote-secrets").first).to_contain_text("FAIL")
     expect(lights.filter(has_text="trust").first).to_contain_text("PASS")
-    expect(panel.locator(".meshnb-diagnosis").first).to_contain_text("a remote secret is missing in cluster1")
+    diagnosis = panel.locator(".meshnb-diagnosis").first
+    expect(diagnosis).to_contain_text("a remote secret is missing in cluster1")
+    copy_a_command(diagnosis, page, "create-remote-secret --name=cluster2 | kubectl --context=cluster1 apply")
     _show_tab(panel, "endpoints")
     chart = panel.locator(".js-plotly-plot >> visible=true").first
     expect(chart.locator(".main-svg").first).to_be_visible(timeout=TIMEOUT_MS)

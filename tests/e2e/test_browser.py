@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from lab_driver import error_outputs, open_notebook, run_all_cells
-from panel_checks import PANEL_CHECKS, break_with_firewall
+from panel_checks import PANEL_CHECKS, break_with_firewall, clipped
 from playwright.sync_api import expect
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
@@ -26,6 +26,7 @@ def test_notebook_in_jupyterlab(lab, page, screenshots, notebook):
         for panel in page.locator(f".{css_class}").all():
             panel.scroll_into_view_if_needed()
             check(panel, page)
+            assert clipped(panel) == [], f"cut off in {css_class}"
             checked += 1
     panels = page.locator(".meshnb-panel")
     assert checked == panels.count(), "a panel without a check in tests/e2e/panel_checks.py"
