@@ -42,7 +42,14 @@ LAYERS = (
     Layer(
         "core",
         modules=frozenset(
-            {"meshnb.errors", "meshnb.names", "meshnb.files", "meshnb.schemas", "meshnb.version"}
+            {
+                "meshnb.errors",
+                "meshnb.names",
+                "meshnb.files",
+                "meshnb.schemas",
+                "meshnb.version",
+                "meshnb.clean_save",
+            }
         ),
     ),
     Layer("backends", packages=frozenset({"meshnb.backends"})),
