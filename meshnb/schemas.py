@@ -262,12 +262,42 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "clusters_seen": "string",
         "detail": "string",
     },
+    # Per source cluster and cluster of the service: endpoints istiod holds (/debug/endpointShardz) and the
+    # proxy holds, and whether istiod knows a gateway for that cluster's network (/debug/networkz).
+    "endpoints.held": {
+        "cluster": "string",
+        "istiod": "string",
+        "dest_cluster": "string",
+        "network": "string",
+        "istiod_endpoints": "int64",
+        "proxy_endpoints": "int64",
+        "gateway": "boolean",
+    },
+    # The sync state of each source cluster's proxy in its istiod's /debug/syncz, per xDS type.
+    "endpoints.proxy_sync": {
+        "cluster": "string",
+        "istiod": "string",
+        "proxy": "string",
+        "type": "string",
+        "status": "string",
+        "sent": "string",
+        "acked": "string",
+        "last_error": "string",
+    },
     "remote-secrets.clusters": {
         "cluster": "string",
         "status": "string",
         "reason": "string",
         "secrets": "int64",
         "detail": "string",
+    },
+    # Each remote cluster in istiod's /debug/clusterz, by the cluster istiod runs in.
+    "remote-secrets.istiod_clusters": {
+        "cluster": "string",
+        "istiod": "string",
+        "remote": "string",
+        "secret": "string",
+        "status": "string",
     },
     "locality.clusters": {
         "cluster": "string",
@@ -318,11 +348,14 @@ REASONS: dict[str, str] = {
     "only-local-endpoints": "the proxy holds only its own cluster's endpoints",
     "missing-cluster-endpoints": "the proxy holds no endpoints of some cluster that runs the service",
     "unhealthy-endpoints": "some endpoints are unhealthy or failed outlier checks",
+    "proxy-stale": "istiod holds the missing endpoints, but the proxy has not acknowledged them",
+    "no-network-gateway": "istiod holds the missing endpoints, but knows no gateway for their network",
     # remote-secrets (clusters)
     "secret-missing": "no remote secret for another cluster",
     "wrong-data-key": "a remote secret's data key is not the cluster's name",
     "secret-unusable": "a remote secret cannot be used (a bad kubeconfig, server or token)",
-    "istiod-failed": "istiod's log says adding or syncing a remote cluster failed",
+    "istiod-failed": "istiod says (its log or /debug/clusterz) adding or syncing a remote cluster failed",
+    "remote-syncing": "istiod is still syncing a remote cluster (/debug/clusterz)",
     "istiod-missing": "no istiod pod runs in the cluster",
     "istiod-log-unreadable": "the remote secrets are right, but istiod's log could not be read",
     # locality (clusters)

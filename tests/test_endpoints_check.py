@@ -27,7 +27,9 @@ def test_scenarios(scenario, status, per_cluster):
     assert finding.status == status
     assert finding.evidence["clusters"]["status"].tolist() == per_cluster
     if status == "fail":
-        assert "the control plane cannot read the remote cluster" in finding.summary
+        assert (
+            "istiod (" in finding.summary and "holds none of cluster2's endpoints either" in finding.summary
+        )
         assert any("remote secrets check" in step for step in finding.next_steps)
         secrets = "kubectl --context=cluster1 -n istio-system get secrets -l istio/multiCluster=true"
         assert [commands_in(step) for step in finding.next_steps] == [[secrets]]  # the failing cluster's
@@ -53,7 +55,8 @@ def test_reads_the_proxy_with_an_argv_in_the_sidecar():
     mesh = meshnb.simulate()
     check_endpoints(mesh)
     assert ADMIN_CLUSTERS_ARGV == ["pilot-agent", "request", "GET", "clusters?format=json"]
-    assert all(c.calls["exec"] == 1 for c in mesh.clusters.values())
+    # one exec in the sidecar, and one per view of istiod (syncz, endpointShardz, networkz) in its pod
+    assert all(c.calls["exec"] == 1 + 3 for c in mesh.clusters.values())
 
 
 def test_unreachable_cluster_is_an_error_row():
@@ -76,7 +79,9 @@ def test_panel_and_cli():
 
     panel = EndpointsPanel(meshnb.simulate("missing-remote-secret"))
     assert panel.run().status == "fail" and "FAIL" in panel.status.value
-    assert panel.tab.titles == ("Summary", "Clusters", "Endpoints", "By hand")
+    assert panel.tab.titles == (
+        "Summary", "Clusters", "Endpoints", "istiod and proxy", "Proxy sync", "By hand"
+    )  # fmt: skip
     result = subprocess.run(
         [sys.executable, "-m", "meshnb", "check", "endpoints", "--simulate", "healthy", "--json"],
         capture_output=True,

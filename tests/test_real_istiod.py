@@ -141,3 +141,61 @@ def test_istioctl_remote_clusters_and_istiods_clusterz_agree(testbed, testbed_bi
             == ours[columns].fillna("").sort_values("cluster").values.tolist()
         ), name
         assert set(theirs["status"]) == {"synced"}
+
+
+def test_istiods_views_through_kubectl_exec_agree_with_istioctl_and_the_world(testbed, testbed_bin, mesh):
+    """meshnb's own path to istiod's view (``pilot-discovery request GET /debug/...`` by exec in the
+    ``discovery`` container, through the API server) reads all four views of each real istiod; they agree
+    with ``istioctl remote-clusters`` and ``istioctl proxy-status -o json`` (istiod's view over xDS)
+    and with the world the bed laid out (pod IPs, gateways)."""
+    from meshnb.diagnostics.istiod_views import read_istiod
+
+    for name, cluster in mesh.clusters.items():
+        view = read_istiod(cluster)
+        assert view.errors == [], view.errors
+        istiod = cluster.list_pods("istio-system", "app=istiod")[0].name
+        assert view.pods == [istiod]
+
+        clusterz = view.frames["clusterz"]
+        theirs = meshnb.read_remote_clusters(
+            _istioctl(testbed_bin, testbed.kubeconfig, f"--context={name}", "remote-clusters")
+        )
+        columns = ["cluster", "secret", "status"]
+        assert sorted(clusterz[columns].fillna("").values.tolist()) == sorted(
+            theirs[columns].fillna("").values.tolist()
+        )
+        assert set(clusterz["istiod"]) == {istiod}
+
+        proxies = {
+            f"{pod.name}.{ns}"
+            for ns in ("sample", "istio-system")
+            for pod in cluster.list_pods(ns)
+            if "istio-proxy" in pod.containers
+        }
+        syncz = view.frames["syncz"]
+        assert set(syncz["proxy"]) == proxies
+        status = meshnb.read_proxy_status(
+            _istioctl(testbed_bin, testbed.kubeconfig, f"--context={name}", "proxy-status", "-o", "json")
+        ).set_index("proxy")
+        assert set(status.index) == proxies
+        for row in syncz[syncz["type"].isin(["CDS", "LDS", "EDS"])].itertuples():
+            assert status.loc[row.proxy, row.type.lower()] == row.status == "SYNCED", (row.proxy, row.type)
+
+        shards = view.frames["endpoint_shards"]
+        mine = shards[shards["service"] == "helloworld.sample.svc.cluster.local"]
+        pods = {
+            c: {p.ip for p in mesh.clusters[c].list_pods("sample", "app=helloworld")} for c in mesh.clusters
+        }
+        assert {c: set(g["address"]) for c, g in mine.groupby("shard_cluster")} == pods
+        gateways = view.frames["networkz"].set_index("network")
+        for other in mesh.clusters:
+            world = testbed.cluster(other)
+            assert gateways.loc[world.network, "address"] == world.gateway_ip
+
+    secrets = meshnb.check_remote_secrets(mesh)
+    assert secrets.status == "pass" and set(secrets.evidence["istiod_clusters"]["status"]) == {"synced"}
+    endpoints = meshnb.check_endpoints(mesh)
+    assert endpoints.status == "pass"
+    held = endpoints.evidence["held"]
+    assert (held["istiod_endpoints"] == 1).all() and (held["proxy_endpoints"] == 1).all()
+    assert len(held) == 4 and held["gateway"].dropna().all()

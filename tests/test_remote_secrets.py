@@ -258,7 +258,9 @@ def test_panel():
     assert panel.namespace.description
     assert panel.run().status == "fail"
     assert "FAIL" in panel.status.value
-    assert panel.tab.titles == ("Summary", "Clusters", "Remote secrets", "istiod events", "By hand")
+    assert panel.tab.titles == (
+        "Summary", "Clusters", "Remote secrets", "istiod events", "istiod's clusters", "By hand"
+    )  # fmt: skip
     assert panel.progress["cluster1"].bar_style == "danger"
 
 
@@ -266,9 +268,20 @@ def test_a_log_without_the_adds_passes_without_claiming_istiod_added_them(monkey
     """A long-running istiod's startup lines leave its log's tail: the secrets pass, said honestly."""
     from meshnb.backends.sim.cluster import SimCluster
 
-    assert check_remote_secrets(meshnb.simulate("healthy")).summary.endswith("and istiod added them")
+    assert check_remote_secrets(meshnb.simulate("healthy")).summary.endswith("and istiod synced them")
     quiet = f"{T}\tinfo\tads\tPush debounce stable[1] 1 for config ServiceEntry/sample/x\n"
     monkeypatch.setattr(SimCluster, "logs", lambda self, namespace, pod, **kwargs: quiet)
+    # istiod's own view says it synced them: that is enough
+    assert check_remote_secrets(meshnb.simulate("healthy")).summary.endswith("and istiod synced them")
+    # without that view (its pod's exec denied), the log alone does not claim it
+    run = SimCluster._run
+    monkeypatch.setattr(
+        SimCluster,
+        "_run",
+        lambda self, pod, container, argv, timeout: (
+            ("", "forbidden", 1) if argv[0] == "pilot-discovery" else run(self, pod, container, argv, timeout)
+        ),
+    )
     finding = check_remote_secrets(meshnb.simulate("healthy"))
     assert finding.status == "pass"
     detail = finding.evidence["clusters"].set_index("cluster").loc["cluster1", "detail"]

@@ -220,6 +220,10 @@ def test_the_readme_recipe_as_written_is_enough_for_every_read_only_check(testbe
             name,
             got.summary,
         )
+    # istiod's own view too: pilot-discovery request by exec in istiod's pod (pods/exec of the role)
+    secrets, endpoints = meshnb.check_remote_secrets(reader), meshnb.check_endpoints(reader)
+    assert set(secrets.evidence["istiod_clusters"]["status"]) == {"synced"}
+    assert len(endpoints.evidence["held"]) == 4 and len(endpoints.evidence["proxy_sync"])
     api = testbed.client(NAMES[0])
     from kubernetes import client as k8s
 

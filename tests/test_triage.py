@@ -25,6 +25,8 @@ EXPECTED = {
     "remote-secret-expired-token": [("remote-secret", ("cluster1",))],
     "reader-role-removed": [("remote-secret", ("cluster1",))],
     "istiod-down": [("istiod-down", ("cluster2",))],
+    "remote-cluster-syncing": [("remote-syncing", ("cluster1",))],
+    "stale-proxy": [("proxy-stale", ("cluster1",))],
 }
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check
 from meshnb.diagnostics.connectivity import STEP_NETWORK
+from meshnb.diagnostics.endpoints import STEP_GATEWAY, step_stale
 from meshnb.diagnostics.finding import Finding
 from meshnb.diagnostics.load_balancing import STEP_CONNECTIVITY
 from meshnb.diagnostics.locality import STEP_BY_DESIGN
@@ -216,7 +217,8 @@ def _control_plane(findings: dict[str, Finding], rows: Rows, hand: Hand) -> list
     down = _with(failing, "istiod-missing")
     missing = _with(failing, "secret-missing")
     wrong_key = _with(failing, "wrong-data-key")
-    other = {n: row for n, row in failing.items() if n not in down | missing | wrong_key}
+    syncing = _with(failing, "remote-syncing")
+    other = {n: row for n, row in failing.items() if n not in down | missing | wrong_key | syncing}
 
     def support(name: str) -> list[str]:
         found = []
@@ -232,6 +234,7 @@ def _control_plane(findings: dict[str, Finding], rows: Rows, hand: Hand) -> list
         ("remote-secret-missing", missing, "a remote secret is missing"),
         ("remote-secret-key", wrong_key, "a remote secret's data key is not the cluster name"),
         ("remote-secret", other, "a remote secret cannot be used"),
+        ("remote-syncing", syncing, "istiod is stuck syncing a remote cluster"),
     ):
         if not group:
             continue
@@ -246,6 +249,30 @@ def _control_plane(findings: dict[str, Finding], rows: Rows, hand: Hand) -> list
             )
         )
     explained = set(secrets) & {c for cause in causes for c in cause.clusters}
+    stale = {n: row for n, row in _with(endpoints, "proxy-stale").items() if n not in explained}
+    if stale:
+        causes.append(
+            Cause(
+                "proxy-stale",
+                f"the proxies in {', '.join(sorted(stale))} did not take the endpoints istiod holds",
+                tuple(sorted(stale)),
+                [f"{name}'s proxy: {row['detail']}" for name, row in sorted(stale.items())]
+                + [line for name in sorted(stale) for line in support(name) if "proxy:" not in line],
+                step_stale(hand, {n: row["pod"] for n, row in sorted(stale.items())}, _namespace(findings)),
+            )
+        )
+    no_gateway = {n: row for n, row in _with(endpoints, "no-network-gateway").items() if n not in explained}
+    if no_gateway:
+        causes.append(
+            Cause(
+                "no-network-gateway",
+                f"istiod in {', '.join(sorted(no_gateway))} knows no east-west gateway for another network",
+                tuple(sorted(no_gateway)),
+                [f"{name}'s proxy: {row['detail']}" for name, row in sorted(no_gateway.items())],
+                STEP_GATEWAY,
+            )
+        )
+    explained |= set(stale) | set(no_gateway)
     blind = sorted(n for n, row in endpoints.items() if row["status"] == "fail" and n not in explained)
     if blind:
         causes.append(
@@ -258,6 +285,12 @@ def _control_plane(findings: dict[str, Finding], rows: Rows, hand: Hand) -> list
             )
         )
     return causes
+
+
+def _namespace(findings: dict[str, Finding]) -> str:
+    """The namespace of the service the endpoints check looked at."""
+    finding = findings.get("endpoints")
+    return "sample" if finding is None else str(finding.details.get("namespace", "sample"))
 
 
 def _locality(findings: dict[str, Finding], rows: Rows) -> Cause | None:

@@ -4,7 +4,12 @@ The guide's `istioctl proxy-config endpoint <curl pod> | grep helloworld`, for e
 the curl pod's sidecar's Envoy clusters (its admin ``/clusters?format=json``, read by exec in the
 ``istio-proxy`` container), each endpoint attributed to the cluster whose pod IP it is, or whose
 east-west gateway it is (remote endpoints of another network are reached through it on 15443).
-A proxy that holds only its own cluster's endpoints means its control plane cannot read the others.
+A proxy that holds only its own cluster's endpoints means its control plane cannot read the others,
+or that the proxy did not take what istiod sent: istiod's own view (``/debug/endpointShardz``,
+``/debug/syncz`` and ``/debug/networkz``, read in its pod) tells them apart: istiod lacks the cluster
+(its remote secret, credentials or RBAC), istiod holds it but the proxy's config is not acknowledged
+(``proxy-stale``), or istiod holds it but knows no east-west gateway for its network
+(``no-network-gateway``: endpoints of a network without a gateway are dropped).
 
 >>> import meshnb
 >>> finding = check_endpoints(meshnb.simulate("missing-remote-secret"))
@@ -25,6 +30,7 @@ from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check, Option
 from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
 from meshnb.diagnostics.finding import Finding, listed, reasons, verdict
+from meshnb.diagnostics.istiod_views import IstiodView, read_istiod
 from meshnb.errors import ClusterError, MeshnbError, NotFound
 from meshnb.names import validate_name, validate_port, validate_selector
 
@@ -39,6 +45,7 @@ CHECK = "endpoints"
 #: How the proxy's admin endpoint is read: pilot-agent forwards the request to Envoy's admin port.
 ADMIN_CLUSTERS_ARGV = ["pilot-agent", "request", "GET", "clusters?format=json"]
 GATEWAY_SELECTOR = "istio=eastwestgateway"
+ISTIO_NAMESPACE = "istio-system"
 
 
 def _step_secrets(hand: Hand, clusters: list[str]) -> str:
@@ -52,6 +59,33 @@ def _step_secrets(hand: Hand, clusters: list[str]) -> str:
         f"{'its' if len(clusters) == 1 else 'their'} remote secrets (the remote secrets check, or "
         f"{', '.join(listing)}): a secret per other cluster, data key = its name, and istiod's logs without "
         "'Add cluster: create remote cluster failed'."
+    )
+
+
+#: What to do when istiod knows no east-west gateway for a network whose endpoints it holds.
+STEP_GATEWAY = (
+    "Give each network an east-west gateway istiod can see: a Service labelled istio=eastwestgateway and "
+    "topology.istio.io/network=<network> with an external address (`kubectl get svc -n istio-system -l "
+    "istio=eastwestgateway`: EXTERNAL-IP must not be <pending>), as the guide's gen-eastwest-gateway.sh "
+    "makes it, and expose the services through it (expose-services.yaml)."
+)
+
+
+def step_stale(hand: Hand, pods: Mapping[str, str], namespace: str) -> str:
+    """The next step for the proxies (``{cluster: pod}``) that did not take istiod's endpoints.
+
+    >>> print(step_stale(Hand({"c1": "c1"}, {}), {"c1": "curl-1"}, "sample"))  # doctest: +ELLIPSIS
+    istiod holds ... `istioctl --context=c1 proxy-status curl-1.sample`; ... -n sample delete pod curl-1` ...
+    """
+    status = ", ".join(
+        f"`{hand.istioctl(c, 'proxy-status')} {shlex.quote(p)}.{namespace}`" for c, p in pods.items()
+    )
+    restart = ", ".join(f"`{hand.kubectl(c, '-n', namespace, 'delete', 'pod', p)}`" for c, p in pods.items())
+    return (
+        f"istiod holds the endpoints the proxies of {listed(list(pods))} lack: see what they acknowledged "
+        "with "
+        f"{status}; if they stay STALE or NACK (rejected config: read the proxy's log), restart them: "
+        f"{restart} (their Deployment makes new pods, which get istiod's current config)."
     )
 
 
@@ -76,6 +110,16 @@ def _headline(clusters: pd.DataFrame, missing: dict[str, list[str]], wanted: str
                 if one
                 else f"{proxies} lack the endpoints of some clusters that run the service"
             )
+        elif reason == "proxy-stale":
+            said.append(
+                f"istiod holds {listed(missing[names[0]]) if one else 'the other clusters'}'s endpoints but "
+                f"{proxies} {'has' if one else 'have'} not taken them (config not acknowledged)"
+            )
+        elif reason == "no-network-gateway":
+            said.append(
+                f"istiod in {who} knows no east-west gateway for the network of "
+                f"{listed(missing[names[0]]) if one else 'the other clusters'}, so it drops their endpoints"
+            )
         elif reason == "no-endpoints":
             said.append(f"{proxies} {'holds' if one else 'hold'} no endpoint of {wanted}")
         elif reason == "unhealthy-endpoints":
@@ -91,6 +135,7 @@ class _Seen:
     endpoints: pd.DataFrame
     pod_ips: dict[str, str]  # service pod IP -> its cluster (this cluster's pods)
     gateways: dict[str, tuple[str, str | None]]  # gateway address -> (cluster, network)
+    istiod: IstiodView  # what this cluster's istiods hold: syncz of the namespace, shards, networkz
 
 
 def _read(
@@ -98,7 +143,7 @@ def _read(
 ) -> _Seen:
     from meshnb.readers.endpoints import read_endpoints
 
-    report(0, 3)
+    report(0, 4)
     pods = [p for p in cluster.list_pods(namespace, selector) if p.phase == "Running"]
     if not pods:
         raise NotFound(
@@ -107,12 +152,12 @@ def _read(
     pod = sorted(pods, key=lambda p: p.name)[0]
     result = cluster.exec(namespace, pod.name, ADMIN_CLUSTERS_ARGV, container="istio-proxy", timeout=30.0)
     result.check_returncode()
-    report(1, 3)
+    report(1, 4)
     endpoints = read_endpoints(result.stdout, source_cluster=name, source_pod=pod.name)
     fqdn = f"{service}.{namespace}.svc.cluster.local"
     endpoints = endpoints[(endpoints["service"] == fqdn) & (endpoints["port"] == port)].reset_index(drop=True)
     pod_ips = {p.ip: name for p in cluster.list_pods(namespace, f"app={service}") if p.ip}
-    report(2, 3)
+    report(2, 4)
     gateways = {}
     try:
         for svc in cluster.list_services("istio-system", GATEWAY_SELECTOR):
@@ -120,8 +165,119 @@ def _read(
                 gateways[address] = (name, svc.labels.get("topology.istio.io/network"))
     except ClusterError as exc:  # attribution of remote endpoints is weaker, not impossible
         log.warning("%s: east-west gateways not readable: %s", name, exc)
-    report(3, 3)
-    return _Seen(pod.name, endpoints, pod_ips, gateways)
+    report(3, 4)
+    views = [f"/debug/syncz?namespace={namespace}", "/debug/endpointShardz", "/debug/networkz"]
+    istiod = read_istiod(cluster, views, ISTIO_NAMESPACE)
+    report(4, 4)
+    return _Seen(pod.name, endpoints, pod_ips, gateways, istiod)
+
+
+@dataclass
+class _Held:
+    """What a source cluster's istiod holds for the service, and its proxy's sync state."""
+
+    counts: dict[str, int]  # healthy endpoints by the cluster they are in
+    networks: dict[str, str | None]  # the network of each of those clusters
+    gateways: set[str]  # the networks istiod knows an east-west gateway for
+    sync: list[dict]  # the proxy's /debug/syncz rows
+    istiod: str  # the istiod the proxy is connected to (or every istiod of the cluster)
+
+
+def _held(
+    name: str, seen: _Seen, fqdn: str, namespace: str, pod_ips: Mapping[str, str], clusters: set[str]
+) -> _Held | None:
+    """istiod's view of the service from ``seen`` (None when its endpoint shards could not be read)."""
+    frames = seen.istiod.frames
+    shards = frames.get("endpoint_shards")
+    if shards is None:
+        return None
+    mine = shards[(shards["service"] == fqdn) & (shards["namespace"] == namespace)]
+    mine = mine[mine["health"].isna() | (mine["health"] == "HEALTHY")]
+    named = mine["shard_cluster"].where(mine["shard_cluster"].isin(clusters))
+    where = mine["address"].map(pod_ips).fillna(named)
+    counts = {str(c): int(n) for c, n in where.value_counts().items()}
+    networks = {str(c): net for c, net in zip(where, mine["network"], strict=True) if isinstance(c, str)}
+    networkz = frames.get("networkz")
+    gateways = set() if networkz is None else set(networkz["network"].dropna())
+    syncz = frames.get("syncz")
+    sync = [] if syncz is None else syncz[syncz["proxy"] == f"{seen.pod}.{namespace}"].to_dict("records")
+    istiod = sync[0]["istiod"] if sync else ",".join(seen.istiod.pods)
+    return _Held(counts, networks, gateways, sync, istiod)
+
+
+def _unsynced(sync: list[dict]) -> list[str]:
+    """The proxy's cluster and endpoint configuration istiod sent that it has not acknowledged."""
+    return [
+        f"{row['type']} {row['status']} (sent {row['sent']}, acked {row['acked'] or 'nothing'})"
+        + (f": {row['last_error']}" if isinstance(row["last_error"], str) else "")
+        for row in sync
+        if row["type"] in ("CDS", "EDS") and (row["status"] != "SYNCED" or isinstance(row["last_error"], str))
+    ]
+
+
+def _why_missing(held: _Held | None, seen: _Seen, name: str, missing: list[str]) -> tuple[str | None, str]:
+    """A better reason than the proxy's alone for ``missing`` (None: keep it), and what istiod said."""
+    if held is None:
+        return None, f" (istiod's own view could not be read: {seen.istiod.error()})"
+    lacks = [c for c in missing if not held.counts.get(c)]
+    if lacks:
+        return None, (
+            f"; istiod ({held.istiod}) holds none of {', '.join(lacks)}'s endpoints either: it has not "
+            f"read {'that cluster' if len(lacks) == 1 else 'those clusters'} (its remote secret, "
+            "credentials, RBAC or sync: the remote-secrets check)"
+        )
+    own = held.networks.get(name)
+    no_gateway = sorted(
+        {net for c in missing if (net := held.networks.get(c)) and net != own and net not in held.gateways}
+    )
+    if no_gateway:
+        return "no-network-gateway", (
+            f"; istiod ({held.istiod}) holds {', '.join(missing)}'s endpoints, on {', '.join(no_gateway)}, "
+            "but knows no east-west gateway for that network (/debug/networkz), so it gives the proxy none "
+            "of them"
+        )
+    if not held.sync:
+        return "proxy-stale", (
+            f"; istiod holds {', '.join(missing)}'s endpoints, but the proxy {seen.pod} is not connected to "
+            f"this cluster's istiod ({held.istiod}, /debug/syncz)"
+        )
+    unsynced = _unsynced(held.sync)
+    if unsynced:
+        return "proxy-stale", (
+            f"; istiod ({held.istiod}) holds {', '.join(missing)}'s endpoints, but the proxy has not "
+            f"acknowledged what it was sent: {'; '.join(unsynced)} (/debug/syncz)"
+        )
+    return None, (
+        f"; istiod ({held.istiod}) holds {', '.join(missing)}'s endpoints and the proxy acknowledged its "
+        "config: something in that config leaves them out (a Sidecar's egress hosts, a DestinationRule)"
+    )
+
+
+def _held_rows(name: str, held: _Held, proxy: Mapping[str, int], hosting: set[str]) -> list[dict]:
+    """Rows of ``endpoints.held`` for source cluster ``name``."""
+    own = held.networks.get(name)
+    rows = []
+    for dest in sorted(set(held.counts) | set(proxy) | hosting):
+        network = held.networks.get(dest)
+        remote = network is not None and own is not None and network != own
+        rows.append(
+            {
+                "cluster": name,
+                "istiod": held.istiod,
+                "dest_cluster": dest,
+                "network": network,
+                "istiod_endpoints": held.counts.get(dest, 0),
+                "proxy_endpoints": proxy.get(dest, 0),
+                "gateway": (network in held.gateways) if remote else None,
+            }
+        )
+    return rows
+
+
+def _sync_rows(name: str, held: _Held) -> list[dict]:
+    """Rows of ``endpoints.proxy_sync`` for source cluster ``name``."""
+    keys = ("istiod", "proxy", "type", "status", "sent", "acked", "last_error")
+    return [{"cluster": name, **{key: row[key] for key in keys}} for row in held.sync]
 
 
 def _attribute(seen: Mapping[str, _Seen]):
@@ -156,7 +312,9 @@ def check_endpoints(
 ) -> Finding:
     """Read each cluster's curl-pod proxy endpoints for ``service:port`` and attribute them to clusters.
 
-    Evidence: ``clusters`` (a verdict per source cluster) and ``endpoints`` (one row per endpoint).
+    Evidence: ``clusters`` (a verdict per source cluster), ``endpoints`` (one row per endpoint),
+    ``held`` (per source cluster and cluster of the service: the endpoints istiod holds and the proxy
+    holds) and ``proxy_sync`` (the proxy's sync state in its istiod's ``/debug/syncz``).
 
     >>> import meshnb
     >>> check_endpoints(meshnb.simulate()).status
@@ -178,7 +336,9 @@ def check_endpoints(
     seen = {name: o for name, o in outcomes.items() if isinstance(o, _Seen)}
     endpoints = _attribute(seen)
     hosting = {c for s in seen.values() for c in s.pod_ips.values()}  # clusters that run the service
-    rows = []
+    pod_ips = {ip: c for s in seen.values() for ip, c in s.pod_ips.items()}
+    fqdn = f"{service}.{namespace}.svc.cluster.local"
+    rows, held_rows, sync_rows = [], [], []
     absent: dict[str, list[str]] = {}  # the hosting clusters each proxy holds no endpoint of
     for name, outcome in outcomes.items():
         if isinstance(outcome, MeshnbError):
@@ -199,15 +359,19 @@ def check_endpoints(
         reached = set(mine["dest_cluster"].dropna())
         unknown = int(mine["dest_cluster"].isna().sum())
         missing = absent[name] = sorted(hosting - reached - {name})
+        held = _held(name, outcome, fqdn, namespace, pod_ips, set(mesh.clusters))
+        if held is not None:
+            held_rows += _held_rows(name, held, mine["dest_cluster"].value_counts().to_dict(), hosting)
+            sync_rows += _sync_rows(name, held)
+        better, told = _why_missing(held, outcome, name, missing) if missing else (None, "")
         if mine.empty:
             status, detail = "fail", f"the proxy has no endpoint for {service}.{namespace}:{port}"
             reason = "no-endpoints"
         elif missing and reached <= {name}:
             status, reason = "fail", "only-local-endpoints"
-            detail = (
-                f"only local endpoints; none of {', '.join(missing)}: the control plane cannot read the "
-                "remote cluster(s)"
-            )
+            detail = f"only local endpoints; none of {', '.join(missing)}"
+            if held is None:
+                detail += ": the control plane cannot read the remote cluster(s)"
         elif missing:
             status, detail = "fail", f"no endpoints of {', '.join(missing)}"
             reason = "missing-cluster-endpoints"
@@ -216,6 +380,9 @@ def check_endpoints(
             reason = "unhealthy-endpoints"
         else:
             status, detail, reason = "pass", f"endpoints of {', '.join(sorted(reached))}", "ok"
+        if missing and not mine.empty:
+            reason = better or reason
+            detail += told
         if unknown:
             detail += f" ({unknown} endpoint(s) not attributed to any cluster)"
         rows.append(
@@ -233,10 +400,15 @@ def check_endpoints(
     status, summary = verdict(clusters)
     if status == "pass":
         summary = "every proxy holds endpoints of every cluster that runs the service"
-    steps = []
+    steps, hand = [], Hand.of(mesh)
     blind = clusters[clusters["reason"].isin(["only-local-endpoints", "missing-cluster-endpoints"])]
     if len(blind):
-        steps.append(_step_secrets(Hand.of(mesh), list(blind["cluster"])))
+        steps.append(_step_secrets(hand, list(blind["cluster"])))
+    stale = clusters[clusters["reason"] == "proxy-stale"]
+    if len(stale):
+        steps.append(step_stale(hand, dict(zip(stale["cluster"], stale["pod"], strict=True)), namespace))
+    if (clusters["reason"] == "no-network-gateway").any():
+        steps.append(STEP_GATEWAY)
     if status == "error":
         steps.append(
             "A cluster could not be read: check the context, the API server, that the curl sample runs "
@@ -249,7 +421,12 @@ def check_endpoints(
         headline=summary
         if status == "pass"
         else _headline(clusters, absent, f"{service}.{namespace}:{port}"),
-        evidence={"clusters": clusters, "endpoints": endpoints},
+        evidence={
+            "clusters": clusters,
+            "endpoints": endpoints,
+            "held": frame("endpoints.held", held_rows),
+            "proxy_sync": frame("endpoints.proxy_sync", sync_rows),
+        },
         next_steps=steps,
         details={"namespace": namespace, "service": service, "port": port},
     )
@@ -289,6 +466,7 @@ CHECK_SPEC = Check(
                 "via_gateway",
             ),
         ),
+        ("held", ("cluster", "istiod", "dest_cluster", "istiod_endpoints", "proxy_endpoints", "gateway")),
     ),
     title="Endpoints the proxies hold",
     panel="meshnb.widgets.endpoints:EndpointsPanel",

@@ -30,6 +30,7 @@ from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check, Option
 from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
 from meshnb.diagnostics.finding import Finding, listed, reasons, verdict
+from meshnb.diagnostics.istiod_views import read_istiod
 from meshnb.errors import ClusterError, MeshnbError
 from meshnb.names import validate_name
 from meshnb.readers.istiod_log import current_failures, parse_istiod_log
@@ -191,31 +192,88 @@ class _Read:
     events: list[dict[str, Any]] = field(default_factory=list)
     log_error: str | None = None
     istiods: int = 0  # istiod pods found
+    synced: list[dict[str, Any]] = field(default_factory=list)  # istiod's /debug/clusterz, its remotes
+    view_error: str | None = None  # why /debug/clusterz could not be read
 
 
 def _read_cluster(
     name: str, cluster: Cluster, report: Report, *, namespace: str, clusters: list[str], tail_lines: int, now
 ) -> _Read:
-    report(0, 2)
+    report(0, 3)
     read = _Read()
     for secret in cluster.list_secrets(namespace, LABEL):
         for row, found in _describe(secret, name, clusters, now):
             read.secrets.append(row)
             read.reasons |= found
-    report(1, 2)
+    report(1, 3)
+    pods = None
     try:
-        for pod in cluster.list_pods(namespace, "app=istiod"):
+        pods = cluster.list_pods(namespace, "app=istiod")
+        for pod in pods:
             read.istiods += 1
             text = cluster.logs(namespace, pod.name, tail_lines=tail_lines)
             read.events += parse_istiod_log(text, cluster=name, pod=pod.name)
     except ClusterError as exc:  # the secrets still tell most of the story
         read.log_error = describe(exc)
-    report(2, 2)
+    report(2, 3)
+    if pods:
+        view = read_istiod(cluster, ["/debug/clusterz"], namespace, pods)
+        read.view_error = view.error()
+        if "clusterz" in view.frames:
+            read.synced = [
+                {
+                    "cluster": name,
+                    "istiod": row["istiod"],
+                    "remote": row["cluster"],
+                    "secret": row["secret"],
+                    "status": row["status"],
+                }
+                for row in _records(view.frames["clusterz"])
+                if row["secret"] is not None  # the config cluster itself
+            ]
+    report(3, 3)
     return read
 
 
+def _sync_problems(read: _Read, failed: set[str]) -> tuple[list[str], set[str]]:
+    """What istiod's ``/debug/clusterz`` says is wrong with the clusters its secrets name, and why.
+
+    ``failed``: remote clusters whose failure istiod's log told already.
+    """
+    problems, found = [], set()
+    if read.view_error and not read.synced:
+        return problems, found
+    states: dict[str, list[tuple[str, str]]] = {}
+    for row in read.synced:
+        states.setdefault(row["remote"], []).append((row["istiod"], row["status"] or "unknown"))
+    for key in dict.fromkeys(row["data_key"] for row in read.secrets if row["data_key"]):
+        seen = states.get(key)
+        if not seen:
+            problems.append(f"istiod has not added cluster {key} (it is not in /debug/clusterz)")
+            found.add("istiod-failed")
+            continue
+        for istiod, status in seen:
+            if status == "syncing":
+                problems.append(
+                    f"istiod {istiod} is still syncing cluster {key} (/debug/clusterz): it has not finished "
+                    "reading it, so its proxies have none of its endpoints"
+                )
+                found.add("remote-syncing")
+            elif status != "synced" and key not in failed:
+                problems.append(f"istiod {istiod} gave up reading cluster {key} (/debug/clusterz: {status})")
+                found.add("istiod-failed")
+    return problems, found
+
+
 #: A cluster's reason when several apply: the first of these (the one to fix first).
-_FIRST = ("istiod-missing", "secret-missing", "wrong-data-key", "secret-unusable", "istiod-failed")
+_FIRST = (
+    "istiod-missing",
+    "secret-missing",
+    "wrong-data-key",
+    "secret-unusable",
+    "istiod-failed",
+    "remote-syncing",
+)
 
 
 def _verdict(name: str, read: _Read, clusters: list[str]) -> tuple[str, str, str]:
@@ -245,6 +303,9 @@ def _verdict(name: str, read: _Read, clusters: list[str]) -> tuple[str, str, str
             f"istiod could not {what} cluster {event['remote_cluster']}: {event['error']}{because}"
         )
         reasons.add("istiod-failed")
+    synced, found = _sync_problems(read, {event["remote_cluster"] for event in failed})
+    problems += synced
+    reasons |= found
     if read.log_error:
         warnings.append(f"istiod's logs could not be read ({read.log_error})")
     elif not read.istiods:
@@ -256,6 +317,9 @@ def _verdict(name: str, read: _Read, clusters: list[str]) -> tuple[str, str, str
         return "warn", "istiod-log-unreadable", "; ".join(warnings)
     keys_text = ", ".join(sorted(keys)) or "no other cluster"
     unseen = sorted(keys - _added(read.events))
+    if read.synced and keys:
+        return "pass", "ok", f"remote secrets for {keys_text}; istiod synced them (/debug/clusterz)"
+    unread = f" (istiod's own view: {read.view_error})" if read.view_error else ""
     if unseen:  # not a fault: a long-running istiod's startup lines leave the tail of its log
         return (
             "pass",
@@ -263,9 +327,10 @@ def _verdict(name: str, read: _Read, clusters: list[str]) -> tuple[str, str, str
             (
                 f"remote secrets for {keys_text}; istiod's log does not show it adding {', '.join(unseen)} "
                 "(the lines may be older than the log's tail: `istioctl remote-clusters` shows istiod's view)"
+                + unread
             ),
         )
-    return "pass", "ok", f"remote secrets for {keys_text}; istiod added them"
+    return "pass", "ok", f"remote secrets for {keys_text}; istiod added them{unread}"
 
 
 def _unmet(name: str, secrets: Iterable[Mapping[str, Any]], clusters: Sequence[str]) -> list[str]:
@@ -296,7 +361,8 @@ def fixes(finding: Finding, hand: Hand, clusters: Collection[str]) -> list[str]:
     """The next steps, commands filled in, that fix what a remote-secrets ``finding`` found in ``clusters``.
 
     Start istiod where none runs, create each missing remote secret, recreate each one whose data key is
-    not its cluster's name. Other faults (a token, a server, istiod's sync) have no step here.
+    not its cluster's name, look at a remote cluster istiod is still syncing. Other faults (a token, a
+    server, a failed sync) have no step here.
 
     >>> import meshnb
     >>> mesh = meshnb.simulate("missing-remote-secret")
@@ -347,6 +413,21 @@ def fixes(finding: Finding, hand: Hand, clusters: Collection[str]) -> list[str]:
             if remote
             else f"{delete}, then create it again with istioctl create-remote-secret, named after its cluster"
         )
+    syncing = [row["cluster"] for row in rows if row["reason"] == "remote-syncing"]
+    if syncing:
+        views = [f"`{hand.istioctl(name, 'remote-clusters')}`" for name in syncing]
+        restart = [
+            f"`{hand.kubectl(name, '-n', namespace, 'rollout', 'restart', 'deploy/istiod')}`"
+            for name in syncing
+        ]
+        steps.append(
+            f"istiod in {listed(syncing)} has not finished reading a remote cluster ({', '.join(views)} says "
+            "syncing): its informers are still listing it, so the remote API server is slow or a list "
+            "hangs; check that it answers from istiod's cluster, and read istiod's log for 'watch error'. "
+            "With PILOT_REMOTE_CLUSTER_TIMEOUT=0 istiod waits for ever; a restart lists again: "
+            + ", ".join(restart)
+            + "."
+        )
     if again:
         steps.append(
             "The data key of a remote secret must be the remote cluster's name (the clusterName it was "
@@ -389,7 +470,8 @@ def check_remote_secrets(
 ) -> Finding:
     """Check every cluster's remote secrets (one per other cluster, data key = its name) and istiod's logs.
 
-    Evidence: ``clusters`` (a verdict per cluster), ``remote_secrets`` and ``istiod_events``.
+    Evidence: ``clusters`` (a verdict per cluster), ``remote_secrets``, ``istiod_events`` and
+    ``istiod_clusters`` (each remote cluster's sync status in istiod's ``/debug/clusterz``).
 
     >>> import meshnb
     >>> check_remote_secrets(meshnb.simulate()).status
@@ -406,7 +488,7 @@ def check_remote_secrets(
         ),
         progress,
     )
-    summary_rows, secrets, events = [], [], []
+    summary_rows, secrets, events, synced = [], [], [], []
     for name, outcome in outcomes.items():
         if isinstance(outcome, MeshnbError):
             detail = describe(outcome)
@@ -432,17 +514,18 @@ def check_remote_secrets(
         )
         secrets += outcome.secrets
         events += outcome.events
+        synced += outcome.synced
     summary = frame("remote-secrets.clusters", summary_rows)
     status, summary_text = verdict(summary)
     if status == "pass":
-        seen = all(
-            {row["data_key"] for row in outcome.secrets} <= _added(outcome.events)
-            for outcome in outcomes.values()
-            if not isinstance(outcome, MeshnbError)
-        )
-        summary_text = "every cluster has a remote secret for every other cluster" + (
-            ", and istiod added them" if seen else " (istiod's log does not show every one added)"
-        )
+        read = [outcome for outcome in outcomes.values() if not isinstance(outcome, MeshnbError)]
+        if all(outcome.synced for outcome in read if outcome.secrets):
+            said = ", and istiod synced them"
+        elif all({row["data_key"] for row in outcome.secrets} <= _added(outcome.events) for outcome in read):
+            said = ", and istiod added them"
+        else:
+            said = " (istiod's log does not show every one added)"
+        summary_text = "every cluster has a remote secret for every other cluster" + said
     finding = Finding(
         check=CHECK,
         status=status,
@@ -451,6 +534,7 @@ def check_remote_secrets(
             "clusters": summary,
             "remote_secrets": frame("remote_secrets", secrets),
             "istiod_events": frame("istiod_events", events),
+            "istiod_clusters": frame("remote-secrets.istiod_clusters", synced),
         },
         details={"namespace": namespace, "label": LABEL},
         headline=_headline(summary, secrets, events, clusters) if status != "pass" else summary_text,
@@ -491,6 +575,8 @@ def _headline(
             failed = current_failures([e for e in events if e["cluster"] in names])
             remotes = sorted({e["remote_cluster"] for e in failed}) or ["a remote cluster"]
             said.append(f"istiod in {listed(names)} cannot read {listed(remotes)}")
+        elif reason == "remote-syncing":
+            said.append(f"istiod in {listed(names)} is still syncing a remote cluster")
         elif reason == "istiod-log-unreadable":
             said.append(f"istiod's logs could not be read in {listed(names)}")
         else:
@@ -527,6 +613,7 @@ CHECK_SPEC = Check(
         ("clusters", ("cluster", "status", "reason", "secrets", "detail")),
         ("remote_secrets", ("cluster", "secret", "data_key", "server", "auth", "token_expiry", "problems")),
         ("istiod_events", ("cluster", "ts", "level", "event", "remote_cluster", "error")),
+        ("istiod_clusters", ("cluster", "istiod", "remote", "secret", "status")),
     ),
     title="Remote secrets and istiod",
     panel="meshnb.widgets.remote_secrets:RemoteSecretsPanel",

@@ -24,4 +24,6 @@ class EndpointsPanel(CheckPanel):
     tabs = (
         ("Clusters", lambda finding: finding.evidence["clusters"]),
         ("Endpoints", lambda finding: finding.evidence["endpoints"]),
+        ("istiod and proxy", lambda finding: finding.evidence.get("held", "not in this finding")),
+        ("Proxy sync", lambda finding: finding.evidence.get("proxy_sync", "not in this finding")),
     )

@@ -26,4 +26,5 @@ class RemoteSecretsPanel(CheckPanel):
         ("Clusters", lambda finding: finding.evidence["clusters"]),
         ("Remote secrets", lambda finding: finding.evidence["remote_secrets"]),
         ("istiod events", lambda finding: finding.evidence["istiod_events"]),
+        ("istiod's clusters", lambda finding: finding.evidence.get("istiod_clusters", "not in this finding")),
     )

@@ -4,7 +4,8 @@
 services, the ``istio`` config map, DestinationRules, secrets (``cacerts`` and remote secrets),
 istiod's log, creating and deleting namespaces, services and pods, and ``exec``. In a pod, ``echo``
 and ``hostname`` run here; ``curl`` and ``pilot-agent request GET`` go to the mesh's data plane
-(:mod:`meshnb.backends.sim.dataplane`).
+(:mod:`meshnb.backends.sim.dataplane`); ``pilot-discovery request GET`` in istiod's pod answers its debug
+views (:mod:`meshnb.backends.sim.debug`).
 
 >>> import meshnb
 >>> c = meshnb.simulate().clusters["cluster1"]
@@ -19,6 +20,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from meshnb.backends.base import DEFAULT_TIMEOUT, ExecResult, Node, Pod, Secret, SecretData, Service
+from meshnb.backends.sim import debug
 from meshnb.backends.sim.dataplane import CommandOutput
 from meshnb.backends.sim.knobs import OUTLIER_DETECTION
 from meshnb.backends.sim.layout import SimPod
@@ -320,6 +322,8 @@ class SimCluster:
             return self.mesh.data_plane.curl(self.name, sim_pod, argv[1:], timeout)
         if program == "pilot-agent" and container == "istio-proxy" and argv[1:3] == ["request", "GET"]:
             return self.mesh.data_plane.admin(self.name, sim_pod, argv[3] if len(argv) > 3 else "")
+        if program == "pilot-discovery" and container == "discovery" and argv[1:3] == ["request", "GET"]:
+            return debug.answer(self.mesh, self.name, argv[3] if len(argv) > 3 else ""), "", 0
         return "", f'exec: "{argv[0]}": executable file not found in $PATH', 127
 
     def endpoints_view(self, namespace: str, service: str, port: int) -> list[dict[str, Any]]:

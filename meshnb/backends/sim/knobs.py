@@ -48,6 +48,13 @@ class Knobs:
     """Clusters whose binding of Istio's reader role is gone: no other istiod may read them."""
     istiod_down: tuple[str, ...] = ()
     """Clusters whose istiod does not run (its proxies keep the configuration they last had)."""
+    remote_syncing: tuple[str, ...] = ()
+    """Clusters whose istiod has added the other clusters but not finished reading them (``/debug/clusterz``
+    says ``syncing``, as with ``PILOT_REMOTE_CLUSTER_TIMEOUT=0`` and a slow or stuck watch): it gives its
+    proxies none of their endpoints."""
+    stale_proxy: tuple[str, ...] = ()
+    """Clusters whose sidecars did not acknowledge istiod's last endpoints (``/debug/syncz``: EDS sent, not
+    acked): they keep only their own cluster's endpoints while istiod holds the others'."""
     locality_lb: bool = False
     """Locality load balancing is on in the mesh config (``localityLbSetting.enabled``)."""
     outlier_detection: bool = False
@@ -123,6 +130,8 @@ SCENARIOS: dict[str, dict[str, object]] = {
     "remote-secret-expired-token": {"remote_secret_expired": ("cluster1",)},
     "reader-role-removed": {"reader_role_removed": ("cluster2",)},
     "istiod-down": {"istiod_down": ("cluster2",)},
+    "remote-cluster-syncing": {"remote_syncing": ("cluster1",)},
+    "stale-proxy": {"stale_proxy": ("cluster1",)},
     "locality-prefer-local": {"locality_lb": True, "outlier_detection": True},
 }
 
@@ -138,5 +147,7 @@ SCENARIO_DESCRIPTIONS: dict[str, str] = {
     "remote-secret-expired-token": "cluster1's remote secret for cluster2 carries an expired token",
     "reader-role-removed": "cluster2 no longer binds Istio's reader role: cluster1's istiod may not read it",
     "istiod-down": "cluster2's istiod is not running",
+    "remote-cluster-syncing": "cluster1's istiod is stuck syncing cluster2 (it never finishes reading it)",
+    "stale-proxy": "cluster1's sidecars did not acknowledge istiod's endpoints of cluster2",
     "locality-prefer-local": "locality load balancing with outlier detection keeps traffic local",
 }

@@ -147,6 +147,16 @@ class MeshState:
             )
         return None
 
+    def sync_status(self, owner: str, remote: str) -> str:
+        """What ``owner``'s istiod says of ``remote`` in ``/debug/clusterz``: synced, syncing or timeout.
+
+        A cluster it cannot read times out after ``PILOT_REMOTE_CLUSTER_TIMEOUT`` (30 s; its istiod
+        started :data:`ISTIOD_LEAD` before now).
+        """
+        if self.sync_error(owner, remote) is not None:
+            return "timeout"
+        return "syncing" if owner in self.knobs.remote_syncing else "synced"
+
     def istiod_reads(self, owner: str) -> list[str]:
         """Remote clusters whose endpoints ``owner``'s istiod knows: every one it has a remote secret for.
 
@@ -156,7 +166,8 @@ class MeshState:
         return [
             remote
             for remote in self._states
-            if self.remote_secret_key(owner, remote) is not None and self.sync_error(owner, remote) is None
+            if self.remote_secret_key(owner, remote) is not None
+            and self.sync_status(owner, remote) == "synced"
         ]
 
     def istiod_log(self, owner: str) -> str:
@@ -240,7 +251,10 @@ class MeshState:
         weights = self.distribute(src_region)
         prefer_local = self.knobs.locality_lb and self.knobs.outlier_detection and not weights
         result = []
-        remotes = [c for c in self._states if c != source] if intended else self.istiod_reads(source)
+        if intended:
+            remotes = [c for c in self._states if c != source]
+        else:  # a stale sidecar holds what it had before istiod read the other clusters
+            remotes = [] if source in self.knobs.stale_proxy else self.istiod_reads(source)
         for dest in [source, *remotes]:
             state = self._states[dest]
             pods = [p for p in self.pods_of(dest, namespace, service) if p.pod.ready]

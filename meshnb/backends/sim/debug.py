@@ -1,0 +1,143 @@
+"""istiod's debug views in the simulated mesh, as ``pilot-discovery request GET /debug/<view>`` prints them.
+
+``clusterz``, ``syncz``, ``endpointShardz`` and ``networkz`` follow from the mesh's state the way a real
+istiod's do (``pilot/pkg/xds/debug.go``, 1.31): the config cluster first with no secret, then each
+remote cluster under its secret's data key with its sync status; a row per connected proxy with its
+nonces; the endpoints of every service by ``Kubernetes/<cluster>`` shard for the clusters istiod reads;
+and the east-west gateway of each network it knows. ``pilot-discovery request`` prints the body and a
+newline, a 404's body too (``pilot/pkg/request/command.go``).
+
+>>> from meshnb.backends.sim import simulate
+>>> import json
+>>> mesh = simulate("remote-cluster-syncing")
+>>> [c["syncStatus"] for c in json.loads(answer(mesh, "cluster1", "/debug/clusterz"))]
+['synced', 'syncing']
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+if TYPE_CHECKING:
+    from meshnb.backends.sim.layout import SimPod
+    from meshnb.backends.sim.state import MeshState
+
+__all__ = ["ISTIO_VERSION", "answer"]
+
+#: The version the simulated istiods and proxies say they run.
+ISTIO_VERSION = "1.31.0"
+_HEALTHY = 1  # model.HealthStatus: Healthy
+_NOT_FOUND = "404 page not found\n"  # net/http's NotFound, as the mux answers an unknown path
+
+
+def answer(state: MeshState, owner: str, path: str) -> str:
+    """What ``pilot-discovery request GET <path>`` prints in ``owner``'s istiod pod."""
+    parts = urlsplit(path if path.startswith("/") else "/" + path)
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    view = {
+        "/debug/clusterz": _clusterz,
+        "/debug/syncz": _syncz,
+        "/debug/endpointShardz": _endpoint_shardz,
+        "/debug/networkz": _networkz,
+    }.get(parts.path)
+    if view is None:
+        return _NOT_FOUND + "\n"
+    return json.dumps(view(state, owner, query)) + "\n"
+
+
+def _clusterz(state: MeshState, owner: str, _query: dict[str, str]) -> list[dict[str, Any]]:
+    rows = [{"id": owner, "secretName": "", "syncStatus": "synced"}]
+    for remote in state.clusters:
+        key = state.remote_secret_key(owner, remote)
+        if key is not None:
+            rows.append(
+                {
+                    "id": key,
+                    "secretName": f"istio-system/istio-remote-secret-{remote}",
+                    "syncStatus": state.sync_status(owner, remote),
+                }
+            )
+    return rows
+
+
+def _proxies(state: MeshState, owner: str) -> list[SimPod]:
+    """The pods whose proxy is connected to ``owner``'s istiod (every sidecar and gateway of the cluster)."""
+    return [p for p in state.state(owner).pods if "istio-proxy" in p.pod.containers]
+
+
+def _syncz(state: MeshState, owner: str, query: dict[str, str]) -> list[dict[str, Any]]:
+    if owner in state.knobs.istiod_down:
+        return []
+    stale = owner in state.knobs.stale_proxy
+    rows = []
+    for n, sim_pod in enumerate(_proxies(state, owner), start=1):
+        pod = sim_pod.pod
+        if query.get("namespace") not in (None, pod.namespace):
+            continue
+        nonces = {kind: f"{kind[0]}{n}-1" for kind in ("cluster", "listener", "route", "endpoint")}
+        acked = dict(nonces)
+        if stale and pod.namespace != "istio-system":  # a later EDS push was sent and never acknowledged
+            nonces["endpoint"] = f"e{n}-2"
+        row: dict[str, Any] = {
+            "cluster_id": owner,
+            "proxy": f"{pod.name}.{pod.namespace}",
+            "proxy_type": "router" if pod.namespace == "istio-system" else "sidecar",
+            "istio_version": ISTIO_VERSION,
+        }
+        for kind, sent in nonces.items():
+            row[f"{kind}_sent"], row[f"{kind}_acked"] = sent, acked[kind]
+        rows.append(row)
+    return rows
+
+
+def _endpoint_shardz(state: MeshState, owner: str, _query: dict[str, str]) -> dict[str, Any]:
+    shards: dict[str, list[dict[str, Any]]] = {}
+    for cluster in [owner, *state.istiod_reads(owner)]:
+        key = owner if cluster == owner else state.remote_secret_key(owner, cluster)
+        region, zone = state.locality_of(cluster)
+        pods = [p for p in state.pods_of(cluster, "sample", "helloworld") if p.pod.ready]
+        if pods:
+            shards[f"Kubernetes/{key}"] = [
+                {
+                    "Labels": {"app": "helloworld", "version": p.version},
+                    "Addresses": [p.pod.ip],
+                    "ServicePortName": "http",
+                    "ServiceAccount": "spiffe://cluster.local/ns/sample/sa/default",
+                    "Network": state.state(cluster).network,
+                    "Locality": {"Label": f"{region}/{zone}/", "ClusterID": key},
+                    "EndpointPort": 5000,
+                    "LbWeight": 0,
+                    "TLSMode": "istio",
+                    "Namespace": "sample",
+                    "WorkloadName": f"helloworld-{p.version}",
+                    "HealthStatus": _HEALTHY,
+                    "NodeName": p.pod.node,
+                }
+                for p in pods
+            ]
+    if not shards:
+        return {}
+    return {
+        "helloworld.sample.svc.cluster.local": {
+            "sample": {
+                "Shards": shards,
+                "ServiceAccounts": {"spiffe://cluster.local/ns/sample/sa/default": {}},
+            }
+        }
+    }
+
+
+def _networkz(state: MeshState, owner: str, _query: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "Network": state.state(cluster).network,
+            "Cluster": owner if cluster == owner else state.remote_secret_key(owner, cluster),
+            "Addr": state.state(cluster).gateway_ip,
+            "Port": 15443,
+            "HBONEPort": 0,
+            "ServiceAccount": {"Namespace": "", "Name": ""},
+        }
+        for cluster in [owner, *state.istiod_reads(owner)]
+    ]
