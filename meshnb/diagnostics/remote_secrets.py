@@ -240,7 +240,8 @@ def _sync_problems(read: _Read, failed: set[str]) -> tuple[list[str], set[str]]:
 
     ``failed``: remote clusters whose failure istiod's log told already.
     """
-    problems, found = [], set()
+    problems: list[str] = []
+    found: set[str] = set()
     if read.view_error and not read.synced:
         return problems, found
     states: dict[str, list[tuple[str, str]]] = {}
