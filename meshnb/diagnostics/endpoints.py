@@ -291,6 +291,7 @@ CHECK_SPEC = Check(
         ),
     ),
     title="Endpoints the proxies hold",
+    guide="Step-by-step Diagnosis",
     panel="meshnb.widgets.endpoints:EndpointsPanel",
     by_hand=_by_hand,
 )

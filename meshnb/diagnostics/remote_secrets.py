@@ -529,6 +529,7 @@ CHECK_SPEC = Check(
         ("istiod_events", ("cluster", "ts", "level", "event", "remote_cluster", "error")),
     ),
     title="Remote secrets and istiod",
+    guide="Step-by-step Diagnosis",
     panel="meshnb.widgets.remote_secrets:RemoteSecretsPanel",
     by_hand=_by_hand,
 )
