@@ -2,6 +2,7 @@
 
 Exit codes: 0 pass or warn, 1 fail, 2 error (including bad arguments or an unreachable mesh).
 
+    meshnb check --simulate firewall      # every read-only check, a line each [-o short|json] [--wait 5m]
     meshnb check load-balancing --simulate firewall
     meshnb check load-balancing --context kind-cluster1 --context kind-cluster2 --requests 200 --json
     meshnb check remote-secrets --simulate remote-secret-wrong-key
