@@ -78,6 +78,9 @@ def _parser(checks: Registry) -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check",
         help="run every read-only check and print the list (or, given a name, one check in full)",
+        usage="%(prog)s (--simulate SCENARIO | --lab SCENARIO | --context CONTEXT ...) [--requests N]\n"
+        "                    [-o {table,short,json}] [--wait TIME]\n"
+        "       %(prog)s NAME ... (the options of one check: meshnb check NAME --help)",
         description="With no check name: run every check that changes nothing, and print a line per "
         "check (√ pass, ‼ warn, × fail or error, - not run) with a hint under each that did not pass. "
         "With a name: run that check and print what it found in full.",
@@ -176,7 +179,7 @@ def _add_check_list(check: argparse.ArgumentParser, scenarios) -> None:
     check.add_argument(
         "--wait",
         metavar="TIME",
-        help="run the list again (every 5 s) until every check passes or TIME is up: 90s, 5m, 1h, seconds",
+        help="run the list again (every 5 s) until no check fails or TIME is up: 90s, 5m, 1h, seconds",
     )
 
 
