@@ -474,7 +474,7 @@ def _triage(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
-def _check_list(args: argparse.Namespace) -> int:
+def _check_list(args: argparse.Namespace, checks: Registry) -> int:
     """``meshnb check`` with no name: the list of every check, read-only, again and again with --wait."""
     from meshnb.diagnostics.checklist import parse_duration
 
@@ -492,13 +492,13 @@ def _check_list(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     try:
         with _mesh(args) as mesh:
-            return _show_rounds(args, mesh, seconds)
+            return _show_rounds(args, mesh, seconds, checks)
     except (MeshnbError, ValueError, OSError, RuntimeError) as exc:
         print(f"meshnb: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
 
 
-def _show_rounds(args: argparse.Namespace, mesh: Mesh, seconds: float) -> int:
+def _show_rounds(args: argparse.Namespace, mesh: Mesh, seconds: float, checks: Registry) -> int:
     """Run the rounds and return the last one's exit code.
 
     A round's list is printed when it differs from the one printed before, and the last one always.
@@ -508,11 +508,11 @@ def _show_rounds(args: argparse.Namespace, mesh: Mesh, seconds: float) -> int:
 
     def run() -> Report:
         progress = _triage_progress if sys.stderr.isatty() and args.output != "json" else None
-        return triage(mesh, allow_changes=False, requests=args.requests, progress=progress)
+        return triage(mesh, allow_changes=False, requests=args.requests, progress=progress, checks=checks)
 
     shown, exit_code = None, EXIT_ERROR
     for round_ in checklist.rounds(run, seconds):
-        rows, exit_code = checklist.rows(round_.report), round_.report.exit_code
+        rows, exit_code = checklist.rows(round_.report, checks), round_.report.exit_code
         if args.output == "json":
             if round_.last:
                 waited = {"rounds": round_.number, "seconds": round(round_.seconds, 1)} if args.wait else {}
@@ -640,7 +640,7 @@ def _main(argv: Sequence[str] | None, checks: Registry | None = None) -> int:
     if args.command == "read":
         return _read(args)
     if args.check is None:
-        return _check_list(args)
+        return _check_list(args, checks)
     if args.output or args.wait:
         print(
             f"meshnb: error: --output and --wait are options of the list (`meshnb check` with no name); "
