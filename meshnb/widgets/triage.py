@@ -1,4 +1,4 @@
-"""The triage panel: every check in the guide's order, with the diagnosis on top.
+"""The triage panel: every check in the guide's order as a list, then the diagnosis and each finding.
 
 It shows the check list on top (a line per check in the guide's order, as ``meshnb check`` prints it:
 under a check that did not pass its hint, unless the diagnosis below says it, and the guide's section),
@@ -22,7 +22,7 @@ from meshnb import plots
 from meshnb.backends.base import Mesh
 from meshnb.diagnostics import checklist
 from meshnb.diagnostics.connectivity import plan_for_panel
-from meshnb.diagnostics.finding import Finding
+from meshnb.diagnostics.finding import Finding, status_html
 from meshnb.diagnostics.report import Report
 from meshnb.diagnostics.triage import ORDER, triage
 from meshnb.errors import MeshnbError
@@ -194,8 +194,7 @@ class TriagePanel(widgets.VBox):
         for name, finding in report.findings.items():
             self.views[name].value = finding._repr_html_(copy=True)
             show(self.outputs[name], self.views[name], *_figures(name, finding))
-        worst = Finding("triage", report.status, report.diagnosis.summary)
-        self.status.value = f"{worst.status_html()} {html.escape(report.diagnosis.summary)}"
+        self.status.value = f"{status_html(report.status)} {html.escape(report.diagnosis.summary)}"
         self.diagnosis.value = diagnosis_html(
             report, summary=False, copy=True
         )  # the status line: the summary
