@@ -2,6 +2,7 @@
 
 Exit codes: 0 pass or warn, 1 fail, 2 error (including bad arguments or an unreachable mesh).
 
+    meshnb check --simulate firewall      # every read-only check, a line each [-o short|json] [--wait 5m]
     meshnb check load-balancing --simulate firewall
     meshnb check load-balancing --context kind-cluster1 --context kind-cluster2 --requests 200 --json
     meshnb check remote-secrets --simulate remote-secret-wrong-key
@@ -36,9 +37,12 @@ from meshnb.errors import ClusterTimeout, ConfigError, MeshnbError, Unreachable
 if TYPE_CHECKING:
     import pandas as pd
 
+    from meshnb.backends.base import Mesh
     from meshnb.diagnostics.check import Check, Option
+    from meshnb.diagnostics.checklist import Round
     from meshnb.diagnostics.finding import Finding
     from meshnb.diagnostics.registry import Registry
+    from meshnb.diagnostics.report import Report
 
 EXIT_ERROR = 2
 #: Signals that stop meshnb the way Ctrl-C does (cleanup runs), exiting 128 + the signal's number.
@@ -71,8 +75,18 @@ def _parser(checks: Registry) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meshnb", description="Troubleshoot Istio multicluster meshes.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
     commands = parser.add_subparsers(dest="command", required=True)
-    check = commands.add_parser("check", help="run one check of Istio's multicluster troubleshooting guide")
-    commands_of_check = check.add_subparsers(dest="check", required=True)
+    check = commands.add_parser(
+        "check",
+        help="run every read-only check and print the list (or, given a name, one check in full)",
+        usage="%(prog)s (--simulate SCENARIO | --lab SCENARIO | --context CONTEXT ...) [--requests N]\n"
+        "                    [-o {table,short,json}] [--wait TIME]\n"
+        "       %(prog)s NAME ... (the options of one check: meshnb check NAME --help)",
+        description="With no check name: run every check that changes nothing, and print a line per "
+        "check (√ pass, ‼ warn, × fail or error, - not run) with a hint under each that did not pass. "
+        "With a name: run that check and print what it found in full.",
+    )
+    _add_check_list(check, SCENARIOS)
+    commands_of_check = check.add_subparsers(dest="check", metavar="NAME")
     for name, spec in checks.items():
         sub = commands_of_check.add_parser(name, help=spec.help, description=spec.help)
         _add_target(sub, SCENARIOS)
@@ -150,9 +164,28 @@ def _parser(checks: Registry) -> argparse.ArgumentParser:
     return parser
 
 
-def _add_target(sub: argparse.ArgumentParser, scenarios) -> None:
+def _add_check_list(check: argparse.ArgumentParser, scenarios) -> None:
+    """The options of ``meshnb check`` with no name: the target, --requests, --output and --wait."""
+    _add_target(check, scenarios, required=False)  # each check's own parser requires its target
+    check.add_argument(
+        "--requests", type=int, default=100, help="requests per cluster (default: %(default)s)"
+    )
+    check.add_argument(
+        "-o",
+        "--output",
+        choices=("table", "short", "json"),
+        help="table: every check (the default); short: only the problems; json: the list as JSON",
+    )
+    check.add_argument(
+        "--wait",
+        metavar="TIME",
+        help="run the list again (every 5 s) until no check fails or TIME is up: 90s, 5m, 1h, seconds",
+    )
+
+
+def _add_target(sub: argparse.ArgumentParser, scenarios, *, required: bool = True) -> None:
     """--simulate SCENARIO | --context A --context B, with --kubeconfig and --seed."""
-    target = sub.add_mutually_exclusive_group(required=True)
+    target = sub.add_mutually_exclusive_group(required=required)
     target.add_argument(
         "--simulate",
         metavar="SCENARIO",
@@ -441,6 +474,66 @@ def _triage(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def _check_list(args: argparse.Namespace, checks: Registry) -> int:
+    """``meshnb check`` with no name: the list of every check, read-only, again and again with --wait."""
+    from meshnb.diagnostics.checklist import parse_duration
+
+    if not (args.simulate or args.lab or args.context):
+        print(
+            "meshnb: error: meshnb check needs a mesh: "
+            "--simulate SCENARIO, --lab SCENARIO or --context CONTEXT",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    try:
+        seconds = parse_duration(args.wait) if args.wait else 0.0
+    except ValueError as exc:
+        print(f"meshnb: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        with _mesh(args) as mesh:
+            return _show_rounds(args, mesh, seconds, checks)
+    except (MeshnbError, ValueError, OSError, RuntimeError) as exc:
+        print(f"meshnb: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _show_rounds(args: argparse.Namespace, mesh: Mesh, seconds: float, checks: Registry) -> int:
+    """Run the rounds and return the last one's exit code.
+
+    A round's list is printed when it differs from the one printed before, and the last one always.
+    """
+    from meshnb.diagnostics import checklist
+    from meshnb.diagnostics.triage import triage
+
+    def run() -> Report:
+        progress = _triage_progress if sys.stderr.isatty() and args.output != "json" else None
+        return triage(mesh, allow_changes=False, requests=args.requests, progress=progress, checks=checks)
+
+    shown, exit_code = None, EXIT_ERROR
+    for round_ in checklist.rounds(run, seconds):
+        rows, exit_code = checklist.rows(round_.report, checks), round_.report.exit_code
+        if args.output == "json":
+            if round_.last:
+                waited = {"rounds": round_.number, "seconds": round(round_.seconds, 1)} if args.wait else {}
+                print(json.dumps({**checklist.to_dict(rows), **waited}, indent=2, ensure_ascii=False))
+        elif rows != shown or (round_.last and round_.number > 1):
+            heading = _round_heading(round_) if args.wait else ""
+            text = checklist.text(rows, short=args.output == "short", width=_width())
+            print(f"{heading}\n{text}" if heading else text, flush=True)
+            shown = rows
+    return exit_code
+
+
+def _round_heading(round_: Round) -> str:
+    """Which round a printed list is, how long after the start, and why it is the last."""
+    why = ""
+    if round_.last:
+        why = ": no check fails" if round_.report.exit_code == 0 else ": the time is up"
+    seconds = f"{round_.seconds:.1f}" if round_.seconds < 10 else f"{round_.seconds:.0f}"
+    return f"== round {round_.number}, {seconds} s after the start{why}"
+
+
 class SaidOnce(logging.Filter):
     """Lets the first warning that a cluster is unreachable (or timed out) through, and drops its repeats.
 
@@ -546,6 +639,15 @@ def _main(argv: Sequence[str] | None, checks: Registry | None = None) -> int:
         return _report(args)
     if args.command == "read":
         return _read(args)
+    if args.check is None:
+        return _check_list(args, checks)
+    if args.output or args.wait:
+        print(
+            f"meshnb: error: --output and --wait are options of the list (`meshnb check` with no name); "
+            f"`meshnb check {args.check}` has --json",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     spec = checks[args.check]
     options = {option.name: getattr(args, option.name) for option in spec.options}
     if args.show_commands:

@@ -73,6 +73,13 @@ def test_a_toy_check_reaches_the_cli(registry, capsys):
     assert exit_.value.code == 2 and "invalid choice: 'toy'" in capsys.readouterr().err
 
 
+def test_a_toy_check_reaches_the_check_list(registry, capsys):
+    """Without a guide section of its own it is under its name, with nothing to look up."""
+    assert main(["check", "--simulate", "healthy", "--requests", "10"], checks=registry) == 0
+    out = capsys.readouterr().out
+    assert "toy\n---\n√ toy: hello from every cluster\n" in out and out.count("for hints") == 0
+
+
 def test_a_toy_check_reaches_triage_and_the_diagnosis(registry):
     report = triage(meshnb.simulate("healthy"), checks=registry)
     assert list(report.findings) == [*CHECKS, "toy"]

@@ -68,3 +68,26 @@ def test_the_diagnosis_and_the_lights_are_said_once():
     assert (panel.status.value + panel.diagnosis.value).count(summary) == 1
     assert "meshnb-status" not in panel.diagnosis.value  # the lights are the panel's own row
     assert all("meshnb-status" in light.value for light in panel.lights.values())
+
+
+def test_the_panel_shows_the_check_list_and_says_each_command_once():
+    """The list `meshnb check` prints: a line per check, under a problem its hint and the guide's section,
+    except a hint the diagnosis below already gives."""
+    panel = TriagePanel(meshnb.simulate("missing-remote-secret"))
+    panel.requests.value = 20
+    report = panel.run()
+    rows = {name: light.value for name, light in panel.lights.items()}
+    assert "cluster1 has no remote secret for cluster2" in rows["remote-secrets"]
+    assert "multicluster/#step-by-step-diagnosis" in rows["remote-secrets"]
+    assert "multicluster/#trust-configuration" not in rows["trust"]  # a pass: nothing to look up
+    create = "create-remote-secret --name=cluster2"
+    assert create in panel.diagnosis.value and not any(create in row for row in rows.values())
+    assert "get secrets -l istio/multiCluster=true" in rows["endpoints"]  # its own hint, not the diagnosis'
+    assert (
+        "tick *Allow changes" in rows["connectivity"] and report.findings["connectivity"].status == "skipped"
+    )
+    healthy = TriagePanel(meshnb.simulate("healthy"))
+    healthy.run()
+    assert not any(
+        "meshnb-check-hint" in light.value for name, light in healthy.lights.items() if name != "connectivity"
+    )

@@ -11,6 +11,7 @@ exports are all built from that list.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from meshnb.diagnostics.by_hand import Hand
 
-__all__ = ["Check", "Option", "TriageSettings"]
+__all__ = ["GUIDE_URL", "Check", "Option", "TriageSettings", "anchor"]
+
+#: Istio's "Troubleshooting Multicluster" guide, whose steps the checks are.
+GUIDE_URL = "https://istio.io/latest/docs/ops/diagnostic-tools/multicluster/"
+
+
+def anchor(heading: str) -> str:
+    """The anchor istio.io gives a heading of its pages: lower case, words joined by ``-``.
+
+    >>> anchor("Step-by-step Diagnosis"), anchor("Connectivity and firewall issues")
+    ('step-by-step-diagnosis', 'connectivity-and-firewall-issues')
+    """
+    return "-".join(re.sub(r"[^\w\s-]", "", heading.lower()).split())
 
 
 @dataclass(frozen=True)
@@ -71,7 +84,8 @@ class Check:
     check named in ``needs`` runs before this one in triage, and its Finding is passed as the keyword
     argument of its name (``endpoints=...``), so what one check read is not read again. ``by_hand``
     gives the kubectl and istioctl commands that gather the same evidence by hand
-    (:mod:`meshnb.diagnostics.by_hand`).
+    (:mod:`meshnb.diagnostics.by_hand`). ``guide`` is the heading of the guide's section the check
+    follows (:data:`GUIDE_URL`), as the guide writes it.
     """
 
     name: str
@@ -85,6 +99,7 @@ class Check:
     in_triage: Callable[[TriageSettings], Mapping[str, Any]] = field(default=_nothing)
     needs: tuple[str, ...] = ()
     by_hand: Callable[[Hand], Iterable[str]] | None = None
+    guide: str = ""
 
     @property
     def export(self) -> str:
@@ -95,6 +110,15 @@ class Check:
     def panel_name(self) -> str:
         """The name of its panel in :mod:`meshnb.panels`: ``LoadBalancingPanel``."""
         return "".join(part.capitalize() for part in self.name.split("-")) + "Panel"
+
+    @property
+    def guide_url(self) -> str:
+        """The address of the guide's section (``""`` without one).
+
+        >>> Check("toy", print, "a toy", guide="Trust Configuration").guide_url
+        'https://istio.io/latest/docs/ops/diagnostic-tools/multicluster/#trust-configuration'
+        """
+        return f"{GUIDE_URL}#{anchor(self.guide)}" if self.guide else ""
 
     @property
     def keyword(self) -> str:

@@ -549,6 +549,7 @@ CHECK_SPEC = Check(
     ),
     verdicts=("probes", "source_cluster"),
     title="Connectivity without Istio",
+    guide="Connectivity and firewall issues",
     panel="meshnb.widgets.connectivity:ConnectivityPanel",
     in_triage=lambda settings: {"apply": settings.allow_changes},
     by_hand=_by_hand,

@@ -469,6 +469,7 @@ CHECK_SPEC = Check(
         ("held", ("cluster", "istiod", "dest_cluster", "istiod_endpoints", "proxy_endpoints", "gateway")),
     ),
     title="Endpoints the proxies hold",
+    guide="Step-by-step Diagnosis",
     panel="meshnb.widgets.endpoints:EndpointsPanel",
     by_hand=_by_hand,
 )

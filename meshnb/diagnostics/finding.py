@@ -19,7 +19,17 @@ from meshnb.schemas import schema_name, upgrade, validate
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["STATUSES", "Finding", "commands_in", "listed", "reasons", "step_html", "verdict", "worst"]
+__all__ = [
+    "STATUSES",
+    "Finding",
+    "commands_in",
+    "listed",
+    "reasons",
+    "status_html",
+    "step_html",
+    "verdict",
+    "worst",
+]
 
 #: Every status, from the least to the most urgent.
 STATUSES = ("skipped", "pass", "warn", "error", "fail")
@@ -72,6 +82,20 @@ def step_html(step: str, *, copy: bool = False) -> str:
     for i in range(0, len(parts), 2):
         parts[i] = html.escape(parts[i])
     return "".join(parts)
+
+
+def status_html(status: str) -> str:
+    """A status as a coloured badge that also says it in words (never colour alone).
+
+    >>> status_html("fail").endswith("✖ FAIL</span>")
+    True
+    """
+    colour = _COLOURS[status]
+    return (
+        f'<span class="meshnb-status meshnb-status-{status}" role="status" '
+        f'style="background:{colour};color:white;padding:2px 8px;border-radius:4px;font-weight:bold">'
+        f"{_SYMBOLS[status]} {status.upper()}</span>"
+    )
 
 
 def worst(statuses: list[str]) -> str:
@@ -228,13 +252,8 @@ class Finding:
         return cls.from_dict(json.loads(text))
 
     def status_html(self) -> str:
-        """The status as a coloured badge that also says it in words (never colour alone)."""
-        colour = _COLOURS[self.status]
-        return (
-            f'<span class="meshnb-status meshnb-status-{self.status}" role="status" '
-            f'style="background:{colour};color:white;padding:2px 8px;border-radius:4px;font-weight:bold">'
-            f"{_SYMBOLS[self.status]} {self.status.upper()}</span>"
-        )
+        """The status as a coloured badge that also says it in words (see :func:`status_html`)."""
+        return status_html(self.status)
 
     def _repr_html_(self, max_rows: int = 20, copy: bool = False) -> str:
         """The finding as HTML: headline, summary, next steps (``copy``: with Copy buttons), evidence."""

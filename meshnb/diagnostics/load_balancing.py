@@ -648,6 +648,7 @@ CHECK_SPEC = Check(
     ),
     verdicts=("sources", "source_cluster"),
     title="Cross-cluster load balancing",
+    guide="Cross-Cluster Load Balancing",
     panel="meshnb.widgets.load_balancing:LoadBalancingPanel",
     in_triage=lambda settings: {"requests": settings.requests},
     by_hand=_by_hand,

@@ -384,6 +384,7 @@ CHECK_SPEC = Check(
         ("settings", ("cluster", "source", "host", "locality_enabled", "outlier_detection")),
     ),
     title="Locality load balancing",
+    guide="Locality Load Balancing",
     panel="meshnb.widgets.locality:LocalityPanel",
     needs=("endpoints",),
     by_hand=_by_hand,

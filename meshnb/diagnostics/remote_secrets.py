@@ -617,6 +617,7 @@ CHECK_SPEC = Check(
         ("istiod_clusters", ("cluster", "istiod", "remote", "secret", "status")),
     ),
     title="Remote secrets and istiod",
+    guide="Step-by-step Diagnosis",
     panel="meshnb.widgets.remote_secrets:RemoteSecretsPanel",
     by_hand=_by_hand,
 )

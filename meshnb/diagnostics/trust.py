@@ -648,6 +648,7 @@ CHECK_SPEC = Check(
         ("trust", ()),
     ),
     title="Trust configuration",
+    guide="Trust Configuration",
     panel="meshnb.widgets.trust:TrustPanel",
     by_hand=_by_hand,
 )

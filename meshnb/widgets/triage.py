@@ -1,7 +1,8 @@
-"""The triage panel: every check in the guide's order, with the diagnosis on top.
+"""The triage panel: every check in the guide's order as a list, then the diagnosis and each finding.
 
-It shows every check in the guide's order, a light per check, the diagnosis on top, a tab per check,
-and buttons to save a snapshot and export the HTML report.
+It shows the check list on top (a line per check in the guide's order, as ``meshnb check`` prints it:
+under a check that did not pass its hint, unless the diagnosis below says it, and the guide's section),
+the diagnosis, a tab per check, and buttons to save a snapshot and export the HTML report.
 
 >>> import meshnb
 >>> panel = TriagePanel(meshnb.simulate("missing-remote-secret"))
@@ -19,8 +20,9 @@ import ipywidgets as widgets
 
 from meshnb import plots
 from meshnb.backends.base import Mesh
+from meshnb.diagnostics import checklist
 from meshnb.diagnostics.connectivity import plan_for_panel
-from meshnb.diagnostics.finding import Finding
+from meshnb.diagnostics.finding import Finding, status_html
 from meshnb.diagnostics.report import Report
 from meshnb.diagnostics.triage import ORDER, triage
 from meshnb.errors import MeshnbError
@@ -89,7 +91,7 @@ class TriagePanel(widgets.VBox):
         )
         self.export_button.on_click(lambda _button: self.export())
         self.message = widgets.HTML()
-        self.lights = {name: widgets.HTML(self._light(name, None)) for name in ORDER}
+        self.lights = {name: CopyableHTML(self._light(name)) for name in ORDER}  # the check list
         for light in self.lights.values():
             light.add_class("meshnb-triage-light")
         self.status = widgets.HTML(value="<i>Not run yet.</i>", description="Status", style=STYLE)
@@ -111,7 +113,7 @@ class TriagePanel(widgets.VBox):
                 widgets.HBox(
                     [self.allow_changes, self.requests, self.run_button], layout={"flex_flow": "row wrap"}
                 ),
-                widgets.HBox(list(self.lights.values()), layout={"flex_flow": "row wrap"}),
+                widgets.VBox(list(self.lights.values())),
                 self.bars,
                 self.freshness.banner,
                 self.status,
@@ -136,30 +138,27 @@ class TriagePanel(widgets.VBox):
         return self.freshness.note()
 
     @staticmethod
-    def _light(name: str, finding: Finding | None, running: bool = False) -> str:
-        if finding is None:
-            word = "running…" if running else "not run"
-            return (
-                f'<span class="meshnb-light" title="{html.escape(name)}">– {html.escape(name)}: {word}</span>'
-            )
-        return f"{finding.status_html()} {html.escape(name)}"
+    def _light(name: str, running: bool = False) -> str:
+        """A check's line before it has a result."""
+        word = "running…" if running else "not run"
+        return f'<span class="meshnb-light" title="{html.escape(name)}">– {html.escape(name)}: {word}</span>'
 
     def _on_progress(self, check: str, cluster: str, done: int, total: int) -> None:
         if not cluster:
-            self.lights[check].value = self._light(check, None, running=True)
+            self.lights[check].value = self._light(check, running=True)
             for bar in self.progress.values():
                 bar.value, bar.bar_style = 0, ""
             return
         advance(self.progress[cluster], done, total)
 
     def run(self) -> Report | None:
-        """Run triage; show the lights, the diagnosis and a tab per check (None if it raised)."""
+        """Run triage; show the check list, the diagnosis and a tab per check (None if it raised)."""
         self.run_button.disabled = True
         self.run_button.description = "Running…"
         self.status.value = "<i>Running…</i>"
         self.message.value = ""
         for name in ORDER:
-            self.lights[name].value = self._light(name, None)
+            self.lights[name].value = self._light(name)
         try:
             report = triage(
                 self.mesh,
@@ -189,12 +188,13 @@ class TriagePanel(widgets.VBox):
                 if status in ("error", "fail") and failed.get(cluster) != "error":
                     failed[cluster] = status
         mark_clusters(self.progress, failed)
+        said = [cause.next_step for cause in report.diagnosis.causes]  # the diagnosis below says them
+        for row in checklist.rows(report, said=said):
+            self.lights[row.check].value = checklist.row_html(row)
         for name, finding in report.findings.items():
-            self.lights[name].value = self._light(name, finding)
             self.views[name].value = finding._repr_html_(copy=True)
             show(self.outputs[name], self.views[name], *_figures(name, finding))
-        worst = Finding("triage", report.status, report.diagnosis.summary)
-        self.status.value = f"{worst.status_html()} {html.escape(report.diagnosis.summary)}"
+        self.status.value = f"{status_html(report.status)} {html.escape(report.diagnosis.summary)}"
         self.diagnosis.value = diagnosis_html(
             report, summary=False, copy=True
         )  # the status line: the summary
