@@ -39,6 +39,7 @@ __all__ = [
     "Round",
     "Row",
     "ok",
+    "one_line",
     "parse_duration",
     "rounds",
     "row_html",
@@ -55,6 +56,9 @@ PROBLEMS = ("warn", "fail", "error")
 PAUSE = 5.0
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
 _DURATION = re.compile(r"(\d+(?:\.\d*)?)\s*([smh]?)")
+_COMMAND = re.compile(r"`([^`]+)`")
+#: Where a step's opening clause ends: a colon, a bracket, a semicolon or a full stop, then a space.
+_CLAUSE_END = re.compile(r"(?::|;|\.)\s|\s\(")
 
 
 @dataclass(frozen=True)
@@ -88,14 +92,40 @@ class Row:
         }
 
 
+def one_line(step: str) -> str:
+    """A next step in one line: its opening clause and its first command (the whole step has the rest).
+
+    >>> one_line("Create it with istioctl: `istioctl create-remote-secret --name=c2 | kubectl apply -f -` "
+    ...          "(guide: 'Step-by-step diagnosis'). Then read istiod's log.")
+    'Create it with istioctl: `istioctl create-remote-secret --name=c2 | kubectl apply -f -`'
+    >>> one_line("Read istiod's logs (its remote clusters). Then fix them.")
+    "Read istiod's logs"
+    """
+    parts = _COMMAND.split(step)  # text, command, text, ...: a clause ends outside the commands only
+    head, commands = [], parts[1::2]
+    for i, part in enumerate(parts):
+        if i % 2:
+            head.append(f"`{part}`")
+            continue
+        end = _CLAUSE_END.search(part)
+        if end:
+            head.append(part[: end.start()])
+            break
+        head.append(part)
+    clause = "".join(head).strip().rstrip(":,;")
+    if commands and f"`{commands[0]}`" not in clause:
+        clause += f": `{commands[0]}`"
+    return clause
+
+
 def _hint(finding: Finding, said: tuple[str, ...]) -> str:
-    """The first next step unless it is said elsewhere; with no next steps, the summary if it says more."""
+    """The first next step in one line unless it is said elsewhere; with none, the summary if it says more."""
     if finding.status == "pass":
         return ""
     if not finding.next_steps:
         return finding.summary if finding.summary != finding.headline else ""
     first = finding.next_steps[0]
-    return "" if any(text and text in first for text in said) else first
+    return "" if any(text and text in first for text in said) else one_line(first)
 
 
 def rows(
