@@ -76,6 +76,7 @@ if TYPE_CHECKING:
     from meshnb.diagnostics.diff import diff as diff
     from meshnb.diagnostics.endpoints import check_endpoints as check_endpoints
     from meshnb.diagnostics.finding import Finding as Finding
+    from meshnb.diagnostics.identity import check_identity as check_identity
     from meshnb.diagnostics.load_balancing import check_load_balancing as check_load_balancing
     from meshnb.diagnostics.locality import check_locality as check_locality
     from meshnb.diagnostics.remote_secrets import check_remote_secrets as check_remote_secrets

@@ -284,6 +284,32 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "acked": "string",
         "last_error": "string",
     },
+    "identity.clusters": {
+        "cluster": "string",
+        "status": "string",
+        "reason": "string",
+        "detail": "string",
+    },
+    # What each cluster says of itself: istiod's CLUSTER_ID, its proxies' cluster IDs, the data keys
+    # of the other clusters' remote secrets for it, the mesh ID, the trust domain, the network label.
+    "identity.identity": {
+        "cluster": "string",
+        "istiod_cluster_id": "string",
+        "proxy_cluster_ids": "string",
+        "secret_keys": "string",
+        "mesh_id": "string",
+        "trust_domain": "string",
+        "network": "string",
+    },
+    # Each Service in the system namespace that istiod takes for a network's gateway.
+    "identity.gateways": {
+        "cluster": "string",
+        "service": "string",
+        "network": "string",
+        "type": "string",
+        "addresses": "string",
+        "hostname_only": "boolean",
+    },
     "remote-secrets.clusters": {
         "cluster": "string",
         "status": "string",
@@ -358,6 +384,19 @@ REASONS: dict[str, str] = {
     "remote-syncing": "istiod is still syncing a remote cluster (/debug/clusterz)",
     "istiod-missing": "no istiod pod runs in the cluster",
     "istiod-log-unreadable": "the remote secrets are right, but istiod's log could not be read",
+    # identity (clusters)
+    "cluster-id-mismatch": "another cluster's remote secret names the cluster otherwise than its istiod's ID",
+    "proxy-cluster-id": "proxies carry another cluster ID than their istiod",
+    "mesh-id-mismatch": "the cluster's mesh ID differs from the others'",
+    "trust-domain-mismatch": "the cluster's trust domain differs from the others'",
+    "network-unlabelled": "in a multi-network mesh, the system namespace has no network label",
+    "gateway-network-mismatch": "the east-west gateway is labelled for another network than the cluster's",
+    "gateway-missing": "in a multi-network mesh, the cluster's network has no east-west gateway",
+    "gateway-no-address": "the east-west gateway has no external address",
+    "several-gateways": "the cluster's network has several east-west gateways",
+    "gateway-hostname": "the east-west gateway has only a host name (older istiods skip it)",
+    "cluster-name-differs": "meshnb knows the cluster by another name than istiod's cluster ID",
+    "not-read": "part of what the check reads could not be read",
     # locality (clusters)
     "shared-locality": "the cluster shares its locality with another: locality is not the cause",
     "locality-off": "locality load balancing is off",

@@ -51,6 +51,7 @@ _ROUTES = [  # (pattern, resource for RBAC, verb, handler method name)
     (re.compile(_NS + r"/secrets$"), "secrets", "list", "_secrets"),
     (re.compile(_NS + r"/services$"), "services", "list", "_services"),
     (re.compile(_NS + r"/configmaps/(?P<name>[^/]+)$"), "configmaps", "get", "_config_map"),
+    (re.compile(r"^/api/v1/namespaces/(?P<name>[^/]+)$"), "namespaces", "get", "_namespace"),
     (
         re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)$"),
         "customresources",
@@ -256,6 +257,12 @@ class _Handler(BaseHTTPRequestHandler):
                 "metadata": {"name": name, "namespace": ns},
                 "data": data,
             },
+        )
+
+    def _namespace(self, cluster: Cluster, name: str) -> None:
+        labels = cluster.namespace_labels(name)
+        self._send_json(
+            200, {"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": name, "labels": labels}}
         )
 
     def _custom_objects(self, cluster: Cluster, group: str, version: str, ns: str, plural: str) -> None:

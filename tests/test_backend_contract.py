@@ -165,6 +165,13 @@ def test_config_maps_and_custom_objects(make_mesh):
     assert rule["kind"] == "DestinationRule" and rule["spec"]["trafficPolicy"]["outlierDetection"]
 
 
+def test_namespace_labels(make_mesh):
+    c1 = make_mesh().clusters["cluster1"]
+    assert c1.namespace_labels("istio-system")["topology.istio.io/network"] == "network1"
+    with pytest.raises(NotFound):
+        c1.namespace_labels("no-such-namespace")
+
+
 def test_services(make_mesh):
     c1 = make_mesh().clusters["cluster1"]
     (gateway,) = c1.list_services("istio-system", "istio=eastwestgateway")

@@ -199,3 +199,22 @@ def test_istiods_views_through_kubectl_exec_agree_with_istioctl_and_the_world(te
     held = endpoints.evidence["held"]
     assert (held["istiod_endpoints"] == 1).all() and (held["proxy_endpoints"] == 1).all()
     assert len(held) == 4 and held["gateway"].dropna().all()
+
+
+def test_the_identity_check_on_real_istio_reads_what_the_bed_installed(testbed, mesh):
+    """Cluster IDs as real istiod (``--clusterID``) and pilot-agent (``ISTIO_META_CLUSTER_ID``) say them
+    through their debug views, the remote secrets' data keys, the namespace's network label and the
+    gateway Service's load-balancer address, all as the bed laid them out."""
+    finding = meshnb.check_identity(mesh)
+    assert finding.status == "pass", finding.evidence["clusters"]["detail"].tolist()
+    identity = finding.evidence["identity"].set_index("cluster")
+    gateways = finding.evidence["gateways"].set_index("cluster")
+    for name in mesh.clusters:
+        world = testbed.cluster(name)
+        row = identity.loc[name]
+        assert (row["istiod_cluster_id"], row["proxy_cluster_ids"], row["secret_keys"]) == (name, name, name)
+        assert (row["network"], row["trust_domain"]) == (world.network, "cluster.local")
+        assert (gateways.loc[name, "network"], gateways.loc[name, "addresses"]) == (
+            world.network,
+            world.gateway_ip,
+        )

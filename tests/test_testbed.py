@@ -35,6 +35,7 @@ CHECKS = {
     "remote-secrets": meshnb.check_remote_secrets,
     "trust": meshnb.check_trust,
     "locality": meshnb.check_locality,
+    "identity": meshnb.check_identity,
 }
 
 

@@ -27,6 +27,7 @@ EXPECTED = {
     "istiod-down": [("istiod-down", ("cluster2",))],
     "remote-cluster-syncing": [("remote-syncing", ("cluster1",))],
     "stale-proxy": [("proxy-stale", ("cluster1",))],
+    "second-gateway": [("several-gateways", ("cluster2",))],
 }
 
 

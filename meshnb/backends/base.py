@@ -320,6 +320,10 @@ class Cluster(Protocol):
         """The data of the ConfigMap ``name`` in ``namespace``; NotFound if it is not there."""
         ...
 
+    def namespace_labels(self, name: str) -> dict[str, str]:
+        """The labels of the namespace ``name`` (``topology.istio.io/network``, ...); NotFound if none."""
+        ...
+
     def list_custom_objects(
         self, group: str, version: str, namespace: str, plural: str
     ) -> list[dict[str, Any]]:

@@ -343,6 +343,14 @@ class KubeCluster:
         )
         return [_service(item) for item in items]
 
+    def namespace_labels(self, name: str) -> dict[str, str]:
+        """A namespace's labels, e.g. ``namespace_labels("istio-system")["topology.istio.io/network"]``."""
+        validate_name(name, "namespace")
+        log.debug("%s: read namespace %s", self.name, name)
+        subject = f"namespace {name}"
+        item = self._json(subject, "Namespace", self.core.read_namespace, name)
+        return _Doc(item, subject, self.name).obj("metadata").strings("labels")
+
     def read_config_map(self, namespace: str, name: str) -> dict[str, str]:
         """A ConfigMap's data, e.g. ``read_config_map("istio-system", "istio")["mesh"]``."""
         validate_name(namespace, "namespace")

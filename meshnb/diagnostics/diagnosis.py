@@ -24,6 +24,8 @@ from meshnb.diagnostics.check import Check
 from meshnb.diagnostics.connectivity import STEP_NETWORK
 from meshnb.diagnostics.endpoints import STEP_GATEWAY, step_stale
 from meshnb.diagnostics.finding import Finding
+from meshnb.diagnostics.identity import headline as identity_headline
+from meshnb.diagnostics.identity import steps as identity_steps
 from meshnb.diagnostics.load_balancing import STEP_CONNECTIVITY
 from meshnb.diagnostics.locality import STEP_BY_DESIGN
 from meshnb.diagnostics.registry import CHECKS
@@ -293,6 +295,41 @@ def _namespace(findings: dict[str, Finding]) -> str:
     return "sample" if finding is None else str(finding.details.get("namespace", "sample"))
 
 
+#: identity reasons that are no fault of the mesh (meshnb's own naming, what it could not read).
+_IDENTITY_NOT_CAUSES = {"ok", "not-read", "cluster-name-differs"}
+
+
+def _identity(findings: dict[str, Finding], rows: Rows, hand: Hand, known: list[Cause]) -> list[Cause]:
+    """A cause per identity reason: cluster IDs, mesh ID and trust domain, networks and gateways.
+
+    A remote secret under the wrong data key names its cluster otherwise than its istiod: the
+    remote-secrets cause says so already.
+    """
+    keys = {cause.key for cause in known}
+    namespace = (
+        findings["identity"].details.get("namespace", "istio-system") if "identity" in findings else ""
+    )
+    groups: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, row in rows.get("identity", {}).items():
+        if row["status"] in ("fail", "warn") and row["reason"] not in _IDENTITY_NOT_CAUSES:
+            groups.setdefault(row["reason"], {})[name] = row
+    causes = []
+    for reason, group in groups.items():
+        if reason == "cluster-id-mismatch" and "remote-secret-key" in keys:
+            continue
+        names = sorted(group)
+        causes.append(
+            Cause(
+                reason,
+                identity_headline(reason, names, namespace),
+                tuple(names),
+                [f"{name}: {row['detail']}" for name, row in sorted(group.items())],
+                " ".join(identity_steps({reason: names}, hand, namespace)),
+            )
+        )
+    return causes
+
+
 def _locality(findings: dict[str, Finding], rows: Rows) -> Cause | None:
     preferring = _with(rows.get("locality", {}), "prefers-local", "failover-blocked")
     preferred = sorted(n for n in preferring if n in _local_only(rows))
@@ -354,6 +391,7 @@ def diagnose(
         c for c in (_unreachable(findings, rows), _network(findings, rows), _trust(findings, rows, hand)) if c
     ]
     causes += _control_plane(findings, rows, hand)
+    causes += _identity(findings, rows, hand, causes)
     if locality := _locality(findings, rows):
         causes.append(locality)
     explained = {c for cause in causes for c in cause.clusters}

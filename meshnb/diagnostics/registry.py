@@ -4,7 +4,7 @@ A new check joins by adding its module (with a ``CHECK_SPEC``, see :mod:`meshnb.
 to :data:`MODULES`; the command line, triage, :mod:`meshnb.panels` and ``meshnb``'s exports follow.
 
 >>> list(CHECKS)
-['load-balancing', 'connectivity', 'trust', 'endpoints', 'remote-secrets', 'locality']
+['load-balancing', 'connectivity', 'trust', 'endpoints', 'remote-secrets', 'identity', 'locality']
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ MODULES = (
     "meshnb.diagnostics.trust",
     "meshnb.diagnostics.endpoints",
     "meshnb.diagnostics.remote_secrets",
+    "meshnb.diagnostics.identity",
     "meshnb.diagnostics.locality",
 )
 

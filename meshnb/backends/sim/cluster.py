@@ -106,6 +106,18 @@ class SimCluster:
                     (15021, 15443, 15012, 15017),
                 )
             )
+            if self.name in self.mesh.knobs.second_gateway:
+                services.append(
+                    Service(
+                        "istio-eastwestgateway-2",
+                        namespace,
+                        {**labels, "app": "istio-eastwestgateway-2"},
+                        "LoadBalancer",
+                        f"10.{state.index}.96.21",
+                        (self.mesh.second_gateway_address(state.index),),
+                        (15021, 15443),
+                    )
+                )
             services.append(
                 Service(
                     "istiod",
@@ -149,6 +161,15 @@ class SimCluster:
             ]
         mesh = yaml.safe_dump({"accessLogFile": "/dev/stdout", "localityLbSetting": setting}, sort_keys=False)
         return {"mesh": mesh, "meshNetworks": "networks: {}"}
+
+    def namespace_labels(self, name: str) -> dict[str, str]:
+        """The labels of a namespace (istio-system's names the cluster's network); NotFound if none."""
+        validate_name(name, "namespace")
+        self._call("namespace_labels")
+        labels = self.mesh.state(self.name).namespaces.get(name)
+        if labels is None:
+            raise NotFound(self.name, f'namespaces "{name}" not found')
+        return dict(labels)
 
     def list_custom_objects(self, group: str, version: str, namespace: str, plural: str) -> list[dict]:
         """The helloworld DestinationRule the knobs call for, if any; no other custom resources."""

@@ -130,14 +130,21 @@ def _endpoint_shardz(state: MeshState, owner: str, _query: dict[str, str]) -> di
 
 
 def _networkz(state: MeshState, owner: str, _query: dict[str, str]) -> list[dict[str, Any]]:
-    return [
-        {
-            "Network": state.state(cluster).network,
-            "Cluster": owner if cluster == owner else state.remote_secret_key(owner, cluster),
-            "Addr": state.state(cluster).gateway_ip,
-            "Port": 15443,
-            "HBONEPort": 0,
-            "ServiceAccount": {"Namespace": "", "Name": ""},
-        }
-        for cluster in [owner, *state.istiod_reads(owner)]
-    ]
+    rows = []
+    for cluster in [owner, *state.istiod_reads(owner)]:
+        cluster_state = state.state(cluster)
+        addresses = [cluster_state.gateway_ip]
+        if cluster in state.knobs.second_gateway:
+            addresses.append(state.second_gateway_address(cluster_state.index))
+        rows += [
+            {
+                "Network": cluster_state.network,
+                "Cluster": owner if cluster == owner else state.remote_secret_key(owner, cluster),
+                "Addr": address,
+                "Port": 15443,
+                "HBONEPort": 0,
+                "ServiceAccount": {"Namespace": "", "Name": ""},
+            }
+            for address in addresses
+        ]
+    return rows

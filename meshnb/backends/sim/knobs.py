@@ -52,6 +52,8 @@ class Knobs:
     """Clusters whose istiod has added the other clusters but not finished reading them (``/debug/clusterz``
     says ``syncing``, as with ``PILOT_REMOTE_CLUSTER_TIMEOUT=0`` and a slow or stuck watch): it gives its
     proxies none of their endpoints."""
+    second_gateway: tuple[str, ...] = ()
+    """Clusters with a second east-west gateway Service on their network (istiod splits the weight)."""
     stale_proxy: tuple[str, ...] = ()
     """Clusters whose sidecars did not acknowledge istiod's last endpoints (``/debug/syncz``: EDS sent, not
     acked): they keep only their own cluster's endpoints while istiod holds the others'."""
@@ -132,6 +134,7 @@ SCENARIOS: dict[str, dict[str, object]] = {
     "istiod-down": {"istiod_down": ("cluster2",)},
     "remote-cluster-syncing": {"remote_syncing": ("cluster1",)},
     "stale-proxy": {"stale_proxy": ("cluster1",)},
+    "second-gateway": {"second_gateway": ("cluster2",)},
     "locality-prefer-local": {"locality_lb": True, "outlier_detection": True},
 }
 
@@ -149,5 +152,6 @@ SCENARIO_DESCRIPTIONS: dict[str, str] = {
     "istiod-down": "cluster2's istiod is not running",
     "remote-cluster-syncing": "cluster1's istiod is stuck syncing cluster2 (it never finishes reading it)",
     "stale-proxy": "cluster1's sidecars did not acknowledge istiod's endpoints of cluster2",
+    "second-gateway": "cluster2's network has a second east-west gateway",
     "locality-prefer-local": "locality load balancing with outlier detection keeps traffic local",
 }

@@ -79,6 +79,10 @@ class MeshState:
         """The external IP of a cluster's east-west gateway."""
         return f"172.18.{cluster_index}.100"
 
+    def second_gateway_address(self, cluster_index: int) -> str:
+        """The external IP of a cluster's second east-west gateway (the ``second_gateway`` knob)."""
+        return f"172.18.{cluster_index}.101"
+
     def _take(self, knobs: Knobs) -> None:
         """Take ``knobs`` and run as many helloworld pods in each cluster as they say (default 1)."""
         unknown = sorted(set(knobs.replicas) - set(self._states))
