@@ -218,3 +218,68 @@ def test_the_identity_check_on_real_istio_reads_what_the_bed_installed(testbed, 
             world.network,
             world.gateway_ip,
         )
+
+
+def test_the_check_list_on_real_istio_is_all_green_and_says_what_istioctl_says(testbed, testbed_bin, mesh):
+    """``meshnb check`` (the list) through the kubeconfig of the bed, as a person runs it: every check
+    passes (the probe is only planned: skipped), exit 0; its remote-secrets line stands on the same
+    istiod view as ``istioctl remote-clusters``, which says every remote cluster is synced."""
+    import sys
+
+    ran = subprocess.run(
+        [sys.executable, "-m", "meshnb", "check", "--kubeconfig", str(testbed.kubeconfig),
+         "--context", "cluster1", "--context", "cluster2", "--requests", "40", "-o", "json"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert ran.returncode == 0, (ran.stdout[-2000:], ran.stderr[-2000:])
+    assert "Traceback" not in ran.stderr
+    listed = json.loads(ran.stdout)
+    marks = {row["check"]: row["mark"] for row in listed["checks"]}
+    assert marks == {name: "-" if name == "connectivity" else "√" for name in meshnb.CHECKS}, marks
+    for name in mesh.clusters:
+        text = _istioctl(testbed_bin, testbed.kubeconfig, f"--context={name}", "remote-clusters")
+        assert set(meshnb.read_remote_clusters(text)["status"]) == {"synced"}
+
+
+def test_a_second_real_gateway_service_is_seen_by_istiod_and_the_identity_check(testbed, mesh):
+    """A second Service labelled for cluster2's network, listening on 15443, with an external IP (the
+    address is TEST-NET-1's, reachable by no one): real istiod in both clusters adds it to its
+    ``/debug/networkz``; the identity check warns for cluster2 with both Services named."""
+    import time
+
+    from kubernetes import client as k8s
+
+    from meshnb.diagnostics.istiod_views import read_istiod
+
+    core = k8s.CoreV1Api(testbed.client("cluster2"))
+    second = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": "istio-eastwestgateway-second",
+            "namespace": "istio-system",
+            "labels": {"topology.istio.io/network": testbed.cluster("cluster2").network},
+        },
+        "spec": {
+            "selector": {"app": "no-such-gateway"},
+            "ports": [{"name": "tls", "port": 15443}],
+            "externalIPs": ["192.0.2.10"],
+        },
+    }
+    core.create_namespaced_service("istio-system", second)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            known = read_istiod(mesh.clusters["cluster2"], ["/debug/networkz"]).frames["networkz"]
+            if "192.0.2.10" in set(known["address"]) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert "192.0.2.10" in set(known["address"]), known
+        finding = meshnb.check_identity(mesh)
+        row = finding.evidence["clusters"].set_index("cluster").loc["cluster2"]
+        assert (row["status"], row["reason"]) == ("warn", "several-gateways"), row["detail"]
+        assert "istio-eastwestgateway-second" in row["detail"]
+        gateways = finding.evidence["gateways"]
+        assert "192.0.2.10" in set(gateways["addresses"])
+    finally:
+        core.delete_namespaced_service("istio-system", "istio-eastwestgateway-second")

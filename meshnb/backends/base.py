@@ -185,7 +185,7 @@ class Pod:
 
 @dataclass(frozen=True)
 class Service:
-    """A Service: its cluster IP, load-balancer addresses (IPs or host names) and port numbers."""
+    """A Service: its cluster IP, external addresses (load balancer, then ``externalIPs``) and ports."""
 
     name: str
     namespace: str

@@ -833,7 +833,12 @@ def _service(item: _Doc) -> Service:
         labels=meta.strings("labels"),
         type=spec.text("type", "ClusterIP"),
         cluster_ip=spec.text("clusterIP"),
-        external_addresses=tuple(a for i in ingress for a in (i.text("ip"), i.text("hostname")) if a),
+        # as istiod reads a gateway's addresses (pilot/pkg/serviceregistry/kube/conversion.go): the load
+        # balancer's, then spec.externalIPs
+        external_addresses=tuple(
+            [a for i in ingress for a in (i.text("ip"), i.text("hostname")) if a]
+            + [a for a in spec.value.get("externalIPs") or [] if isinstance(a, str)]
+        ),
         ports=tuple(p.value["port"] for p in spec.objs("ports") if isinstance(p.value.get("port"), int)),
     )
 
