@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check
 from meshnb.diagnostics.connectivity import STEP_NETWORK
+from meshnb.diagnostics.credentials import credential_causes, credential_clusters
 from meshnb.diagnostics.finding import Finding
 from meshnb.diagnostics.load_balancing import STEP_CONNECTIVITY
 from meshnb.diagnostics.locality import STEP_BY_DESIGN
@@ -216,7 +217,10 @@ def _control_plane(findings: dict[str, Finding], rows: Rows, hand: Hand) -> list
     down = _with(failing, "istiod-missing")
     missing = _with(failing, "secret-missing")
     wrong_key = _with(failing, "wrong-data-key")
-    other = {n: row for n, row in failing.items() if n not in down | missing | wrong_key}
+    specific = credential_clusters(rows)  # a credentials cause names them more precisely
+    other = {
+        n: row for n, row in failing.items() if n not in down | missing | wrong_key and n not in specific
+    }
 
     def support(name: str) -> list[str]:
         found = []
@@ -245,6 +249,7 @@ def _control_plane(findings: dict[str, Finding], rows: Rows, hand: Hand) -> list
                 " ".join(fixes(findings["remote-secrets"], hand, group)) or STEP_LOGS,
             )
         )
+    causes += [Cause(**cause) for cause in credential_causes(findings, rows, hand)]
     explained = set(secrets) & {c for cause in causes for c in cause.clusters}
     blind = sorted(n for n, row in endpoints.items() if row["status"] == "fail" and n not in explained)
     if blind:
