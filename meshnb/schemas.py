@@ -292,18 +292,17 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "reason": "string",
         "detail": "string",
     },
+    # one row per resource istiod reads in the remote cluster: may the secret's token list it, watch it
     "credentials.rights": {
         "cluster": "string",
         "secret": "string",
         "remote_cluster": "string",
-        "server": "string",
         "group": "string",
         "resource": "string",
         "namespace": "string",
-        "verb": "string",
-        "allowed": "boolean",
         "needed": "boolean",
-        "reason": "string",
+        "list": "boolean",
+        "watch": "boolean",
     },
     "locality.clusters": {
         "cluster": "string",

@@ -169,9 +169,11 @@ def test_a_token_without_endpointslice_rights_is_a_finding_and_a_cause_of_its_ow
     )
     rights = finding.evidence["rights"]
     mine = rights[rights["cluster"] == "cluster1"]
-    denied = mine[~mine["allowed"].astype(bool)]
-    assert sorted(denied["verb"]) == ["list", "watch"] and set(denied["resource"]) == {"endpointslices"}
-    assert mine["allowed"].astype(bool).sum() == len(mine) - 2
+    assert len(mine) == len(READER_RIGHTS)
+    denied = mine[~(mine["list"].astype(bool) & mine["watch"].astype(bool))]
+    assert denied[["group", "resource", "list", "watch"]].to_dict("records") == [
+        {"group": "discovery.k8s.io", "resource": "endpointslices", "list": False, "watch": False}
+    ]
     attempt = finding.evidence["attempts"].set_index("cluster").loc["cluster1"]
     assert attempt["identity"] == "system:serviceaccount:istio-system:istio-reader-no-endpointslices"
     report = meshnb.triage(mesh, requests=30)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from meshnb.backends.base import Cluster, Mesh, TriesKubeconfigs
-from meshnb.backends.remote_api import READER_RIGHTS, REASONS, TRY_TIMEOUT, Attempt, try_all
+from meshnb.backends.remote_api import READER_RIGHTS, REASONS, TRY_TIMEOUT, Attempt, Right, try_all
 from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check, Option
 from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
@@ -128,18 +128,22 @@ def _try_cluster(
                 "detail": done.detail,
             }
         )
+        verdicts: dict[Right, dict[str, bool]] = {}
+        for check in done.rights:
+            verdicts.setdefault(check.right, {})[check.verb] = check.allowed
         tried.rights += [
             {
-                **where,
-                "group": check.right.group,
-                "resource": check.right.resource,
-                "namespace": check.right.namespace,
-                "verb": check.verb,
-                "allowed": check.allowed,
-                "needed": check.right.needed,
-                "reason": check.reason,
+                "cluster": name,
+                "secret": held,
+                "remote_cluster": remote,
+                "group": right.group,
+                "resource": right.resource,
+                "namespace": right.namespace,
+                "needed": right.needed,
+                "list": verbs.get("list"),
+                "watch": verbs.get("watch"),
             }
-            for check in done.rights
+            for right, verbs in verdicts.items()
         ]
     report(2, 2)
     return tried
@@ -180,8 +184,8 @@ def check_credentials(
     """Try every remote secret's kubeconfig against its server, read-only.
 
     Evidence: ``clusters`` (a verdict per cluster holding secrets), ``attempts`` (one row per
-    kubeconfig: identity, version, reason) and ``rights`` (each verb and resource istiod reads: allowed
-    or not). ``remote_secrets`` (triage passes it) gives the namespace that check read.
+    kubeconfig: identity, version, reason) and ``rights`` (each resource istiod reads: whether the token
+    may ``list`` and ``watch`` it). ``remote_secrets`` (triage passes it) gives the namespace that check read.
 
     >>> import meshnb
     >>> check_credentials(meshnb.simulate()).status
@@ -258,12 +262,17 @@ def check_credentials(
     return dataclasses.replace(finding, next_steps=steps)
 
 
+def _allowed(right: Mapping[str, Any]) -> bool:
+    """Whether a row of the rights table may do both (list and watch)."""
+    return right["list"] is True and right["watch"] is True
+
+
 def _denied(row: Mapping[str, Any], rights: list[dict[str, Any]]) -> str:
     """What a forbidden attempt's token may not do, endpointslices first: 'carries a valid token ...'."""
     names = {
         f"{r['resource']}.{r['group']}" if r["group"] else r["resource"]
         for r in rights
-        if r["cluster"] == row["cluster"] and r["secret"] == row["secret"] and not r["allowed"]
+        if r["cluster"] == row["cluster"] and r["secret"] == row["secret"] and not _allowed(r)
     }
     ordered = sorted(names, key=lambda n: (n != "endpointslices.discovery.k8s.io", n))
     if not ordered:
@@ -347,7 +356,7 @@ def fixes(
                 {
                     f"{r['resource']}.{r['group']}" if r["group"] else r["resource"]
                     for r in rights
-                    if r["cluster"] == owner and r["secret"] == row["secret"] and r["allowed"] is False
+                    if r["cluster"] == owner and r["secret"] == row["secret"] and not _allowed(r)
                 },
                 key=lambda n: (n != "endpointslices.discovery.k8s.io", n),
             )
@@ -522,7 +531,7 @@ CHECK_SPEC = Check(
     tables=(
         ("clusters", ("cluster", "status", "reason", "secrets", "detail")),
         ("attempts", ("cluster", "remote_cluster", "server", "identity", "version", "reason", "detail")),
-        ("rights", ("cluster", "remote_cluster", "resource", "verb", "allowed", "needed")),
+        ("rights", ("cluster", "remote_cluster", "group", "resource", "needed", "list", "watch")),
     ),
     title="Remote credentials tried",
     needs=("remote-secrets",),
