@@ -423,3 +423,30 @@ def test_the_simulated_tokens_appear_nowhere(caplog):
         ]
         needles = [n.decode() for n in planted_secrets(mesh)] + tokens + [t.split(".")[2] for t in tokens]
         assert not [n for n in needles for text in texts if n in text], scenario
+
+
+def test_a_server_that_echoes_the_token_never_gets_it_into_the_attempt():
+    """A proxy or a hostile server may quote the Authorization header back: it is blanked out."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"kind": "Status", "message": f"bad {self.headers['Authorization']}"}).encode()
+            self.send_response(401)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        token = _jwt({"sub": "someone", "exp": 1})
+        attempt = try_kubeconfig(_kubeconfig(f"http://127.0.0.1:{server.server_address[1]}", token=token))
+    finally:
+        server.shutdown()
+    assert attempt.reason == "token-expired" and "bad Bearer <redacted>" in attempt.detail
+    assert token not in repr(attempt) and token.split(".")[1] not in repr(attempt)

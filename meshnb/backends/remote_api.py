@@ -518,11 +518,25 @@ def try_kubeconfig(
     except _Refused as exc:
         return Attempt(reason=exc.reason, detail=exc.detail, **common)
     try:
-        attempt = finish(_ask(http, target, common, now))
+        attempt = _scrubbed(finish(_ask(http, target, common, now)), target.token)
     finally:
         http.close()
     log.debug("tried the kubeconfig for %s: %s", attempt.server, attempt.reason)
     return attempt
+
+
+def _scrubbed(attempt: Attempt, token: str | None) -> Attempt:
+    """``attempt`` with the token blanked out of every text a server gave (one may echo what it got)."""
+    if not token:
+        return attempt
+
+    def clean(text: str) -> str:
+        for secret in {token, *(part for part in token.split(".") if len(part) >= 16)}:
+            text = text.replace(secret, "<redacted>")
+        return text
+
+    rights = tuple(replace(check, reason=clean(check.reason)) for check in attempt.rights)
+    return replace(attempt, detail=clean(attempt.detail), rights=rights)
 
 
 def _ask(http: _Http, target: Target, common: dict[str, Any], now: dt.datetime | None) -> Attempt:
