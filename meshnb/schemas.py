@@ -365,7 +365,8 @@ REASONS: dict[str, str] = {
     "token-rejected": "the remote API server refused a token that has not expired (revoked, or not its own)",
     "server-loopback": "the remote secret's server is a loopback address, unreachable from another cluster",
     "ca-mismatch": "the remote server's certificate does not verify against the kubeconfig's CA",
-    "not-tried": "the kubeconfig's credentials cannot be tried from memory (a client certificate, a plugin)",
+    "not-tried": "a kubeconfig not tried: credentials Python cannot use from memory (a client certificate, "
+    "a plugin), or a cluster whose API server does not answer meshnb's own context either",
     # locality (clusters)
     "shared-locality": "the cluster shares its locality with another: locality is not the cause",
     "locality-off": "locality load balancing is off",

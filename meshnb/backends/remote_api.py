@@ -39,7 +39,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("meshnb")
+T = TypeVar("T")
 
 #: Seconds one remote API server may take for everything :func:`try_kubeconfig` asks it, in all.
 TRY_TIMEOUT = 5.0
@@ -653,14 +654,15 @@ def judged(attempt: Attempt) -> Attempt:
     return replace(attempt, reason=reason, detail=detail)
 
 
-def try_all(
-    kubeconfigs: Iterable[bytes],
-    attempt: Callable[[bytes], Attempt],
-    *,
-    max_workers: int = 8,
-) -> list[Attempt]:
-    """``attempt`` on every kubeconfig at once (a small pool), in order; a crash is a bug and propagates."""
-    configs = list(kubeconfigs)
+def try_all(jobs: Iterable[T], attempt: Callable[[T], Attempt], *, max_workers: int = 8) -> list[Attempt]:
+    """``attempt`` on every job (a kubeconfig, say) at once in a small pool, in order.
+
+    Each attempt is bounded by its own timeout; an exception is a bug and propagates.
+
+    >>> [a.reason for a in try_all([b"", b"x: 1"], try_kubeconfig)]
+    ['not-tried', 'not-tried']
+    """
+    configs = list(jobs)
     if not configs:
         return []
     with concurrent.futures.ThreadPoolExecutor(min(max_workers, len(configs)), "meshnb-try") as pool:

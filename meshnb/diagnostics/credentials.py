@@ -29,7 +29,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from meshnb.backends.base import Cluster, Mesh, TriesKubeconfigs
-from meshnb.backends.remote_api import READER_RIGHTS, REASONS, TRY_TIMEOUT, Attempt, Right, try_all
+from meshnb.backends.remote_api import (
+    READER_RIGHTS,
+    REASONS,
+    TRY_TIMEOUT,
+    Attempt,
+    Right,
+    common_fields,
+    read_target,
+    try_all,
+)
 from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check, Option
 from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
@@ -88,32 +97,64 @@ class _Tried:
     rights: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _try_cluster(
-    name: str, cluster: Cluster, report: Report, *, mesh: TriesKubeconfigs, namespace: str, timeout: float
-) -> _Tried:
-    """List ``name``'s remote secrets and try every kubeconfig in them at once; keep no credential."""
-    report(0, 2)
-    found = []  # (secret, data key, remote cluster); the kubeconfigs beside it, in memory only
-    configs: list[bytes] = []
+class _Held:
+    """One cluster's remote secrets: (secret, data key, remote cluster) and, beside, each kubeconfig."""
+
+    def __init__(self) -> None:
+        self.found: list[tuple[str, str, str]] = []
+        self.configs: list[bytes] = []  # in memory only, dropped once tried
+
+    def __repr__(self) -> str:
+        return f"_Held({self.found!r})"
+
+
+def _read(name: str, cluster: Cluster, report: Report, *, namespace: str) -> _Held:
+    """``name``'s remote secrets, with their kubeconfigs (held, never shown)."""
+    report(0, 1)
+    held = _Held()
     for secret in cluster.list_secrets(namespace, LABEL):
         for key, value in secret.data.items():
-            found.append(
-                (f"{secret.namespace}/{secret.name}", key, secret.annotations.get(ANNOTATION) or key)
-            )
-            configs.append(value)
-    report(1, 2)
+            remote = secret.annotations.get(ANNOTATION) or key
+            held.found.append((f"{secret.namespace}/{secret.name}", key, remote))
+            held.configs.append(value)
+    report(1, 1)
+    return held
 
-    def attempt(kubeconfig: bytes) -> Attempt:
+
+def _try_every(
+    mesh: TriesKubeconfigs, helds: Mapping[str, _Held], down: Collection[str], timeout: float
+) -> dict[str, list[Attempt]]:
+    """Every held kubeconfig tried at once (but those for a cluster meshnb itself cannot reach)."""
+    jobs = [(name, i) for name, held in helds.items() for i in range(len(held.configs))]
+
+    def attempt(job: tuple[str, int]) -> Attempt:
+        name, index = job
+        config, remote = helds[name].configs[index], helds[name].found[index][2]
+        if remote in down:  # the same server, most likely: trying it again would only wait
+            return Attempt(
+                reason="not-tried",
+                detail=f"not tried: {remote}'s API server does not answer meshnb's own context either",
+                **common_fields(read_target(config)),
+            )
         try:
-            return mesh.try_kubeconfig(kubeconfig, timeout=timeout)
+            return mesh.try_kubeconfig(config, timeout=timeout)
         except MeshnbError as exc:  # one bad secret never hides the others
             return Attempt(server=None, reason="not-tried", detail=describe(exc))
 
-    results = try_all(configs, attempt)
-    configs.clear()  # the kubeconfigs are not kept past their attempts
+    results = try_all(jobs, attempt, max_workers=16)
+    for held in helds.values():
+        held.configs.clear()  # the kubeconfigs are not kept past their attempts
+    tried: dict[str, list[Attempt]] = {name: [] for name in helds}
+    for (name, _index), done in zip(jobs, results, strict=True):
+        tried[name].append(done)
+    return tried
+
+
+def _rows(name: str, held: _Held, results: list[Attempt]) -> _Tried:
+    """The attempts and rights rows of one cluster's secrets."""
     tried = _Tried()
-    for (held, key, remote), done in zip(found, results, strict=True):
-        where = {"cluster": name, "secret": held, "remote_cluster": remote, "server": done.server}
+    for (held_secret, key, remote), done in zip(held.found, results, strict=True):
+        where = {"cluster": name, "secret": held_secret, "remote_cluster": remote, "server": done.server}
         tried.attempts.append(
             {
                 **where,
@@ -134,7 +175,7 @@ def _try_cluster(
         tried.rights += [
             {
                 "cluster": name,
-                "secret": held,
+                "secret": held_secret,
                 "remote_cluster": remote,
                 "group": right.group,
                 "resource": right.resource,
@@ -145,7 +186,6 @@ def _try_cluster(
             }
             for right, verbs in verdicts.items()
         ]
-    report(2, 2)
     return tried
 
 
@@ -198,14 +238,16 @@ def check_credentials(
     validate_name(namespace, "namespace")
     if not isinstance(mesh, TriesKubeconfigs):
         return Finding(CHECK, "skipped", f"{type(mesh).__name__} cannot try kubeconfigs")
-    outcomes = per_cluster(
-        mesh,
-        lambda name, cluster, report: _try_cluster(
-            name, cluster, report, mesh=mesh, namespace=namespace, timeout=timeout
-        ),
-        progress,
+    read = per_cluster(
+        mesh, lambda name, cluster, report: _read(name, cluster, report, namespace=namespace), progress
     )
-    down = {name for name, outcome in outcomes.items() if isinstance(outcome, MeshnbError)}
+    down = {name for name, outcome in read.items() if isinstance(outcome, MeshnbError)}
+    helds = {name: outcome for name, outcome in read.items() if isinstance(outcome, _Held)}
+    tried = _try_every(mesh, helds, down, timeout)
+    outcomes = {
+        name: outcome if isinstance(outcome, MeshnbError) else _rows(name, outcome, tried[name])
+        for name, outcome in read.items()
+    }
     rows, attempts, rights = [], [], []
     for name, outcome in outcomes.items():
         if isinstance(outcome, MeshnbError):
@@ -219,10 +261,6 @@ def check_credentials(
                 }
             )
             continue
-        for row in outcome.attempts:
-            if row["reason"] == "unreachable" and row["remote_cluster"] in down:  # not the secret's fault
-                row["status"] = "warn"
-                row["detail"] += f" ({row['remote_cluster']} did not answer meshnb's own context either)"
         status, reason, detail = _verdict(outcome.attempts)
         secrets = len({row["secret"] for row in outcome.attempts})
         rows.append(
