@@ -325,6 +325,41 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "secret": "string",
         "status": "string",
     },
+    # credentials: each remote secret's kubeconfig tried against its server, read-only (never a token)
+    "credentials.clusters": {
+        "cluster": "string",
+        "status": "string",
+        "reason": "string",
+        "secrets": "int64",
+        "detail": "string",
+    },
+    "credentials.attempts": {
+        "cluster": "string",
+        "secret": "string",
+        "data_key": "string",
+        "remote_cluster": "string",
+        "server": "string",
+        "auth": "string",
+        "identity": "string",
+        "identity_source": "string",
+        "version": "string",
+        "token_expiry": "datetime64[ns, UTC]",
+        "status": "string",
+        "reason": "string",
+        "detail": "string",
+    },
+    # one row per resource istiod reads in the remote cluster: may the secret's token list it, watch it
+    "credentials.rights": {
+        "cluster": "string",
+        "secret": "string",
+        "remote_cluster": "string",
+        "group": "string",
+        "resource": "string",
+        "namespace": "string",
+        "needed": "boolean",
+        "list": "boolean",
+        "watch": "boolean",
+    },
     "locality.clusters": {
         "cluster": "string",
         "status": "string",
@@ -397,6 +432,13 @@ REASONS: dict[str, str] = {
     "gateway-hostname": "the east-west gateway has only a host name (older istiods skip it)",
     "cluster-name-differs": "meshnb knows the cluster by another name than istiod's cluster ID",
     "not-read": "part of what the check reads could not be read",
+    # credentials (clusters, attempts): a remote secret's kubeconfig tried against its server
+    "token-expired": "the remote API server refused the token (401) and its exp claim is past",
+    "token-rejected": "the remote API server refused a token that has not expired (revoked, or not its own)",
+    "server-loopback": "the remote secret's server is a loopback address, unreachable from another cluster",
+    "ca-mismatch": "the remote server's certificate does not verify against the kubeconfig's CA",
+    "not-tried": "a kubeconfig not tried: credentials Python cannot use from memory (a client certificate, "
+    "a plugin), or a cluster whose API server does not answer meshnb's own context either",
     # locality (clusters)
     "shared-locality": "the cluster shares its locality with another: locality is not the cause",
     "locality-off": "locality load balancing is off",

@@ -32,6 +32,32 @@ LAB_MODULES = {ROOT / "tests" / "test_lab.py"}  # every test in them starts real
 BACKEND_MARKS = {"lab": "lab", "testbed": "testbed"}  # a parametrized backend's value -> its marker
 
 
+@pytest.fixture(autouse=True)
+def _loopback_only(request, monkeypatch):
+    """Outside the test bed, meshnb's own HTTP (the credentials check trying a remote secret's server)
+    connects only to this machine's loopback: the simulated mesh's secrets name private addresses
+    (172.18.N.10) that a test must not send to. Anything else is refused, as a closed port refuses."""
+    if request.node.get_closest_marker("testbed") is not None:
+        return
+    import ipaddress
+
+    from urllib3.util import connection
+
+    real = connection.create_connection
+
+    def guarded(address, *args, **kwargs):
+        host = address[0]
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ConnectionRefusedError(111, "Connection refused")
+        return real(address, *args, **kwargs)
+
+    monkeypatch.setattr(connection, "create_connection", guarded)
+
+
 @pytest.fixture(scope="session")
 def reference() -> Path:
     if not REFERENCE.is_dir():

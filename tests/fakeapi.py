@@ -5,7 +5,9 @@ from the wrapped cluster's records, and speaks the exec websocket (``v4.channel.
 hand-written RFC 6455 server side. meshnb errors raised by the wrapped cluster become Kubernetes
 ``Status`` responses (NotFound 404, Forbidden 403, Unauthorized 401). Switches: ``token`` (401 without
 ``Authorization: Bearer <token>``), ``deny("secrets")`` (403 with an RBAC message), ``hang``
-(``"request"``: never answer; ``"exec"``: answer the exec handshake, then send nothing).
+(``"request"``: never answer; ``"exec"``: answer the exec handshake, then send nothing). It answers
+SelfSubjectReviews (as ``user``) and SelfSubjectAccessReviews (denied for the resources ``deny`` names),
+and serves https with ``tls=(cert_file, key_file)``.
 
 Example:
     with FakeApiServer(StubCluster("cluster1"), token="t0ken") as server:
@@ -61,7 +63,14 @@ _ROUTES = [  # (pattern, resource for RBAC, verb, handler method name)
     (re.compile(_NS + r"/secrets/(?P<name>[^/]+)$"), "secrets", "get", "_secret"),
 ]
 _WRITE_ROUTES = {
-    "POST": [
+    "POST": [  # the reviews first: they are answered to any authenticated user, and create nothing
+        (re.compile(r"^/apis/authentication\.k8s\.io/v1/selfsubjectreviews$"), None, "create", "_whoami"),
+        (
+            re.compile(r"^/apis/authorization\.k8s\.io/v1/selfsubjectaccessreviews$"),
+            None,
+            "create",
+            "_access_review",
+        ),
         (re.compile(r"^/api/v1/namespaces$"), "namespaces", "create", "_create"),
         (re.compile(_NS + r"/(?:pods|services)$"), "pods", "create", "_create"),
     ],
@@ -235,6 +244,18 @@ class _Handler(BaseHTTPRequestHandler):
         items = [_secret_json(s) for s in cluster.list_secrets(ns, self._one("labelSelector"))]
         self._send_json(200, {"kind": "SecretList", "apiVersion": "v1", "metadata": {}, "items": items})
 
+    def _whoami(self, cluster: Cluster) -> None:
+        user = {"username": self.server.fake.user, "groups": ["system:authenticated"]}
+        self._send_json(201, {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview",
+                              "metadata": {}, "status": {"userInfo": user}})  # fmt: skip
+
+    def _access_review(self, cluster: Cluster) -> None:
+        attributes = (self.body.get("spec") or {}).get("resourceAttributes") or {}
+        self.server.fake.reviews.append(dict(attributes))
+        allowed = attributes.get("resource") not in self.server.fake.denied
+        status = {"allowed": allowed} | ({"reason": "RBAC: allowed by the fake"} if allowed else {})
+        self._send_json(201, {**self.body, "status": status})
+
     def _create(self, cluster: Cluster, ns: str | None = None) -> None:
         cluster.create(self.body)
         self._send_json(201, self.body)
@@ -351,8 +372,19 @@ class FakeApiServer:
     # -> 'http://127.0.0.1:41234'
     """
 
-    def __init__(self, cluster: Cluster, *, token: str | None = None, git_version: str = "v1.30.0-fake"):
+    def __init__(
+        self,
+        cluster: Cluster,
+        *,
+        token: str | None = None,
+        git_version: str = "v1.30.0-fake",
+        tls: tuple[Path, Path] | None = None,
+        user: str = RBAC_USER,
+    ):
         self.cluster = cluster
+        self.tls = tls  # (certificate chain file, key file): serve https
+        self.user = user  # who a SelfSubjectReview says the token is
+        self.reviews: list[dict[str, Any]] = []  # the resourceAttributes of each access review
         self.name = getattr(cluster, "name", "cluster")
         self.token = token
         self.git_version = git_version
@@ -369,12 +401,18 @@ class FakeApiServer:
     def url(self) -> str:
         assert self._httpd is not None, "server not started"
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     def start(self) -> FakeApiServer:
         self.released.clear()
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.fake = self
+        if self.tls:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*map(str, self.tls))
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
         threading.Thread(
             target=self._httpd.serve_forever, args=(0.05,), name=f"fakeapi-{self.name}", daemon=True
         ).start()

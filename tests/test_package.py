@@ -52,6 +52,7 @@ def test_all_is_the_public_names():
         "check_trust",
         "check_endpoints",
         "check_remote_secrets",
+        "check_credentials",
         "check_identity",
         "check_locality",
     ]

@@ -38,7 +38,8 @@ def test_papermill_with_two_snapshots(tmp_path):
     nb = nbformat.read(out, as_version=4)
     assert not [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     text = _outputs(nb)
-    assert "a remote secret cannot be used in cluster1" in text  # the diagnosis
+    # the diagnosis (the credentials check tried the secret: valid token, no rights)
+    assert "cluster1's remote secret for cluster2 carries a valid token that cannot list" in text
     assert "Timeline" in _outputs_source(nb) and "application/vnd.plotly.v1+json" in str(nb)
     assert "istiod error" in text and "remote secret" in text  # the diff table
     saved = out.read_bytes()

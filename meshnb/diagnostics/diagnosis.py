@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check
 from meshnb.diagnostics.connectivity import STEP_NETWORK
+from meshnb.diagnostics.credentials import credential_causes, credential_clusters
 from meshnb.diagnostics.endpoints import STEP_GATEWAY, step_stale
 from meshnb.diagnostics.finding import Finding
 from meshnb.diagnostics.identity import headline as identity_headline
@@ -220,7 +221,12 @@ def _control_plane(findings: dict[str, Finding], rows: Rows, hand: Hand) -> list
     missing = _with(failing, "secret-missing")
     wrong_key = _with(failing, "wrong-data-key")
     syncing = _with(failing, "remote-syncing")
-    other = {n: row for n, row in failing.items() if n not in down | missing | wrong_key | syncing}
+    specific = credential_clusters(rows)  # a credentials cause names them more precisely
+    other = {
+        n: row
+        for n, row in failing.items()
+        if n not in down | missing | wrong_key | syncing and n not in specific
+    }
 
     def support(name: str) -> list[str]:
         found = []
@@ -250,6 +256,7 @@ def _control_plane(findings: dict[str, Finding], rows: Rows, hand: Hand) -> list
                 " ".join(fixes(findings["remote-secrets"], hand, group)) or STEP_LOGS,
             )
         )
+    causes += [Cause(**cause) for cause in credential_causes(findings, rows, hand)]
     explained = set(secrets) & {c for cause in causes for c in cause.clusters}
     stale = {n: row for n, row in _with(endpoints, "proxy-stale").items() if n not in explained}
     if stale:

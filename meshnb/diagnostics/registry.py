@@ -3,8 +3,9 @@
 A new check joins by adding its module (with a ``CHECK_SPEC``, see :mod:`meshnb.diagnostics.check`)
 to :data:`MODULES`; the command line, triage, :mod:`meshnb.panels` and ``meshnb``'s exports follow.
 
->>> list(CHECKS)
-['load-balancing', 'connectivity', 'trust', 'endpoints', 'remote-secrets', 'identity', 'locality']
+>>> list(CHECKS)  # doctest: +NORMALIZE_WHITESPACE
+['load-balancing', 'connectivity', 'trust', 'endpoints', 'remote-secrets', 'credentials', 'identity',
+ 'locality']
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from meshnb.diagnostics.check import Check
 __all__ = ["CHECKS", "MODULES", "Registry"]
 
 #: The check modules, in the guide's order: does traffic cross? the network, trust, the control
-#: plane (what the proxies hold, the remote secrets), locality.
+#: plane (what the proxies hold, the remote secrets, their credentials tried), locality.
 MODULES = (
     "meshnb.diagnostics.load_balancing",
     "meshnb.diagnostics.connectivity",
     "meshnb.diagnostics.trust",
     "meshnb.diagnostics.endpoints",
     "meshnb.diagnostics.remote_secrets",
+    "meshnb.diagnostics.credentials",
     "meshnb.diagnostics.identity",
     "meshnb.diagnostics.locality",
 )

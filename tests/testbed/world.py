@@ -33,6 +33,7 @@ FAULTS = (
     "remote-secret-loopback",
     "remote-secret-revoked-token",
     "remote-secret-expired-token",
+    "remote-secret-no-endpointslices",
     "reader-role-removed",
     "trust-mismatch",
     "locality-prefer-local",
@@ -43,12 +44,15 @@ CREDENTIAL_FAULTS = (
     "remote-secret-loopback",
     "remote-secret-revoked-token",
     "remote-secret-expired-token",
+    "remote-secret-no-endpointslices",
     "reader-role-removed",
 )
 #: the reader binding in the remote cluster (Istio's chart names it as the role)
 READER_BINDING = "istio-reader-clusterrole-istio-system"
 #: a reader whose account is deleted after its token is made: a revoked token
 REVOKED_READER = "istio-reader-revoked"
+#: a reader bound to Istio's reader rules without endpointslices: a valid token istiod cannot sync with
+NARROW_READER = "istio-reader-no-endpointslices"
 OUTLIER_DETECTION = {"consecutive5xxErrors": 3, "interval": "1s", "baseEjectionTime": "30s"}
 
 
@@ -258,6 +262,37 @@ def _reader_binding(manifests: Path) -> dict:
         for d in _istio_rbac(manifests)
         if (d["kind"], d["metadata"]["name"]) == ("ClusterRoleBinding", READER_BINDING)
     )
+
+
+def _narrow_reader(manifests: Path) -> list[dict]:
+    """The account, role and binding of NARROW_READER: Istio's rendered reader ClusterRole with the
+    endpointslices rule taken out (what a hand-made role that forgot them grants)."""
+    role = next(
+        d
+        for d in _istio_rbac(manifests)
+        if (d["kind"], d["metadata"]["name"]) == ("ClusterRole", READER_BINDING)  # named as its binding
+    )
+    rules = []
+    for rule in copy.deepcopy(role["rules"]):
+        rule["resources"] = [r for r in rule.get("resources", []) if r != "endpointslices"]
+        if rule["resources"]:
+            rules.append(rule)
+    rbac = "rbac.authorization.k8s.io/v1"
+    return [
+        _account(NARROW_READER, "istio-system"),
+        {"apiVersion": rbac, "kind": "ClusterRole", "metadata": {"name": NARROW_READER}, "rules": rules},
+        {
+            "apiVersion": rbac,
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": NARROW_READER},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": NARROW_READER,
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": NARROW_READER, "namespace": "istio-system"}],
+        },
+    ]
 
 
 def create(api_client, manifest: dict) -> None:
@@ -546,6 +581,10 @@ def apply_fault(bed, fault: str) -> bool:
         create(c1, secret)
     elif fault == "remote-secret-expired-token":
         create(c1, remote_secret(bed, "cluster2", token_text=expired_token(bed, "cluster2")))
+    elif fault == "remote-secret-no-endpointslices":
+        for manifest in _narrow_reader(Path(bed.state["istio_manifests"])):
+            create(c2, manifest)
+        create(c1, remote_secret(bed, "cluster2", account=NARROW_READER))
     else:
         _ensure_secret(bed, c1, "cluster2")
     if fault in CREDENTIAL_FAULTS:

@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 
 from meshnb.backends.base import KeysOnly, Secret, SecretData
-from meshnb.backends.sim.pki import SimPKI
+from meshnb.backends.sim.pki import READER, SimPKI
 
 __all__ = ["CLUSTER_ANNOTATION", "LAST_APPLIED_ANNOTATION", "MULTICLUSTER_LABEL", "log", "remote_secret"]
 
@@ -24,14 +24,16 @@ CLUSTER_ANNOTATION = "networking.istio.io/cluster"
 LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
 
 
-def remote_secret(pki: SimPKI, remote: str, key: str, api_server: str, *, expired: bool = False) -> Secret:
+def remote_secret(
+    pki: SimPKI, remote: str, key: str, api_server: str, *, expired: bool = False, account: str = READER
+) -> Secret:
     """The remote secret for ``remote`` (its kubeconfig under data key ``key``), as applied.
 
-    With ``expired``, its token's lifetime is over.
+    With ``expired``, its token's lifetime is over; ``account`` is the service account whose token it is.
     """
     name, labels = f"istio-remote-secret-{remote}", {MULTICLUSTER_LABEL: "true"}
     annotations = {CLUSTER_ANNOTATION: remote}
-    kubeconfig = pki.kubeconfig(remote, api_server, expired=expired)
+    kubeconfig = pki.kubeconfig(remote, api_server, expired=expired, account=account)
     # as `istioctl create-remote-secret | kubectl apply -f -` leaves it: the manifest applied, token
     # and all, in kubectl's annotation (sorted compact JSON and a newline, as kubectl writes it)
     applied = {

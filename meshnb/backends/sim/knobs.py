@@ -44,6 +44,9 @@ class Knobs:
     """Clusters whose remote secrets carry a revoked token (its service account deleted)."""
     remote_secret_expired: tuple[str, ...] = ()
     """Clusters whose remote secrets carry an expired token (a time-limited token past its ``exp``)."""
+    remote_secret_no_endpointslices: tuple[str, ...] = ()
+    """Clusters whose remote secrets carry a valid token of an account bound to a narrower role than
+    Istio's reader: it may list and watch everything istiod reads but endpointslices."""
     reader_role_removed: tuple[str, ...] = ()
     """Clusters whose binding of Istio's reader role is gone: no other istiod may read them."""
     istiod_down: tuple[str, ...] = ()
@@ -130,6 +133,7 @@ SCENARIOS: dict[str, dict[str, object]] = {
     "remote-secret-loopback": {"remote_secret_loopback": ("cluster1",)},
     "remote-secret-revoked-token": {"remote_secret_revoked": ("cluster1",)},
     "remote-secret-expired-token": {"remote_secret_expired": ("cluster1",)},
+    "remote-secret-no-endpointslices": {"remote_secret_no_endpointslices": ("cluster1",)},
     "reader-role-removed": {"reader_role_removed": ("cluster2",)},
     "istiod-down": {"istiod_down": ("cluster2",)},
     "remote-cluster-syncing": {"remote_syncing": ("cluster1",)},
@@ -148,6 +152,9 @@ SCENARIO_DESCRIPTIONS: dict[str, str] = {
     "remote-secret-loopback": "cluster1's remote secret for cluster2 names a loopback server",
     "remote-secret-revoked-token": "cluster1's remote secret for cluster2 carries a revoked token",
     "remote-secret-expired-token": "cluster1's remote secret for cluster2 carries an expired token",
+    "remote-secret-no-endpointslices": (
+        "cluster1's remote secret for cluster2 carries a valid token that may not list endpointslices"
+    ),
     "reader-role-removed": "cluster2 no longer binds Istio's reader role: cluster1's istiod may not read it",
     "istiod-down": "cluster2's istiod is not running",
     "remote-cluster-syncing": "cluster1's istiod is stuck syncing cluster2 (it never finishes reading it)",

@@ -18,7 +18,13 @@ import hashlib
 import json
 from functools import cache
 
-__all__ = ["NOT_BEFORE", "SimPKI"]
+__all__ = ["NARROW_READER", "NOT_BEFORE", "READER", "REVOKED_READER", "SimPKI"]
+
+#: The service account whose token a remote secret carries (Istio's reader), and the test bed's others:
+#: one deleted after its token was made (a revoked token), one bound to a role without endpointslices.
+READER = "istio-reader-service-account"
+REVOKED_READER = "istio-reader-revoked"
+NARROW_READER = "istio-reader-no-endpointslices"
 
 #: Validity start of every simulated certificate (fixed, so runs are reproducible).
 NOT_BEFORE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -93,10 +99,11 @@ class SimPKI:
             "root-cert.pem": root_pem,
         }
 
-    def token(self, cluster: str, *, expired: bool = False) -> str:
-        """A service-account JWT (unsigned by any real key) for the reader account of ``cluster``.
+    def token(self, cluster: str, *, expired: bool = False, account: str = READER) -> str:
+        """A service-account JWT (unsigned by any real key) for ``account`` in ``cluster``'s istio-system.
 
-        It is valid for two years from NOT_BEFORE or, ``expired``, for one hour.
+        It is valid for two years from NOT_BEFORE or, ``expired``, for one hour. The reader account's
+        token of a cluster is the same for a given seed whatever else changes.
         """
         header = {"alg": "RS256", "kid": _b64url(self._digest("kid", cluster)[:12])}
         expiry = NOT_BEFORE + (dt.timedelta(hours=1) if expired else dt.timedelta(days=365 * 2))
@@ -105,17 +112,25 @@ class SimPKI:
             "exp": int(expiry.timestamp()),
             "iat": int(NOT_BEFORE.timestamp()),
             "iss": "https://kubernetes.default.svc.cluster.local",
-            "sub": "system:serviceaccount:istio-system:istio-reader-service-account",
+            "sub": f"system:serviceaccount:istio-system:{account}",
         }
         parts = [json.dumps(part, separators=(",", ":")).encode() for part in (header, payload)]
-        signature = self._digest("sig", cluster) * 8
+        signature = self._digest("sig", cluster, *([] if account == READER else [account])) * 8
         return ".".join([*map(_b64url, parts), _b64url(signature)])
 
-    def kubeconfig(self, cluster: str, server: str, *, expired: bool = False) -> bytes:
+    @cache  # noqa: B019
+    def api_ca(self, cluster: str) -> bytes:
+        """The PEM of the CA that signs ``cluster``'s API server certificate (a remote kubeconfig's CA)."""
+        from cryptography.hazmat.primitives import serialization
+
+        cert = self._cert("kubernetes", cluster, f"api-ca-{cluster}", None, years=10)
+        return cert.public_bytes(serialization.Encoding.PEM)
+
+    def kubeconfig(self, cluster: str, server: str, *, expired: bool = False, account: str = READER) -> bytes:
         """A kubeconfig for reaching ``cluster`` at ``server`` with a bearer token, as istioctl writes."""
         import yaml
 
-        ca = base64.b64encode(self._digest("api-ca", cluster) * 4).decode()
+        ca = base64.b64encode(self.api_ca(cluster)).decode()
         config = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -123,6 +138,8 @@ class SimPKI:
             "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": cluster}}],
             "current-context": cluster,
             "preferences": {},
-            "users": [{"name": cluster, "user": {"token": self.token(cluster, expired=expired)}}],
+            "users": [
+                {"name": cluster, "user": {"token": self.token(cluster, expired=expired, account=account)}}
+            ],
         }
         return yaml.safe_dump(config, sort_keys=False).encode()

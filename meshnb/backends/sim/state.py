@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshnb.backends.base import Cluster, Secret
 from meshnb.backends.sim import istiod
@@ -27,8 +27,11 @@ from meshnb.backends.sim.dataplane import DataPlane
 from meshnb.backends.sim.knobs import Knobs
 from meshnb.backends.sim.layout import ClusterState, SimPod, new_cluster
 from meshnb.backends.sim.lb import expected_shares
-from meshnb.backends.sim.pki import SimPKI
+from meshnb.backends.sim.pki import NARROW_READER, READER, REVOKED_READER, SimPKI
 from meshnb.errors import ConfigError
+
+if TYPE_CHECKING:
+    from meshnb.backends.remote_api import Attempt
 
 __all__ = ["ISTIOD_LEAD", "MeshState"]
 
@@ -131,7 +134,28 @@ class MeshState:
             else self._states[remote].api_server
         )
         expired = owner in self.knobs.remote_secret_expired
-        return istiod.remote_secret(self.pki, remote, key, server, expired=expired)
+        return istiod.remote_secret(
+            self.pki, remote, key, server, expired=expired, account=self.account_of(owner)
+        )
+
+    def account_of(self, owner: str) -> str:
+        """The service account whose token ``owner``'s remote secrets carry (Istio's reader, or a fault's)."""
+        if owner in self.knobs.remote_secret_revoked:
+            return REVOKED_READER
+        if owner in self.knobs.remote_secret_no_endpointslices:
+            return NARROW_READER
+        return READER
+
+    def try_kubeconfig(self, kubeconfig: bytes, *, timeout: float = 5.0) -> Attempt:
+        """What the simulated API servers answer a remote secret's kubeconfig, tried from meshnb's machine.
+
+        meshnb is modelled on a machine of its own, so a loopback server does not answer; the tokens
+        the servers accept are their reader's and, bound to a role without endpointslices, the narrow
+        reader's (see :mod:`meshnb.backends.sim.apiserver`).
+        """
+        from meshnb.backends.sim.apiserver import answer
+
+        return answer(self, kubeconfig)
 
     def sync_error(self, owner: str, remote: str) -> str | None:
         """Why ``owner``'s istiod cannot read ``remote`` with its secret (None: it can).
@@ -143,6 +167,12 @@ class MeshState:
             return ""
         if owner in self.knobs.remote_secret_revoked or owner in self.knobs.remote_secret_expired:
             return "failed to list *v1.Namespace: Unauthorized"
+        if owner in self.knobs.remote_secret_no_endpointslices:
+            return (
+                "failed to list *v1.EndpointSlice: endpointslices.discovery.k8s.io is forbidden: User "
+                f'"system:serviceaccount:istio-system:{NARROW_READER}" cannot list resource "endpointslices" '
+                'in API group "discovery.k8s.io" at the cluster scope'
+            )
         if remote in self.knobs.reader_role_removed:
             return (
                 'failed to list *v1.Namespace: namespaces is forbidden: User "system:serviceaccount:'
