@@ -51,8 +51,10 @@ __all__ = [
     "RightCheck",
     "Target",
     "is_loopback",
+    "named_entries",
     "read_target",
     "token_claims",
+    "token_expiry",
     "try_all",
     "try_kubeconfig",
 ]
@@ -214,7 +216,12 @@ class Target:
         raise TypeError("a Target holds a credential and is not pickled")
 
 
-def _named(entries: Any, key: str) -> dict[str, dict[str, Any]]:
+def named_entries(entries: Any, key: str) -> dict[str, dict[str, Any]]:
+    """``{name: entry[key]}`` for the well-formed entries of a kubeconfig list; others are skipped.
+
+    >>> named_entries([{"name": "c1", "cluster": {"server": "https://x"}}, "junk"], "cluster")
+    {'c1': {'server': 'https://x'}}
+    """
     if not isinstance(entries, list):
         return {}
     return {
@@ -238,9 +245,9 @@ def read_target(kubeconfig: bytes) -> Target:
         config = None
     if not isinstance(config, dict):
         return Target(None, "none")
-    context = _named(config.get("contexts"), "context").get(str(config.get("current-context"))) or {}
-    cluster = _named(config.get("clusters"), "cluster").get(str(context.get("cluster"))) or {}
-    user = _named(config.get("users"), "user").get(str(context.get("user"))) or {}
+    context = named_entries(config.get("contexts"), "context").get(str(config.get("current-context"))) or {}
+    cluster = named_entries(config.get("clusters"), "cluster").get(str(context.get("cluster"))) or {}
+    user = named_entries(config.get("users"), "user").get(str(context.get("user"))) or {}
     server = cluster.get("server")
     ca_data = None
     if isinstance(cluster.get("certificate-authority-data"), str):
@@ -288,6 +295,15 @@ def token_claims(token: str | None) -> dict[str, Any]:
     except (ValueError, binascii.Error):
         return {}
     return claims if isinstance(claims, dict) else {}
+
+
+def token_expiry(token: str | None) -> dt.datetime | None:
+    """The ``exp`` claim of a JWT, decoded without verifying it; None if it is not a JWT or has none.
+
+    >>> token_expiry("x.eyJleHAiOiAwfQ.y")
+    datetime.datetime(1970, 1, 1, 0, 0, tzinfo=datetime.timezone.utc)
+    """
+    return _expiry(token_claims(token))
 
 
 def _expiry(claims: Mapping[str, Any]) -> dt.datetime | None:

@@ -41,7 +41,7 @@ from meshnb.backends.remote_api import (
 )
 from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check, Option
-from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
+from meshnb.diagnostics.fanout import Progress, Report, describe, error_row, per_cluster
 from meshnb.diagnostics.finding import Finding, verdict
 from meshnb.errors import MeshnbError
 from meshnb.names import validate_name
@@ -251,15 +251,7 @@ def check_credentials(
     rows, attempts, rights = [], [], []
     for name, outcome in outcomes.items():
         if isinstance(outcome, MeshnbError):
-            rows.append(
-                {
-                    "cluster": name,
-                    "status": "error",
-                    "reason": reason_of(outcome),
-                    "secrets": 0,
-                    "detail": describe(outcome),
-                }
-            )
+            rows.append(error_row(name, outcome, secrets=0))
             continue
         status, reason, detail = _verdict(outcome.attempts)
         secrets = len({row["secret"] for row in outcome.attempts})
@@ -573,5 +565,6 @@ CHECK_SPEC = Check(
     ),
     title="Remote credentials tried",
     needs=("remote-secrets",),
+    guide="Step-by-step Diagnosis",
     by_hand=_by_hand,
 )

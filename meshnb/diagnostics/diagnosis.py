@@ -258,30 +258,32 @@ def _control_plane(findings: dict[str, Finding], rows: Rows, hand: Hand) -> list
         )
     causes += [Cause(**cause) for cause in credential_causes(findings, rows, hand)]
     explained = set(secrets) & {c for cause in causes for c in cause.clusters}
-    stale = {n: row for n, row in _with(endpoints, "proxy-stale").items() if n not in explained}
-    if stale:
-        causes.append(
-            Cause(
-                "proxy-stale",
-                f"the proxies in {', '.join(sorted(stale))} did not take the endpoints istiod holds",
-                tuple(sorted(stale)),
-                [f"{name}'s proxy: {row['detail']}" for name, row in sorted(stale.items())]
-                + [line for name in sorted(stale) for line in support(name) if "proxy:" not in line],
-                step_stale(hand, {n: row["pod"] for n, row in sorted(stale.items())}, _namespace(findings)),
+    # istiod holds the endpoints the proxy lacks: the proxy did not take them, or their network has no gateway
+    for key, title, step in (
+        (
+            "proxy-stale",
+            "the proxies in {} did not take the endpoints istiod holds",
+            lambda group: step_stale(hand, {n: row["pod"] for n, row in group.items()}, _namespace(findings)),
+        ),
+        (
+            "no-network-gateway",
+            "istiod in {} knows no east-west gateway for another network",
+            lambda _group: STEP_GATEWAY,
+        ),
+    ):
+        group = {n: row for n, row in sorted(_with(endpoints, key).items()) if n not in explained}
+        if group:
+            causes.append(
+                Cause(
+                    key,
+                    title.format(", ".join(group)),
+                    tuple(group),
+                    [f"{name}'s proxy: {row['detail']}" for name, row in group.items()]
+                    + [line for name in group for line in support(name) if "proxy:" not in line],
+                    step(group),
+                )
             )
-        )
-    no_gateway = {n: row for n, row in _with(endpoints, "no-network-gateway").items() if n not in explained}
-    if no_gateway:
-        causes.append(
-            Cause(
-                "no-network-gateway",
-                f"istiod in {', '.join(sorted(no_gateway))} knows no east-west gateway for another network",
-                tuple(sorted(no_gateway)),
-                [f"{name}'s proxy: {row['detail']}" for name, row in sorted(no_gateway.items())],
-                STEP_GATEWAY,
-            )
-        )
-    explained |= set(stale) | set(no_gateway)
+            explained |= set(group)
     blind = sorted(n for n, row in endpoints.items() if row["status"] == "fail" and n not in explained)
     if blind:
         causes.append(

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from meshnb.backends.base import Cluster, Mesh
 from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check, Option
-from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
+from meshnb.diagnostics.fanout import Progress, Report, error_row, per_cluster
 from meshnb.diagnostics.finding import Finding, listed, reasons, verdict
 from meshnb.diagnostics.istiod_views import IstiodView, read_istiod
 from meshnb.errors import ClusterError, MeshnbError, NotFound
@@ -342,18 +342,7 @@ def check_endpoints(
     absent: dict[str, list[str]] = {}  # the hosting clusters each proxy holds no endpoint of
     for name, outcome in outcomes.items():
         if isinstance(outcome, MeshnbError):
-            detail = describe(outcome)
-            rows.append(
-                {
-                    "cluster": name,
-                    "status": "error",
-                    "reason": reason_of(outcome),
-                    "pod": "",
-                    "endpoints": 0,
-                    "clusters_seen": "",
-                    "detail": detail,
-                }
-            )
+            rows.append(error_row(name, outcome, pod="", endpoints=0, clusters_seen=""))
             continue
         mine = endpoints[endpoints["source_cluster"] == name]
         reached = set(mine["dest_cluster"].dropna())

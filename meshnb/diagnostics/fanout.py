@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from meshnb.backends.base import Cluster, Mesh
 from meshnb.errors import ClusterError, MeshnbError
 
-__all__ = ["Cancelled", "Progress", "describe", "per_cluster", "reason_of"]
+__all__ = ["Cancelled", "Progress", "describe", "error_row", "per_cluster", "reason_of"]
 
 log = logging.getLogger("meshnb")
 
@@ -125,3 +125,21 @@ def reason_of(error: MeshnbError) -> str:
     ('not-found', 'error')
     """
     return error.reason.replace(" ", "-") if isinstance(error, ClusterError) else "error"
+
+
+def error_row(cluster: str, error: MeshnbError, **blank: Any) -> dict[str, Any]:
+    """A check's verdict row for a cluster that could not be read: ``error``, its reason and message.
+
+    ``blank`` gives the check's other columns their empty values.
+
+    >>> from meshnb.errors import Unreachable
+    >>> error_row("c2", Unreachable("c2", "connection refused"), secrets=0)["reason"]
+    'unreachable'
+    """
+    return {
+        "cluster": cluster,
+        "status": "error",
+        "reason": reason_of(error),
+        **blank,
+        "detail": describe(error),
+    }

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from meshnb.backends.base import Cluster, Mesh
 from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check, Option
-from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
+from meshnb.diagnostics.fanout import Progress, Report, describe, error_row, per_cluster
 from meshnb.diagnostics.finding import Finding, listed, reasons, verdict
 from meshnb.diagnostics.istiod_views import read_istiod
 from meshnb.diagnostics.remote_secrets import check_remote_secrets
@@ -354,14 +354,7 @@ def check_identity(
     rows, identity, gateways = [], [], []
     for name, outcome in outcomes.items():
         if isinstance(outcome, MeshnbError):
-            rows.append(
-                {
-                    "cluster": name,
-                    "status": "error",
-                    "reason": reason_of(outcome),
-                    "detail": describe(outcome),
-                }
-            )
+            rows.append(error_row(name, outcome))
             continue
         status, reason, detail = _verdict(_problems(name, outcome, seen, secret_rows, multi), outcome)
         rows.append({"cluster": name, "status": status, "reason": reason, "detail": detail})

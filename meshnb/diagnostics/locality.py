@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from meshnb.backends.base import Cluster, Mesh
 from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check, Option
-from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
+from meshnb.diagnostics.fanout import Progress, Report, error_row, per_cluster
 from meshnb.diagnostics.finding import Finding, listed, reasons, verdict, worst
 from meshnb.errors import MeshnbError, NotFound
 from meshnb.names import validate_name
@@ -255,17 +255,7 @@ def check_locality(
     rows = []
     for name, outcome in outcomes.items():
         if isinstance(outcome, MeshnbError):
-            detail = describe(outcome)
-            rows.append(
-                {
-                    "cluster": name,
-                    "status": "error",
-                    "reason": reason_of(outcome),
-                    "locality": "",
-                    "in_effect": pd.NA,
-                    "detail": detail,
-                }
-            )
+            rows.append(error_row(name, outcome, locality="", in_effect=pd.NA))
             continue
         enabled, outlier = _effective(outcome.settings)
         own = sorted(where.get(name, set()))

@@ -13,22 +13,18 @@ decoded only for their expiry and never kept.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import datetime as dt
-import ipaddress
-import json
 import logging
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from meshnb.backends.base import Cluster, Mesh, Secret
+from meshnb.backends.remote_api import is_loopback, named_entries, token_expiry
 from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check, Option
-from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
+from meshnb.diagnostics.fanout import Progress, Report, describe, error_row, per_cluster
 from meshnb.diagnostics.finding import Finding, listed, reasons, verdict
 from meshnb.diagnostics.istiod_views import read_istiod
 from meshnb.errors import ClusterError, MeshnbError
@@ -53,42 +49,9 @@ STEP_LOGS = (
 )
 
 
-def _token_expiry(token: str) -> dt.datetime | None:
-    """The ``exp`` claim of a JWT, decoded without verifying it; None if it is not a JWT."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-        return dt.datetime.fromtimestamp(int(payload["exp"]), tz=dt.UTC)
-    except (ValueError, KeyError, TypeError, binascii.Error, OverflowError):
-        return None
-
-
-def _is_loopback(server: str) -> bool:
-    host = urlsplit(server).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _named(entries: Any, field: str) -> dict[str, dict]:
-    """``{name: entry[field]}`` for the well-formed entries of a kubeconfig list; others are skipped."""
-    if not isinstance(entries, list):
-        return {}
-    return {
-        str(entry.get("name")): entry[field]
-        for entry in entries
-        if isinstance(entry, dict) and isinstance(entry.get(field), dict)
-    }
-
-
 def _auth(user: Mapping[str, Any]) -> tuple[str, dt.datetime | None]:
     if user.get("token"):
-        return "token", _token_expiry(str(user["token"]))
+        return "token", token_expiry(str(user["token"]))
     if user.get("tokenFile"):
         return "token-file", None
     if user.get("client-certificate-data") or user.get("client-certificate"):
@@ -139,9 +102,9 @@ def _describe(
                 problems.append(("secret-unusable", f"data key {key!r} does not hold a kubeconfig"))
                 config = {}
             current = config.get("current-context")
-            context = _named(config.get("contexts"), "context").get(str(current)) or {}
-            cluster = _named(config.get("clusters"), "cluster").get(str(context.get("cluster"))) or {}
-            user = _named(config.get("users"), "user").get(str(context.get("user"))) or {}
+            context = named_entries(config.get("contexts"), "context").get(str(current)) or {}
+            cluster = named_entries(config.get("clusters"), "cluster").get(str(context.get("cluster"))) or {}
+            user = named_entries(config.get("users"), "user").get(str(context.get("user"))) or {}
             row["context"] = None if current is None else str(current)
             row["server"] = None if cluster.get("server") is None else str(cluster["server"])
             row["auth"], row["token_expiry"] = _auth(user)
@@ -167,7 +130,7 @@ def _describe(
                 )
             if config and not row["server"]:
                 problems.append(("secret-unusable", "the kubeconfig has no server for its current context"))
-            elif row["server"] and _is_loopback(row["server"]):
+            elif row["server"] and is_loopback(row["server"]):
                 problems.append(
                     (
                         "secret-unusable",
@@ -492,16 +455,7 @@ def check_remote_secrets(
     summary_rows, secrets, events, synced = [], [], [], []
     for name, outcome in outcomes.items():
         if isinstance(outcome, MeshnbError):
-            detail = describe(outcome)
-            summary_rows.append(
-                {
-                    "cluster": name,
-                    "status": "error",
-                    "reason": reason_of(outcome),
-                    "secrets": 0,
-                    "detail": detail,
-                }
-            )
+            summary_rows.append(error_row(name, outcome, secrets=0))
             continue
         status, reason, detail = _verdict(name, outcome, clusters)
         summary_rows.append(
