@@ -219,3 +219,35 @@ def test_triage_names_each_new_fault_as_its_own_cause(scenario, key, step):
     assert (first.key, first.clusters) == (key, ("cluster1",))
     assert step in first.next_step and "--context=cluster1" in first.next_step
     assert [c.key for c in report.diagnosis.causes] == [key]
+
+
+# ---- recorded real outputs ------------------------------------------------------------------------------
+
+
+def test_the_checks_read_a_real_istiods_recorded_answers():
+    """cluster1's istiod answers with what real istiod 1.31-dev printed on the test bed
+    (tests/data/real/views: its /debug/clusterz and /debug/networkz, saved unchanged): the remote-secrets
+    check takes cluster2 as synced from it, and the identity check takes istiod's own cluster ID and the
+    two networks' gateways from it."""
+    from pathlib import Path
+
+    from meshnb.diagnostics.identity import check_identity
+
+    views = Path(__file__).parent / "data" / "real" / "views"
+    mesh = meshnb.simulate()
+    recorded = {
+        "/debug/clusterz": (views / "clusterz-real-istiod-1.31-dev.json").read_text(),
+        "/debug/networkz": (views / "networkz-real-istiod-1.31-dev.json").read_text(),
+    }
+    mesh.clusters["cluster1"] = _Answers(mesh.clusters["cluster1"], recorded)
+    secrets = check_remote_secrets(mesh)
+    table = secrets.evidence["istiod_clusters"]
+    assert table[table["cluster"] == "cluster1"][["remote", "secret", "status"]].values.tolist() == [
+        ["cluster2", "istio-system/istio-remote-secret-cluster2", "synced"]
+    ]
+    assert _rows(secrets, "clusters").loc["cluster1", "status"] == "pass"
+    identity = check_identity(mesh)
+    assert identity.status == "pass"
+    assert (
+        identity.evidence["identity"].set_index("cluster").loc["cluster1", "istiod_cluster_id"] == "cluster1"
+    )
