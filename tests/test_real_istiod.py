@@ -282,4 +282,4 @@ def test_a_second_real_gateway_service_is_seen_by_istiod_and_the_identity_check(
         gateways = finding.evidence["gateways"]
         assert "192.0.2.10" in set(gateways["addresses"])
     finally:
-        core.delete_namespaced_service("istio-system", "istio-eastwestgateway-second")
+        core.delete_namespaced_service("istio-eastwestgateway-second", "istio-system")
