@@ -44,7 +44,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from meshnb.backends import bounded
-from meshnb.backends.base import DEFAULT_TIMEOUT, ExecResult, Node, Pod, Secret, SecretData, Service
+from meshnb.backends.base import DEFAULT_TIMEOUT, ExecResult, Node, Pod, PortSpec, Secret, SecretData, Service
 from meshnb.backends.bounded import MAX_ANSWER_BYTES
 from meshnb.backends.kubeconfig import CREDENTIAL_TIMEOUT, kubeconfig_path, read_kubeconfig
 from meshnb.errors import (
@@ -827,6 +827,19 @@ def _service(item: _Doc) -> Service:
         cluster_ip=spec.text("clusterIP"),
         external_addresses=tuple(a for i in ingress for a in (i.text("ip"), i.text("hostname")) if a),
         ports=tuple(p.value["port"] for p in spec.objs("ports") if isinstance(p.value.get("port"), int)),
+        port_specs=tuple(_port_spec(p) for p in spec.objs("ports") if isinstance(p.value.get("port"), int)),
+        selector=spec.strings("selector") if spec.value.get("selector") is not None else None,
+    )
+
+
+def _port_spec(port: _Doc) -> PortSpec:
+    target = port.value.get("targetPort")
+    return PortSpec(
+        port=port.value["port"],
+        name=port.text("name", ""),
+        protocol=port.text("protocol", "TCP"),
+        app_protocol=port.text("appProtocol"),
+        target_port=str(target) if isinstance(target, int | str) and not isinstance(target, bool) else None,
     )
 
 

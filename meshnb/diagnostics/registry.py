@@ -4,7 +4,7 @@ A new check joins by adding its module (with a ``CHECK_SPEC``, see :mod:`meshnb.
 to :data:`MODULES`; the command line, triage, :mod:`meshnb.panels` and ``meshnb``'s exports follow.
 
 >>> list(CHECKS)
-['load-balancing', 'connectivity', 'trust', 'endpoints', 'remote-secrets', 'locality']
+['load-balancing', 'connectivity', 'trust', 'sameness', 'endpoints', 'remote-secrets', 'locality']
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from meshnb.diagnostics.check import Check
 
 __all__ = ["CHECKS", "MODULES", "Registry"]
 
-#: The check modules, in the guide's order: does traffic cross? the network, trust, the control
-#: plane (what the proxies hold, the remote secrets), locality.
+#: The check modules, in the guide's order: does traffic cross? the network, trust, the service the
+#: same in every cluster (the step-by-step diagnosis's first assumption), the control plane (what the
+#: proxies hold, the remote secrets), locality.
 MODULES = (
     "meshnb.diagnostics.load_balancing",
     "meshnb.diagnostics.connectivity",
     "meshnb.diagnostics.trust",
+    "meshnb.diagnostics.sameness",
     "meshnb.diagnostics.endpoints",
     "meshnb.diagnostics.remote_secrets",
     "meshnb.diagnostics.locality",

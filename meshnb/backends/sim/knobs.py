@@ -14,11 +14,21 @@ from typing import Any
 from meshnb.backends.sim.lb import DEFAULT_POLICY, POLICIES
 from meshnb.errors import ConfigError
 
-__all__ = ["MAX_REPLICAS", "OUTLIER_DETECTION", "SCENARIOS", "SCENARIO_DESCRIPTIONS", "Knobs"]
+__all__ = [
+    "CONNECTION_POOL",
+    "MAX_REPLICAS",
+    "OUTLIER_DETECTION",
+    "SCENARIOS",
+    "SCENARIO_DESCRIPTIONS",
+    "Knobs",
+]
 
 MAX_REPLICAS = 10
 #: The helloworld DestinationRule's outlier detection (``maxEjectionPercent`` comes from the knob).
 OUTLIER_DETECTION = {"consecutive5xxErrors": 3, "interval": "1s", "baseEjectionTime": "30s"}
+#: What a drifted helloworld DestinationRule adds (``drifted_destination_rule``): one request per
+#: connection, a change made by hand in one cluster that no request of the checks shows.
+CONNECTION_POOL = {"maxRequestsPerConnection": 1}
 
 
 @dataclass
@@ -66,6 +76,9 @@ class Knobs:
     max_ejection_percent: int | None = 100
     """The DestinationRule's ``outlierDetection.maxEjectionPercent`` (None: unset, Envoy's 10%). Envoy
     ejects a host only if the ejected hosts, it included, stay within it: with two endpoints, 50."""
+    drifted_destination_rule: tuple[str, ...] = ()
+    """Clusters whose helloworld DestinationRule differs from the others' (it also sets
+    ``connectionPool.http.maxRequestsPerConnection``). With it every cluster has the rule."""
     lb_policy: str = DEFAULT_POLICY
     """The DestinationRule's ``loadBalancer.simple``: LEAST_REQUEST (Istio's default), ROUND_ROBIN, RANDOM."""
     locality_distribute: int | None = None
@@ -133,6 +146,7 @@ SCENARIOS: dict[str, dict[str, object]] = {
     "remote-cluster-syncing": {"remote_syncing": ("cluster1",)},
     "stale-proxy": {"stale_proxy": ("cluster1",)},
     "locality-prefer-local": {"locality_lb": True, "outlier_detection": True},
+    "drifted-destination-rule": {"drifted_destination_rule": ("cluster2",)},
 }
 
 #: What each scenario breaks, in a sentence.
@@ -150,4 +164,5 @@ SCENARIO_DESCRIPTIONS: dict[str, str] = {
     "remote-cluster-syncing": "cluster1's istiod is stuck syncing cluster2 (it never finishes reading it)",
     "stale-proxy": "cluster1's sidecars did not acknowledge istiod's endpoints of cluster2",
     "locality-prefer-local": "locality load balancing with outlier detection keeps traffic local",
+    "drifted-destination-rule": "cluster2's helloworld DestinationRule differs from cluster1's",
 }
