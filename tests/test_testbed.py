@@ -205,7 +205,9 @@ def test_a_destination_rule_that_differs_in_cluster2_is_a_sameness_warning(testb
     config = finding.evidence["config"]
     assert "mesh-wide" in set(config["state"]) and "absent" in set(config["state"])
     step = next(s for s in finding.next_steps if "helloworld-sameness" in s)
-    assert "`kubectl --context=cluster2 -n sample get destinationrule helloworld-sameness -o yaml`" in step
+    assert (
+        "--context=cluster2 -n sample get destinationrule helloworld-sameness -o yaml`" in step
+    )  # kubeconfig too
     again = meshnb.check_sameness(connect())
     assert again.status == "pass" and again.evidence["drift"].empty, again.summary
 
