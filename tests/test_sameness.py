@@ -275,3 +275,20 @@ def test_the_command_line_prints_the_drift(capsys):
     assert "drift:" in out and FIELD in out and "absent" in out
     assert "kubectl --context=cluster2 -n sample get destinationrule helloworld -o yaml" in out
     assert main(["check", "sameness", "--simulate", "healthy"]) == 0
+
+
+def test_the_port_drift_scenario_drops_the_other_cluster_s_endpoints_and_triage_says_why():
+    mesh = meshnb.simulate("service-port-drift")
+    finding = check_sameness(mesh)
+    assert finding.status == "warn"
+    ports = finding.evidence["ports"]
+    assert ports[["cluster", "name"]].values.tolist() == [["cluster1", "http"], ["cluster2", "http-web"]]
+    # as istiod: its own cluster's Service, endpoints matched by port name, so only local ones are held
+    for source in mesh.clusters:
+        held = mesh.clusters[source].endpoints_view("sample", "helloworld", 5000)
+        assert {ep["dest_cluster"] for ep in held} == {source}
+    report = meshnb.triage(mesh, requests=30)
+    (cause,) = report.diagnosis.causes
+    assert cause.key == "sameness" and cause.title.endswith("(its ports differ)")
+    assert "jsonpath={.spec.ports}" in cause.next_step
+    assert report.findings["endpoints"].status == "fail"

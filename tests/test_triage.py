@@ -29,6 +29,8 @@ EXPECTED = {
     "stale-proxy": [("proxy-stale", ("cluster1",))],
     # a drift alone breaks no traffic: a warning of the sameness check, no cause
     "drifted-destination-rule": [],
+    # the port named otherwise in cluster2: no proxy gets the other cluster's endpoints
+    "service-port-drift": [("sameness", ("cluster1", "cluster2"))],
 }
 
 

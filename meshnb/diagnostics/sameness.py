@@ -424,12 +424,17 @@ def check_sameness(
             ):
                 port_words += _port_drift(specs, read[other].service.specs, other)  # type: ignore[union-attr]
         if port_words:
-            detail = (
-                "; ".join(dict.fromkeys(port_words))
-                + ": each istiod uses its own cluster's definition and matches endpoints to a port by name, "
-                "so the other cluster's endpoints are dropped for a renamed port, and a protocol that "
-                "differs is handled differently"
-            )
+            why = []
+            if any("'s name is" in w or " only in " in w or " not in " in w for w in port_words):
+                why.append(
+                    "istiod uses its own cluster's Service and matches endpoints to a port by name, so the "
+                    "proxies here get none of the endpoints of a cluster whose port is named otherwise"
+                )
+            if any("protocol is" in w or "appProtocol is" in w for w in port_words):
+                why.append(
+                    "the proxies here treat the port with this cluster's protocol, the others' with theirs"
+                )
+            detail = "; ".join(dict.fromkeys(port_words)) + ": " + ", and ".join(why)
             if name in drifted:
                 detail += "; also " + "; ".join(drifted[name])
             rows.append({**row, "status": "warn", "reason": "port-drift", "detail": detail})

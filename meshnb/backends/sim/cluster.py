@@ -131,7 +131,7 @@ class SimCluster:
                     f"10.{state.index}.96.30",
                     (),
                     (5000,),
-                    _specs({"http": 5000}),
+                    _specs({self.mesh.port_name(self.name): 5000}),
                     {"app": "helloworld"},
                 )
             )
