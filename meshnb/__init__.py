@@ -82,6 +82,7 @@ if TYPE_CHECKING:
     from meshnb.diagnostics.remote_secrets import check_remote_secrets as check_remote_secrets
     from meshnb.diagnostics.report import Report as Report
     from meshnb.diagnostics.report import load as load
+    from meshnb.diagnostics.sameness import check_sameness as check_sameness
     from meshnb.diagnostics.triage import triage as triage
     from meshnb.diagnostics.trust import check_trust as check_trust
     from meshnb.errors import ClusterError as ClusterError

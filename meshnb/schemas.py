@@ -360,6 +360,42 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "list": "boolean",
         "watch": "boolean",
     },
+    "sameness.clusters": {
+        "cluster": "string",
+        "status": "string",
+        "reason": "string",
+        "pods": "Int64",
+        "ports": "string",
+        "objects": "Int64",
+        "detail": "string",
+    },
+    # Each port of the service's Service, per cluster.
+    "sameness.ports": {
+        "cluster": "string",
+        "port": "int64",
+        "name": "string",
+        "protocol": "string",
+        "app_protocol": "string",
+        "target_port": "string",
+    },
+    # Each config object that applies to the service, per cluster: how it applies, "absent" where another
+    # cluster has it and this one not; a kind whose CRD is not installed: "not installed", no name.
+    "sameness.config": {
+        "cluster": "string",
+        "kind": "string",
+        "namespace": "string",
+        "name": "string",
+        "state": "string",
+    },
+    # A row per cluster and field of a config object that differs across clusters ("absent": not there).
+    "sameness.drift": {
+        "kind": "string",
+        "namespace": "string",
+        "name": "string",
+        "field": "string",
+        "cluster": "string",
+        "value": "string",
+    },
     "locality.clusters": {
         "cluster": "string",
         "status": "string",
@@ -439,6 +475,10 @@ REASONS: dict[str, str] = {
     "ca-mismatch": "the remote server's certificate does not verify against the kubeconfig's CA",
     "not-tried": "a kubeconfig not tried: credentials Python cannot use from memory (a client certificate, "
     "a plugin), or a cluster whose API server does not answer meshnb's own context either",
+    # sameness (clusters)
+    "service-missing": "the service does not exist in the cluster (its pods, if any, are no one's endpoints)",
+    "port-drift": "the service's ports (number, name, protocol, appProtocol) differ from another cluster's",
+    "config-drift": "a config object that applies to the service differs or is missing in another cluster",
     # locality (clusters)
     "shared-locality": "the cluster shares its locality with another: locality is not the cause",
     "locality-off": "locality load balancing is off",

@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from meshnb.backends.base import Cluster, Pod, Secret
+from meshnb.backends.base import Cluster, Pod, PortSpec, Secret
 from meshnb.errors import ClusterError, ExecError, Forbidden, NotFound, Unauthorized
 
 __all__ = ["RBAC_USER", "FakeApiServer", "closed_port", "write_kubeconfig"]
@@ -97,6 +97,17 @@ def _status(code: int, message: str, **extra: Any) -> dict[str, Any]:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+def _port_json(spec: PortSpec) -> dict[str, Any]:
+    port: dict[str, Any] = {"port": spec.port, "protocol": spec.protocol}
+    if spec.name:
+        port["name"] = spec.name
+    if spec.app_protocol:
+        port["appProtocol"] = spec.app_protocol
+    if spec.target_port is not None:
+        port["targetPort"] = int(spec.target_port) if spec.target_port.isdigit() else spec.target_port
+    return port
 
 
 def _pod_json(pod: Pod) -> dict[str, Any]:
@@ -232,7 +243,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "spec": {
                     "type": svc.type,
                     "clusterIP": svc.cluster_ip,
-                    "ports": [{"port": p} for p in svc.ports],
+                    "ports": [_port_json(p) for p in svc.specs],
+                    **({"selector": dict(svc.selector)} if svc.selector is not None else {}),
                 },
                 "status": {"loadBalancer": {"ingress": [{"ip": a} for a in svc.external_addresses]}},
             }

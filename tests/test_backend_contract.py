@@ -179,18 +179,37 @@ def test_services(make_mesh):
     assert gateway.labels["topology.istio.io/network"] == "network1"
     (hello,) = c1.list_services("sample", "app=helloworld")
     assert hello.ports == (5000,) and hello.cluster_ip
+    # each port's name and protocol, and the selector, as the sameness check compares them
+    assert [(p.port, p.name, p.protocol) for p in hello.specs] == [(5000, "http", "TCP")]
+    assert dict(hello.selector or {}) == {"app": "helloworld"}
+    assert {p.name for p in gateway.specs} >= {"tls", "status-port"}
     assert c1.list_services("no-such-namespace") == []
 
 
 @pytest.mark.parametrize(
-    "scenario", ["healthy", "missing-remote-secret", "trust-mismatch", "locality-prefer-local"]
+    "scenario",
+    [
+        "healthy",
+        "missing-remote-secret",
+        "trust-mismatch",
+        "locality-prefer-local",
+        "drifted-destination-rule",
+    ],
 )
 def test_every_check_agrees_across_backends(make_served_sim, scenario):
-    checks = (meshnb.check_endpoints, meshnb.check_remote_secrets, meshnb.check_trust, meshnb.check_locality)
+    checks = (
+        meshnb.check_endpoints,
+        meshnb.check_remote_secrets,
+        meshnb.check_trust,
+        meshnb.check_locality,
+        meshnb.check_sameness,
+    )
     for check in checks:
         finding, reference = check(make_served_sim(scenario)), check(meshnb.simulate(scenario))
         assert finding.status == reference.status
         pd.testing.assert_frame_equal(finding.evidence["clusters"], reference.evidence["clusters"])
+    drift = meshnb.check_sameness(make_served_sim(scenario)).evidence["drift"]
+    pd.testing.assert_frame_equal(drift, meshnb.check_sameness(meshnb.simulate(scenario)).evidence["drift"])
 
 
 def test_connectivity_probe_creates_and_deletes_through_the_api(make_served_sim):

@@ -50,6 +50,7 @@ def test_all_is_the_public_names():
         "check_load_balancing",
         "check_connectivity",
         "check_trust",
+        "check_sameness",
         "check_endpoints",
         "check_remote_secrets",
         "check_credentials",

@@ -182,6 +182,7 @@ def test_the_diagnosis_reads_reasons_not_sentences():
         "istiod-down",
         "locality",
         "unreachable",
+        "sameness",
     }
 
 

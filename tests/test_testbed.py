@@ -36,6 +36,7 @@ CHECKS = {
     "trust": meshnb.check_trust,
     "locality": meshnb.check_locality,
     "identity": meshnb.check_identity,
+    "sameness": meshnb.check_sameness,
 }
 
 
@@ -143,7 +144,7 @@ def test_an_api_server_that_is_down_is_an_error_for_that_cluster_only(testbed, c
         assert finding.status == "error" and per_cluster["cluster2"] == "error", name
         assert per_cluster["cluster1"] != "error", (name, finding.summary)
         assert "cluster2: unreachable" in finding.summary, (name, finding.summary)
-    assert elapsed < 60  # refused at once: five checks, nothing waits for a timeout
+    assert elapsed < 60  # refused at once: six checks, nothing waits for a timeout
 
 
 def test_a_hung_api_server_times_out_within_the_timeout(testbed, connect):
@@ -161,6 +162,55 @@ def test_a_hung_api_server_times_out_within_the_timeout(testbed, connect):
     )
     assert "timed out" in finding.summary or "timeout" in finding.summary, finding.summary
     assert elapsed < 2 * 2 + 5  # the cluster's first call times out and the check moves on
+
+
+def test_a_destination_rule_that_differs_in_cluster2_is_a_sameness_warning(testbed, connect):
+    """Real objects through the real API servers: a helloworld DestinationRule in both clusters, cluster2's
+    with another load-balancing policy, and a mesh-wide PeerAuthentication in cluster1 only; deleted
+    after, and the check passes again."""
+    from testbed.world import create, delete
+
+    def rule(policy: str) -> dict:
+        return {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "DestinationRule",
+            "metadata": {"name": "helloworld-sameness", "namespace": "sample"},
+            "spec": {"host": "helloworld", "trafficPolicy": {"loadBalancer": {"simple": policy}}},
+        }
+
+    peer = {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "PeerAuthentication",
+        "metadata": {"name": "default", "namespace": "istio-system"},
+        "spec": {"mtls": {"mode": "PERMISSIVE"}},  # Istio's default: nothing changes for traffic
+    }
+    c1, c2 = (testbed.client(name) for name in NAMES)
+    try:
+        create(c1, rule("LEAST_REQUEST"))
+        create(c2, rule("ROUND_ROBIN"))
+        create(c1, peer)
+        finding = meshnb.check_sameness(connect())
+    finally:
+        for api in (c1, c2):
+            delete(api, "networking.istio.io/v1", "DestinationRule", "sample", "helloworld-sameness")
+        delete(c1, "security.istio.io/v1", "PeerAuthentication", "istio-system", "default")
+    assert finding.status == "warn", finding.summary
+    clusters = finding.evidence["clusters"].set_index("cluster")
+    assert set(clusters["reason"]) == {"config-drift"} and list(clusters["ports"]) == ["5000/http"] * 2
+    drift = finding.evidence["drift"]
+    rows = {(r.kind, r.namespace, r.name, r.field, r.cluster): r.value for r in drift.itertuples()}
+    lb = ("DestinationRule", "sample", "helloworld-sameness", "spec.trafficPolicy.loadBalancer.simple")
+    assert rows[(*lb, "cluster1")] == "LEAST_REQUEST" and rows[(*lb, "cluster2")] == "ROUND_ROBIN"
+    assert rows[("PeerAuthentication", "istio-system", "default", "spec.mtls.mode", "cluster2")] == "absent"
+    assert not any(f.startswith("metadata") for f in drift["field"])  # uid, resourceVersion: not compared
+    config = finding.evidence["config"]
+    assert "mesh-wide" in set(config["state"]) and "absent" in set(config["state"])
+    step = next(s for s in finding.next_steps if "helloworld-sameness" in s)
+    assert (
+        "--context=cluster2 -n sample get destinationrule helloworld-sameness -o yaml`" in step
+    )  # kubeconfig too
+    again = meshnb.check_sameness(connect())
+    assert again.status == "pass" and again.evidence["drift"].empty, again.summary
 
 
 def test_a_context_that_does_not_exist(connect):

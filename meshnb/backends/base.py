@@ -33,6 +33,7 @@ __all__ = [
     "Mesh",
     "Node",
     "Pod",
+    "PortSpec",
     "Secret",
     "SecretData",
     "Service",
@@ -188,8 +189,34 @@ class Pod:
 
 
 @dataclass(frozen=True)
+class PortSpec:
+    """One port of a Service as its spec declares it: number, name, protocol and appProtocol.
+
+    Istio reads a port's protocol from ``appProtocol``, else from the name's prefix (``http-web``), else
+    sniffs it; and it matches endpoints to a service port by the port's name.
+
+    >>> PortSpec(5000, "http")
+    PortSpec(port=5000, name='http', protocol='TCP', app_protocol=None, target_port=None)
+    """
+
+    port: int
+    name: str = ""
+    protocol: str = "TCP"
+    app_protocol: str | None = None
+    target_port: str | None = None  # as written: a number or a container port's name
+
+
+@dataclass(frozen=True)
 class Service:
-    """A Service: its cluster IP, external addresses (load balancer, then ``externalIPs``) and ports."""
+    """A Service: its cluster IP, external addresses (load balancer, then ``externalIPs``) and ports.
+
+    ``port_specs`` says more of each port (:class:`PortSpec`); ``selector`` is the spec's pod selector.
+    A backend that only knows the numbers leaves ``port_specs`` empty: :attr:`specs` then makes them up
+    from ``ports``.
+
+    >>> Service("helloworld", "sample", ports=(5000,)).specs
+    (PortSpec(port=5000, name='', protocol='TCP', app_protocol=None, target_port=None),)
+    """
 
     name: str
     namespace: str
@@ -198,6 +225,13 @@ class Service:
     cluster_ip: str | None = None
     external_addresses: tuple[str, ...] = ()
     ports: tuple[int, ...] = ()
+    port_specs: tuple[PortSpec, ...] = ()
+    selector: Mapping[str, str] | None = None
+
+    @property
+    def specs(self) -> tuple[PortSpec, ...]:
+        """Each port's :class:`PortSpec` (from ``ports`` alone when ``port_specs`` is not known)."""
+        return self.port_specs or tuple(PortSpec(port) for port in self.ports)
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from meshnb.backends import bounded, remote_api
-from meshnb.backends.base import DEFAULT_TIMEOUT, ExecResult, Node, Pod, Secret, SecretData, Service
+from meshnb.backends.base import DEFAULT_TIMEOUT, ExecResult, Node, Pod, PortSpec, Secret, SecretData, Service
 from meshnb.backends.bounded import MAX_ANSWER_BYTES
 from meshnb.backends.kubeconfig import CREDENTIAL_TIMEOUT, kubeconfig_path, read_kubeconfig
 from meshnb.errors import (
@@ -850,6 +850,19 @@ def _service(item: _Doc) -> Service:
             + [a for a in spec.value.get("externalIPs") or [] if isinstance(a, str)]
         ),
         ports=tuple(p.value["port"] for p in spec.objs("ports") if isinstance(p.value.get("port"), int)),
+        port_specs=tuple(_port_spec(p) for p in spec.objs("ports") if isinstance(p.value.get("port"), int)),
+        selector=spec.strings("selector") if spec.value.get("selector") is not None else None,
+    )
+
+
+def _port_spec(port: _Doc) -> PortSpec:
+    target = port.value.get("targetPort")
+    return PortSpec(
+        port=port.value["port"],
+        name=port.text("name", ""),
+        protocol=port.text("protocol", "TCP"),
+        app_protocol=port.text("appProtocol"),
+        target_port=str(target) if isinstance(target, int | str) and not isinstance(target, bool) else None,
     )
 
 

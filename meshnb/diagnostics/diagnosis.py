@@ -31,6 +31,7 @@ from meshnb.diagnostics.load_balancing import STEP_CONNECTIVITY
 from meshnb.diagnostics.locality import STEP_BY_DESIGN
 from meshnb.diagnostics.registry import CHECKS
 from meshnb.diagnostics.remote_secrets import STEP_LOGS, fixes
+from meshnb.diagnostics.sameness import step_same
 from meshnb.diagnostics.trust import STEP_ROTATE, step_create, step_plugin
 from meshnb.readers.curl import NETWORK_KINDS
 
@@ -354,6 +355,64 @@ def _locality(findings: dict[str, Finding], rows: Rows) -> Cause | None:
     )
 
 
+def _config_drift(findings: dict[str, Finding], rows: Rows) -> Cause | None:
+    """The service's Istio config differing between clusters: a cause of its own, though a warning only
+    (the clusters route it differently: retries, load balancing, TLS, what a sidecar may reach).
+    """
+    drifted = _with(rows.get("sameness", {}), "config-drift")
+    if not drifted:
+        return None
+    names = sorted(drifted)
+    return Cause(
+        "config-drift",
+        f"the service's Istio config differs between {', '.join(names)}",
+        tuple(names),
+        [f"{name}: {row['detail']}" for name, row in sorted(drifted.items())],
+        " ".join(findings["sameness"].next_steps),
+    )
+
+
+def _sameness(findings: dict[str, Finding], rows: Rows, causes: list[Cause], hand: Hand) -> list[Cause]:
+    """``causes`` with the service missing in a cluster, or its ports differing, as a cause of its own.
+
+    Only when clusters fail the load-balancing or endpoints check and no other cause explains them but
+    the catch-all "control-plane" one, which this replaces when it names no other cluster (a missing
+    Service or a renamed port is why istiod gives no endpoints of the other clusters). A config drift
+    is :func:`_config_drift`'s.
+    """
+    odd = _with(rows.get("sameness", {}), "service-missing", "port-drift")
+    explained = {c for cause in causes if cause.key != "control-plane" for c in cause.clusters}
+    failing = sorted(
+        {
+            name
+            for check in ("load-balancing", "endpoints")
+            for name, row in rows.get(check, {}).items()
+            if row["status"] == "fail" and name not in explained
+        }
+    )
+    if not odd or not failing:
+        return causes
+    details = findings["sameness"].details
+    missing = sorted(_with(odd, "service-missing"))
+    how = f"missing in {', '.join(missing)}" if missing else "its ports differ"
+    cause = Cause(
+        "sameness",
+        f"the service is not the same in every cluster ({how})",
+        tuple(failing),
+        [f"{name}: {row['detail']}" for name, row in sorted(odd.items())],
+        step_same(
+            hand,
+            missing,
+            sorted(_with(odd, "port-drift")),
+            str(details.get("namespace", "sample")),
+            str(details.get("service", "helloworld")),
+        ),
+    )
+    # the catch-all cause of exactly these clusters is this one; one of more clusters stays beside it
+    out = [cause if c.key == "control-plane" and set(c.clusters) <= set(failing) else c for c in causes]
+    return out if cause in out else [*out, cause]
+
+
 def _unreachable(findings: dict[str, Finding], rows: Rows) -> Cause | None:
     seen: dict[str, str] = {}
     for check, by_cluster in rows.items():
@@ -403,6 +462,9 @@ def diagnose(
     causes += _identity(findings, rows, hand, causes)
     if locality := _locality(findings, rows):
         causes.append(locality)
+    causes = _sameness(findings, rows, causes, hand)
+    if drift := _config_drift(findings, rows):
+        causes.append(drift)
     explained = {c for cause in causes for c in cause.clusters}
     unexplained = {
         name: row

@@ -4,8 +4,8 @@ A new check joins by adding its module (with a ``CHECK_SPEC``, see :mod:`meshnb.
 to :data:`MODULES`; the command line, triage, :mod:`meshnb.panels` and ``meshnb``'s exports follow.
 
 >>> list(CHECKS)  # doctest: +NORMALIZE_WHITESPACE
-['load-balancing', 'connectivity', 'trust', 'endpoints', 'remote-secrets', 'credentials', 'identity',
- 'locality']
+['load-balancing', 'connectivity', 'trust', 'sameness', 'endpoints', 'remote-secrets', 'credentials',
+ 'identity', 'locality']
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ from meshnb.diagnostics.check import Check
 
 __all__ = ["CHECKS", "MODULES", "Registry"]
 
-#: The check modules, in the guide's order: does traffic cross? the network, trust, the control
-#: plane (what the proxies hold, the remote secrets, their credentials tried), locality.
+#: The check modules, in the guide's order: does traffic cross? the network, trust, the service the
+#: same in every cluster (the step-by-step diagnosis's first assumption), the control plane (what the
+#: proxies hold, the remote secrets, their credentials tried, the clusters' identities), locality.
 MODULES = (
     "meshnb.diagnostics.load_balancing",
     "meshnb.diagnostics.connectivity",
     "meshnb.diagnostics.trust",
+    "meshnb.diagnostics.sameness",
     "meshnb.diagnostics.endpoints",
     "meshnb.diagnostics.remote_secrets",
     "meshnb.diagnostics.credentials",

@@ -19,10 +19,10 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from meshnb.backends.base import DEFAULT_TIMEOUT, ExecResult, Node, Pod, Secret, SecretData, Service
+from meshnb.backends.base import DEFAULT_TIMEOUT, ExecResult, Node, Pod, PortSpec, Secret, SecretData, Service
 from meshnb.backends.sim import debug
 from meshnb.backends.sim.dataplane import CommandOutput
-from meshnb.backends.sim.knobs import OUTLIER_DETECTION
+from meshnb.backends.sim.knobs import CONNECTION_POOL, OUTLIER_DETECTION
 from meshnb.backends.sim.layout import SimPod
 from meshnb.backends.sim.lb import DEFAULT_POLICY
 from meshnb.errors import ClusterError, ExecError, InvalidName, NotFound, Unreachable
@@ -104,6 +104,8 @@ class SimCluster:
                     f"10.{state.index}.96.20",
                     (state.gateway_ip,),
                     (15021, 15443, 15012, 15017),
+                    _specs({"status-port": 15021, "tls": 15443, "tls-istiod": 15012, "tls-webhook": 15017}),
+                    {"istio": "eastwestgateway"},
                 )
             )
             if self.name in self.mesh.knobs.second_gateway:
@@ -127,6 +129,8 @@ class SimCluster:
                     f"10.{state.index}.96.10",
                     (),
                     (15010, 15012, 443),
+                    _specs({"grpc-xds": 15010, "https-dns": 15012, "https-webhook": 443}),
+                    {"app": "istiod"},
                 )
             )
         if self.mesh.serves(namespace, "helloworld"):
@@ -139,6 +143,8 @@ class SimCluster:
                     f"10.{state.index}.96.30",
                     (),
                     (5000,),
+                    _specs({self.mesh.port_name(self.name): 5000}),
+                    {"app": "helloworld"},
                 )
             )
         services += [svc for svc in state.services if svc.namespace == namespace]
@@ -172,17 +178,24 @@ class SimCluster:
         return dict(labels)
 
     def list_custom_objects(self, group: str, version: str, namespace: str, plural: str) -> list[dict]:
-        """The helloworld DestinationRule the knobs call for, if any; no other custom resources."""
+        """The helloworld DestinationRule the knobs call for, if any; no other custom resources.
+
+        With ``drifted_destination_rule``, every cluster has one (the mesh's load-balancing policy
+        written out), and in the clusters it names it also limits the connection pool: a drift no
+        traffic shows, which the sameness check finds.
+        """
         validate_name(namespace, "namespace")
         self._call("list_custom_objects")
         knobs = self.mesh.knobs
         policy: dict = {}
-        if knobs.lb_policy != DEFAULT_POLICY:
+        if knobs.lb_policy != DEFAULT_POLICY or knobs.drifted_destination_rule:
             policy["loadBalancer"] = {"simple": knobs.lb_policy}
         if knobs.outlier_detection:
             policy["outlierDetection"] = dict(OUTLIER_DETECTION)
             if knobs.max_ejection_percent is not None:
                 policy["outlierDetection"]["maxEjectionPercent"] = knobs.max_ejection_percent
+        if self.name in knobs.drifted_destination_rule:
+            policy["connectionPool"] = {"http": dict(CONNECTION_POOL)}
         if (group, plural) != ("networking.istio.io", "destinationrules") or not policy:
             return []
         if not self.mesh.serves(namespace, "helloworld"):
@@ -221,9 +234,16 @@ class SimCluster:
         if namespace not in state.namespaces:
             raise NotFound(self.name, f'namespaces "{namespace}" not found')
         if kind == "Service":
-            ports = tuple(p.get("port") for p in (manifest.get("spec") or {}).get("ports") or [])
+            spec = manifest.get("spec") or {}
+            ports = tuple(p.get("port") for p in spec.get("ports") or [])
+            specs = tuple(
+                PortSpec(p.get("port"), p.get("name", ""), p.get("protocol", "TCP"), p.get("appProtocol"))
+                for p in spec.get("ports") or []
+            )
+            labels = dict(meta.get("labels") or {})
+            selector = dict(spec["selector"]) if spec.get("selector") is not None else None
             state.services.append(
-                Service(name, namespace, dict(meta.get("labels") or {}), "ClusterIP", None, (), ports)
+                Service(name, namespace, labels, "ClusterIP", None, (), ports, specs, selector)
             )
         elif kind == "Pod":
             if any(p.pod.namespace == namespace and p.pod.name == name for p in state.pods):
@@ -350,3 +370,8 @@ class SimCluster:
     def endpoints_view(self, namespace: str, service: str, port: int) -> list[dict[str, Any]]:
         """The endpoints this cluster's sidecars hold for a service (derived from the mesh state)."""
         return self.mesh.endpoints(self.name, namespace, service, port)
+
+
+def _specs(ports: dict[str, int]) -> tuple[PortSpec, ...]:
+    """Ports named as Istio's charts and samples name them (Istio reads the protocol from the name)."""
+    return tuple(PortSpec(port, name) for name, port in ports.items())

@@ -103,7 +103,7 @@ def _endpoint_shardz(state: MeshState, owner: str, _query: dict[str, str]) -> di
                 {
                     "Labels": {"app": "helloworld", "version": p.version},
                     "Addresses": [p.pod.ip],
-                    "ServicePortName": "http",
+                    "ServicePortName": state.port_name(cluster),
                     "ServiceAccount": "spiffe://cluster.local/ns/sample/sa/default",
                     "Network": state.state(cluster).network,
                     "Locality": {"Label": f"{region}/{zone}/", "ClusterID": key},

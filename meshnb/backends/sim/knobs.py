@@ -14,11 +14,23 @@ from typing import Any
 from meshnb.backends.sim.lb import DEFAULT_POLICY, POLICIES
 from meshnb.errors import ConfigError
 
-__all__ = ["MAX_REPLICAS", "OUTLIER_DETECTION", "SCENARIOS", "SCENARIO_DESCRIPTIONS", "Knobs"]
+__all__ = [
+    "CONNECTION_POOL",
+    "MAX_REPLICAS",
+    "OUTLIER_DETECTION",
+    "SCENARIOS",
+    "SCENARIO_DESCRIPTIONS",
+    "Knobs",
+]
 
 MAX_REPLICAS = 10
 #: The helloworld DestinationRule's outlier detection (``maxEjectionPercent`` comes from the knob).
 OUTLIER_DETECTION = {"consecutive5xxErrors": 3, "interval": "1s", "baseEjectionTime": "30s"}
+#: What a drifted helloworld DestinationRule adds (``drifted_destination_rule``): one request per
+#: connection, a change made by hand in one cluster that no request of the checks shows.
+CONNECTION_POOL = {"maxRequestsPerConnection": 1}
+#: The name a drifted helloworld Service gives its port 5000 (``service_port_drift``; the others: ``http``).
+DRIFTED_PORT_NAME = "http-web"
 
 
 @dataclass
@@ -71,6 +83,13 @@ class Knobs:
     max_ejection_percent: int | None = 100
     """The DestinationRule's ``outlierDetection.maxEjectionPercent`` (None: unset, Envoy's 10%). Envoy
     ejects a host only if the ejected hosts, it included, stay within it: with two endpoints, 50."""
+    drifted_destination_rule: tuple[str, ...] = ()
+    """Clusters whose helloworld DestinationRule differs from the others' (it also sets
+    ``connectionPool.http.maxRequestsPerConnection``). With it every cluster has the rule."""
+    service_port_drift: tuple[str, ...] = ()
+    """Clusters whose helloworld Service names its port 5000 ``http-web``, not ``http``: each istiod uses
+    its own cluster's Service and matches endpoints to the port by name, so no proxy gets the endpoints
+    of a cluster whose port is named otherwise (istiod still holds them)."""
     lb_policy: str = DEFAULT_POLICY
     """The DestinationRule's ``loadBalancer.simple``: LEAST_REQUEST (Istio's default), ROUND_ROBIN, RANDOM."""
     locality_distribute: int | None = None
@@ -140,6 +159,8 @@ SCENARIOS: dict[str, dict[str, object]] = {
     "stale-proxy": {"stale_proxy": ("cluster1",)},
     "second-gateway": {"second_gateway": ("cluster2",)},
     "locality-prefer-local": {"locality_lb": True, "outlier_detection": True},
+    "drifted-destination-rule": {"drifted_destination_rule": ("cluster2",)},
+    "service-port-drift": {"service_port_drift": ("cluster2",)},
 }
 
 #: What each scenario breaks, in a sentence.
@@ -161,4 +182,7 @@ SCENARIO_DESCRIPTIONS: dict[str, str] = {
     "stale-proxy": "cluster1's sidecars did not acknowledge istiod's endpoints of cluster2",
     "second-gateway": "cluster2's network has a second east-west gateway",
     "locality-prefer-local": "locality load balancing with outlier detection keeps traffic local",
+    "drifted-destination-rule": "cluster2's helloworld DestinationRule differs from cluster1's",
+    "service-port-drift": "cluster2's helloworld Service names its port differently: no cluster gets the "
+    "other's endpoints",
 }

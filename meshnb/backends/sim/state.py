@@ -230,6 +230,17 @@ class MeshState:
             for name, state in self._states.items()
         )
 
+    def port_name(self, cluster: str) -> str:
+        """The name ``cluster``'s helloworld Service gives its port 5000 (``service_port_drift``).
+
+        >>> from meshnb.backends.sim import simulate
+        >>> [simulate("service-port-drift").port_name(c) for c in ("cluster1", "cluster2")]
+        ['http', 'http-web']
+        """
+        from meshnb.backends.sim.knobs import DRIFTED_PORT_NAME
+
+        return DRIFTED_PORT_NAME if cluster in self.knobs.service_port_drift else "http"
+
     def pods_of(self, cluster: str, namespace: str, app: str) -> list[SimPod]:
         """The pods of ``app`` running in ``namespace`` of ``cluster``."""
         return [p for p in self._states[cluster].pods if p.pod.namespace == namespace and p.app == app]
@@ -289,6 +300,9 @@ class MeshState:
             remotes = [c for c in self._states if c != source]
         else:  # a stale sidecar holds what it had before istiod read the other clusters
             remotes = [] if source in self.knobs.stale_proxy else self.istiod_reads(source)
+        # istiod builds EDS from its own cluster's Service and keeps the endpoints whose port name is that
+        # Service's (pilot/pkg/xds/endpoints/endpoint_builder.go)
+        remotes = [c for c in remotes if intended or self.port_name(c) == self.port_name(source)]
         for dest in [source, *remotes]:
             state = self._states[dest]
             pods = [p for p in self.pods_of(dest, namespace, service) if p.pod.ready]
