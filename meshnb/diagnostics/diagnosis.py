@@ -356,8 +356,9 @@ def _locality(findings: dict[str, Finding], rows: Rows) -> Cause | None:
 
 
 def _config_drift(findings: dict[str, Finding], rows: Rows) -> Cause | None:
-    """The service's Istio config differing between clusters: a cause of its own, though a warning only
-    (the clusters route it differently: retries, load balancing, TLS, what a sidecar may reach).
+    """The service's Istio config differing between clusters: a cause of its own, a warning only.
+
+    The clusters then route it differently: retries, load balancing, TLS, what a sidecar may reach.
     """
     drifted = _with(rows.get("sameness", {}), "config-drift")
     if not drifted:
