@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from meshnb.backends.base import Cluster, Mesh, PortSpec, Service
 from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check, Option
-from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
+from meshnb.diagnostics.fanout import Progress, Report, error_row, per_cluster
 from meshnb.diagnostics.finding import Finding, listed, reasons, verdict
 from meshnb.errors import MeshnbError, NotFound
 from meshnb.names import validate_name
@@ -391,7 +391,7 @@ def check_sameness(
     for name, outcome in outcomes.items():
         row: dict[str, Any] = {"cluster": name, "pods": pd.NA, "ports": "", "objects": pd.NA}
         if isinstance(outcome, MeshnbError):
-            rows.append({**row, "status": "error", "reason": reason_of(outcome), "detail": describe(outcome)})
+            rows.append(error_row(name, outcome, pods=pd.NA, ports="", objects=pd.NA))
             continue
         row.update(
             pods=len(outcome.pods),
