@@ -134,7 +134,14 @@ def planted_records() -> dict[str, object]:
             annotations={LAST_APPLIED: _last_applied(pod_manifest), "planted": TOKEN},
             containers=("curl",),
         ),
-        "service": Service("helloworld", "sample", {"app": "helloworld"}, cluster_ip="10.96.0.10"),
+        "service": Service(
+            "helloworld",
+            "sample",
+            {"app": "helloworld"},
+            cluster_ip="10.96.0.10",
+            port_specs=(base.PortSpec(5000, "http", app_protocol="http"),),
+        ),
+        "port spec": base.PortSpec(5000, "http", target_port="http"),
         "node": Node("node-1", {"topology.kubernetes.io/zone": "us-east-1a"}),
         "exec result": ExecResult(("curl", "-s", "helloworld:5000/hello"), "Hello version: v1\n", "", 0),
     }

@@ -31,7 +31,7 @@ from meshnb.diagnostics.load_balancing import STEP_CONNECTIVITY
 from meshnb.diagnostics.locality import STEP_BY_DESIGN
 from meshnb.diagnostics.registry import CHECKS
 from meshnb.diagnostics.remote_secrets import STEP_LOGS, fixes
-from meshnb.diagnostics.sameness import step_same
+from meshnb.diagnostics.sameness import drift_steps, step_same
 from meshnb.diagnostics.trust import STEP_ROTATE, step_create, step_plugin
 from meshnb.readers.curl import NETWORK_KINDS
 
@@ -355,7 +355,7 @@ def _locality(findings: dict[str, Finding], rows: Rows) -> Cause | None:
     )
 
 
-def _config_drift(findings: dict[str, Finding], rows: Rows) -> Cause | None:
+def _config_drift(findings: dict[str, Finding], rows: Rows, hand: Hand) -> Cause | None:
     """The service's Istio config differing between clusters: a cause of its own, a warning only.
 
     The clusters then route it differently: retries, load balancing, TLS, what a sidecar may reach.
@@ -369,7 +369,7 @@ def _config_drift(findings: dict[str, Finding], rows: Rows) -> Cause | None:
         f"the service's Istio config differs between {', '.join(names)}",
         tuple(names),
         [f"{name}: {row['detail']}" for name, row in sorted(drifted.items())],
-        " ".join(findings["sameness"].next_steps),
+        " ".join(drift_steps(hand, findings["sameness"].evidence["drift"])),
     )
 
 
@@ -464,7 +464,7 @@ def diagnose(
     if locality := _locality(findings, rows):
         causes.append(locality)
     causes = _sameness(findings, rows, causes, hand)
-    if drift := _config_drift(findings, rows):
+    if drift := _config_drift(findings, rows, hand):
         causes.append(drift)
     explained = {c for cause in causes for c in cause.clusters}
     unexplained = {

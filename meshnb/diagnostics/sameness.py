@@ -512,15 +512,30 @@ def _next_steps(
         steps.append(step_same(hand, found["service-missing"], [], namespace, service))
     if "port-drift" in found:
         steps.append(step_same(hand, [], list(hand.contexts), namespace, service))
+    steps += drift_steps(hand, drift)
+    if "error" in set(clusters["status"]):
+        steps.append(STEP_ACCESS)
+    return steps
+
+
+def drift_steps(hand: Hand, drift: pd.DataFrame) -> list[str]:
+    """A next step per config object of the ``drift`` table: see it in every cluster, apply one version.
+
+    >>> import meshnb
+    >>> drift = check_sameness(meshnb.simulate("drifted-destination-rule")).evidence["drift"]
+    >>> print(drift_steps(Hand({"c1": "c1"}, {}), drift)[0])  # doctest: +ELLIPSIS
+    Make DestinationRule sample/helloworld the same in every cluster (...): compare it by hand, ...
+    """
+    steps = []
     for (kind, space, name), group in drift.groupby(["kind", "namespace", "name"], sort=True):
         fields = list(dict.fromkeys(group["field"]))
+        where = list(dict.fromkeys(group["cluster"]))  # every cluster: each has a row per field
         gets = ", ".join(
-            f"`{hand.kubectl(c, '-n', space, 'get', _resource(kind), name, '-o', 'yaml')}`"
-            for c in hand.contexts
+            f"`{hand.kubectl(c, '-n', space, 'get', _resource(kind), name, '-o', 'yaml')}`" for c in where
         )
         applies_all = ", ".join(
             f"`{hand.kubectl(c, '-n', space, 'apply', '-f', f'{name}-{_resource(kind)}.yaml')}`"
-            for c in hand.contexts
+            for c in where
         )
         what = ", ".join(fields[:3]) + (" ..." if len(fields) > 3 else "")
         verb = "differs" if len(fields) == 1 else "differ"
@@ -528,8 +543,6 @@ def _next_steps(
             f"Make {kind} {space}/{name} the same in every cluster ({what} {verb}): compare it by hand, "
             f"{gets}; then apply the one you want to every cluster: {applies_all}."
         )
-    if "error" in set(clusters["status"]):
-        steps.append(STEP_ACCESS)
     return steps
 
 
