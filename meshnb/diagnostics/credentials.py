@@ -66,11 +66,15 @@ LABEL = "istio/multiCluster=true"
 ANNOTATION = "networking.istio.io/cluster"
 READER_ACCOUNT = "system:serviceaccount:istio-system:istio-reader-service-account"
 #: The reasons that fail a cluster (a forbidden right fails it only when istiod needs it to sync).
-FAILING = ("token-expired", "token-rejected", "ca-mismatch", "server-loopback", "unreachable")
+#: A server that does not answer from here only warns: meshnb does not run where istiod does, and a
+#: private address (an internal load balancer, a private endpoint) may answer istiod and not meshnb.
+FAILING = ("token-expired", "token-rejected", "ca-mismatch", "server-loopback")
 
 
 def status_of(attempt: Attempt) -> str:
-    """An attempt's status: fail, warn (a loopback server that answered, an unneeded right, not tried).
+    """An attempt's status: fail, or warn (a loopback server that answered, an unneeded right, not tried).
+
+    A server that does not answer from here warns too (see :data:`FAILING`).
 
     >>> status_of(Attempt("https://10.0.0.1:6443", "token-expired")), status_of(Attempt("https://x", "ok"))
     ('fail', 'pass')
@@ -79,7 +83,7 @@ def status_of(attempt: Attempt) -> str:
         return "fail"
     if attempt.reason == "forbidden":
         return "fail" if any(check.right.needed for check in attempt.denied) else "warn"
-    if attempt.reason == "not-tried" or attempt.loopback:
+    if attempt.reason in ("not-tried", "unreachable") or attempt.loopback:
         return "warn"
     return "pass"
 
@@ -422,7 +426,8 @@ def fixes(
             info = hand.kubectl(ctx, "cluster-info")
             clusters_view = hand.istioctl(owner, "remote-clusters")
             steps.append(
-                f"{row['server']} of {mine} did not answer from here. Compare it with "
+                f"{row['server']} of {mine} did not answer from here (istiod, in another network, may "
+                "still reach it). Compare it with "
                 f"the address `{info}` shows, and with what istiod says (`{clusters_view}`); "
                 f"if the address is wrong, make the secret again: {create}."
             )

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 from playwright.sync_api import Locator, Page, expect
 
+from meshnb.diagnostics.registry import CHECKS
+
 TIMEOUT_MS = 60_000
 
 
@@ -165,7 +167,7 @@ def check_triage(panel: Locator, page: Page) -> None:
     then save a snapshot and export the report."""
     _run_and_expect(panel, "FAIL")
     lights = panel.locator(".meshnb-triage-light")
-    expect(lights).to_have_count(6)
+    expect(lights).to_have_count(len(CHECKS))
     expect(lights.filter(has_text="remote-secrets").first).to_contain_text("FAIL")
     expect(lights.filter(has_text="trust").first).to_contain_text("PASS")
     diagnosis = panel.locator(".meshnb-diagnosis").first
