@@ -468,6 +468,8 @@ REASONS: dict[str, str] = {
     "gateway-hostname": "the east-west gateway has only a host name (older istiods skip it)",
     "cluster-name-differs": "meshnb knows the cluster by another name than istiod's cluster ID",
     "not-read": "part of what the check reads could not be read",
+    "mesh-networks-differ": "the cluster's meshNetworks differs from the others'",
+    "network-label-differs": "meshNetworks puts the cluster's registry on another network than its label",
     # credentials (clusters, attempts): a remote secret's kubeconfig tried against its server
     "token-expired": "the remote API server refused the token (401) and its exp claim is past",
     "token-rejected": "the remote API server refused a token that has not expired (revoked, or not its own)",

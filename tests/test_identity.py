@@ -172,3 +172,48 @@ def test_an_unreachable_cluster_is_an_error_row_and_istiods_absence_is_said():
     rows = _rows(check_identity(meshnb.simulate("istiod-down")))
     assert (rows.loc["cluster2", "status"], rows.loc["cluster2", "reason"]) == ("warn", "not-read")
     assert "no istiod pod" in rows.loc["cluster2", "detail"]
+
+
+NETWORKS = """networks:
+  network1:
+    endpoints: [{fromRegistry: cluster1}]
+    gateways: [{registryServiceName: istio-eastwestgateway.istio-system.svc.cluster.local, port: 15443}]
+  network2:
+    endpoints: [{fromRegistry: cluster2}]
+    gateways: [{registryServiceName: istio-eastwestgateway.istio-system.svc.cluster.local, port: 15443}]
+"""
+
+
+def _with_mesh_networks(texts):
+    mesh = meshnb.simulate()
+    for name, text in texts.items():
+        real = mesh.clusters[name]
+        mesh = _replace(mesh, name, read_config_map=lambda ns, cm, real=real, text=text: {
+            **real.read_config_map(ns, cm), "meshNetworks": text
+        })  # fmt: skip
+    return check_identity(mesh)
+
+
+def test_mesh_networks_the_same_everywhere_and_as_the_labels_say_pass():
+    assert _with_mesh_networks({"cluster1": NETWORKS, "cluster2": NETWORKS}).status == "pass"
+
+
+def test_mesh_networks_that_differ_between_clusters_warn():
+    other = NETWORKS.replace("network2:", "network-b:")
+    rows = _rows(_with_mesh_networks({"cluster1": NETWORKS, "cluster2": other}))
+    assert rows["reason"].tolist() == ["mesh-networks-differ", "mesh-networks-differ"]
+    assert "every istiod must map the clusters to the same networks" in rows.loc["cluster1", "detail"]
+
+
+def test_mesh_networks_that_put_a_cluster_on_another_network_than_its_label_warn():
+    swapped = NETWORKS.replace("fromRegistry: cluster1", "fromRegistry: X").replace(
+        "fromRegistry: cluster2", "fromRegistry: cluster1"
+    )
+    finding = _with_mesh_networks({"cluster1": swapped, "cluster2": swapped})
+    row = _rows(finding).loc["cluster1"]
+    assert (row["status"], row["reason"]) == ("warn", "network-label-differs")
+    assert (
+        "meshNetworks puts its registry (cluster1) on 'network2', its istio-system label says 'network1'"
+        in (row["detail"])
+    )
+    assert "jsonpath={.data.meshNetworks}" in finding.next_steps[0]

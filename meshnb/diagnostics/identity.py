@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -68,8 +69,16 @@ _FIRST = (
     "several-gateways",
     "gateway-hostname",
     "cluster-name-differs",
+    "mesh-networks-differ",
+    "network-label-differs",
 )
-_WARNINGS = {"several-gateways", "gateway-hostname", "cluster-name-differs"}
+_WARNINGS = {
+    "several-gateways",
+    "gateway-hostname",
+    "cluster-name-differs",
+    "mesh-networks-differ",
+    "network-label-differs",
+}
 
 
 @dataclass
@@ -81,7 +90,7 @@ class _Seen:
     mesh_id: str | None = None
     trust_domain: str | None = None
     network: str | None = None  # the system namespace's label
-    mesh_networks: bool = False  # meshNetworks names networks
+    mesh_networks: dict[str, Any] = field(default_factory=dict)  # meshNetworks' networks, when used
     gateways: list[dict[str, Any]] = field(default_factory=list)
     networkz: list[dict[str, Any]] = field(default_factory=list)  # istiod's gateways
     unread: list[str] = field(default_factory=list)  # what could not be read, and why
@@ -107,7 +116,8 @@ def _mesh_config(cluster: Cluster, seen: _Seen) -> None:
     default = default if isinstance(default, dict) else {}
     seen.trust_domain = str(mesh.get("trustDomain") or "cluster.local")
     seen.mesh_id = str(default.get("meshId") or seen.trust_domain)
-    seen.mesh_networks = bool(isinstance(networks, dict) and networks.get("networks"))
+    named = networks.get("networks") if isinstance(networks, dict) else None
+    seen.mesh_networks = named if isinstance(named, dict) else {}
 
 
 def _gateways(name: str, cluster: Cluster, seen: _Seen) -> None:
@@ -239,8 +249,47 @@ def _problems(
         if name in _odd(values):
             others = sorted({f"{v!r} ({n})" for n, v in values.items() if v is not None and n != name})
             found.append((reason, f"its {label} is {values[name]!r}; the others: {', '.join(others)}"))
+    found += _mesh_networks_problems(name, seen, everyone)
     if multi:
         found += _network_problems(name, seen)
+    return found
+
+
+def _registry_network(seen: _Seen) -> str | None:
+    """The network meshNetworks gives the cluster's own registry (``endpoints: - fromRegistry: ID``)."""
+    for network, spec in seen.mesh_networks.items():
+        endpoints = spec.get("endpoints") if isinstance(spec, dict) else None
+        for endpoint in endpoints if isinstance(endpoints, list) else []:
+            registry = endpoint.get("fromRegistry") if isinstance(endpoint, dict) else None
+            if registry is not None and registry == seen.istiod_id:
+                return str(network)
+    return None
+
+
+def _mesh_networks_problems(name: str, seen: _Seen, everyone: Mapping[str, _Seen]) -> list[tuple[str, str]]:
+    """meshNetworks, where used: the same in every cluster, and naming this cluster's network as its label."""
+    if not any(s.mesh_networks for s in everyone.values()):
+        return []
+    found = []
+    texts = {n: json.dumps(s.mesh_networks, sort_keys=True) for n, s in everyone.items()}
+    if name in _odd(texts):
+        same = sorted(n for n, text in texts.items() if text != texts[name])
+        found.append(
+            (
+                "mesh-networks-differ",
+                f"its meshNetworks ({', '.join(sorted(seen.mesh_networks)) or 'none'}) differs from that of "
+                f"{listed(same)}: every istiod must map the clusters to the same networks",
+            )
+        )
+    mapped = _registry_network(seen)
+    if mapped and seen.network and mapped != seen.network:
+        found.append(
+            (
+                "network-label-differs",
+                f"meshNetworks puts its registry ({seen.istiod_id}) on {mapped!r}, its {seen.namespace} "
+                f"label says {seen.network!r}",
+            )
+        )
     return found
 
 
@@ -410,6 +459,8 @@ _SAID = {
     "gateway-hostname": "the east-west gateway of {who} has only a host name",
     "cluster-name-differs": "meshnb names {who} otherwise than istiod does",
     "not-read": "the identity of {who} could not be read whole",
+    "mesh-networks-differ": "the meshNetworks of {who} differ from the others'",
+    "network-label-differs": "meshNetworks and the network label of {who} disagree",
 }
 
 
@@ -481,6 +532,16 @@ def _step_several(hand: Hand, names: list[str], namespace: str) -> str:
     return f"Keep one east-west gateway per network, or make sure each one reaches it ({look})."
 
 
+def _step_mesh_networks(hand: Hand, names: list[str], namespace: str) -> str:
+    looks = _commands(
+        hand, names, "-n", namespace, "get", "configmap", "istio", "-o", "jsonpath={.data.meshNetworks}"
+    )
+    return (
+        f"Give every cluster the same meshNetworks, each cluster's registry on the network its {namespace} "
+        f"label names (see {looks}), or leave meshNetworks out and let the labels say it."
+    )
+
+
 #: The next step for each reason (those that share one, together).
 STEPS: tuple[tuple[tuple[str, ...], Callable[[Hand, list[str], str], str]], ...] = (
     (("cluster-id-mismatch", "proxy-cluster-id"), _step_ids),
@@ -488,6 +549,7 @@ STEPS: tuple[tuple[tuple[str, ...], Callable[[Hand, list[str], str], str]], ...]
     (("network-unlabelled", "gateway-network-mismatch"), _step_network),
     (("gateway-missing", "gateway-no-address", "gateway-hostname"), _step_gateway),
     (("several-gateways",), _step_several),
+    (("mesh-networks-differ", "network-label-differs"), _step_mesh_networks),
 )
 
 
