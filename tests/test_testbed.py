@@ -58,6 +58,15 @@ def connect(testbed):
     testbed.fault("healthy")
 
 
+def _details(finding) -> list[str]:
+    """Each cluster's status, reason and detail, as the finding's per-cluster table says them."""
+    table = next((t for t in finding.evidence.values() if {"status", "detail"} <= set(t.columns)), None)
+    if table is None:
+        return []
+    columns = table.filter(regex="cluster|status|reason|detail")
+    return [" | ".join(str(v) for v in row) for row in columns.values]
+
+
 @pytest.mark.parametrize("fault", FAULTS)
 def test_triage_and_every_check_reach_the_simulators_verdict(testbed, connect, fault):
     """Each fault made the real way on real Istio: triage names the causes the simulated mesh's triage
@@ -69,6 +78,7 @@ def test_triage_and_every_check_reach_the_simulators_verdict(testbed, connect, f
         assert (real.status, real.cluster_statuses()) == (finding.status, finding.cluster_statuses()), (
             name,
             real.summary,
+            _details(real),
         )
     assert [(c.key, c.clusters) for c in got.diagnosis.causes] == [
         (c.key, c.clusters) for c in want.diagnosis.causes
