@@ -89,6 +89,19 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "reason": "string",
         "detail": "string",
     },
+    # One row per cluster: what carries a namespace's traffic (meshnb.diagnostics.modes).
+    "modes": {
+        "cluster": "string",
+        "namespace": "string",
+        "mode": "string",
+        "labelled": "string",
+        "sidecar_pods": "int64",
+        "ambient_pods": "int64",
+        "none_pods": "int64",
+        "status": "string",
+        "reason": "string",
+        "detail": "string",
+    },
     # One row per endpoint a proxy holds for a service (Envoy /clusters, istioctl proxy-config endpoint).
     "endpoints": {
         "source_cluster": "string",
@@ -447,6 +460,7 @@ REASONS: dict[str, str] = {
     "unhealthy-endpoints": "some endpoints are unhealthy or failed outlier checks",
     "proxy-stale": "istiod holds the missing endpoints, but the proxy has not acknowledged them",
     "no-network-gateway": "istiod holds the missing endpoints, but knows no gateway for their network",
+    "not-sent-to-ztunnel": "istiod holds the missing endpoints, but sends ztunnel no workload of them",
     # remote-secrets (clusters)
     "secret-missing": "no remote secret for another cluster",
     "wrong-data-key": "a remote secret's data key is not the cluster's name",

@@ -173,13 +173,15 @@ def split_table(
     expected: Mapping[str, float] | None = None,
     version_clusters: Mapping[str, str] | None = None,
     confidence: float = 0.95,
+    expected_by_source: Mapping[str, Mapping[str, float]] | None = None,
 ) -> pd.DataFrame:
     """The ``split`` frame: per source cluster and version, the share of successful responses.
 
     Successful responses are rows with a ``version``. Every version known (seen anywhere, or a key
     of ``expected`` or ``version_clusters``) gets a row for every source cluster, with count 0 if
     that source never reached it. ``expected`` maps version -> weight (normalised; versions left out
-    are expected at 0); without it all known versions are expected equally. ``dest_cluster`` comes
+    are expected at 0); without it all known versions are expected equally; ``expected_by_source``
+    gives a source cluster weights of its own (an ambient client's, by capacity). ``dest_cluster`` comes
     from ``version_clusters`` or else the cluster that most often served the version in ``samples``.
     A source with no successful response has total 0, share NaN and the interval (0, 1).
 
@@ -200,8 +202,12 @@ def split_table(
     by_dest = by_dest[by_dest.index.get_level_values("version").notna()]
     sources = sorted(samples["source_cluster"].dropna().unique())
     version_clusters = dict(version_clusters or {})
+    expected_by_source = dict(expected_by_source or {})
     versions = sorted(
-        set(by_dest.index.get_level_values("version")) | set(version_clusters) | set(expected or {})
+        set(by_dest.index.get_level_values("version"))
+        | set(version_clusters)
+        | set(expected or {})
+        | {version for weights in expected_by_source.values() for version in weights}
     )
 
     index = pd.MultiIndex.from_product([sources, versions], names=["source_cluster", "version"])
@@ -228,7 +234,11 @@ def split_table(
             "share": share,
             "ci_low": low,
             "ci_high": high,
-            "expected_share": np.tile(_expected_shares(versions, expected), len(sources)),
+            "expected_share": np.concatenate(
+                [_expected_shares(versions, expected_by_source.get(source, expected)) for source in sources]
+            )
+            if sources
+            else np.zeros(0),
         }
     )
     return validate("split", split)

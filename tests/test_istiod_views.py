@@ -29,7 +29,7 @@ def test_every_view_is_read_from_every_istiod_pod_through_exec():
     cluster = meshnb.simulate().clusters["cluster1"]
     view = read_istiod(cluster)
     assert view.errors == []
-    assert set(view.frames) == {"clusterz", "syncz", "endpoint_shards", "networkz"}
+    assert set(view.frames) == {"clusterz", "syncz", "endpoint_shards", "networkz", "ambientz"}
     assert view.pods == [p.name for p in cluster.list_pods("istio-system", "app=istiod")]
     assert view.frames["clusterz"][["cluster", "status"]].values.tolist() == [
         ["cluster1", "synced"],
@@ -82,7 +82,7 @@ def test_what_cannot_be_read_is_said_and_the_rest_is_kept():
         },
     )
     view = read_istiod(fake)
-    assert set(view.frames) == {"endpoint_shards"}
+    assert set(view.frames) == {"endpoint_shards", "ambientz"}
     text = view.error()
     assert "/debug/clusterz could not be asked" in text and "forbidden" in text
     assert "does not serve /debug/networkz" in text

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from meshnb.diagnostics.by_hand import Hand
@@ -125,13 +125,21 @@ def _samples(findings: dict[str, Finding]) -> Any:
     return None if finding is None else finding.evidence.get("samples")
 
 
-def _network_errors(findings: dict[str, Finding]) -> dict[str, tuple[int, int]]:
-    """(network errors, requests) per source cluster of the load-balancing samples."""
+def _network_errors(findings: dict[str, Finding], rows: Rows) -> dict[str, tuple[int, int]]:
+    """(network errors, requests) per source cluster of the load-balancing samples.
+
+    ztunnel resets the connection whatever failed after it accepted it, a handshake too: an ambient
+    client's resets are not the network's where trust fails.
+    """
     samples = _samples(findings)
     if samples is None:
         return {}
     kinds = samples["error_kind"].astype("string").fillna("")
-    bad = samples[kinds.isin(NETWORK_KINDS)].groupby("source_cluster", observed=True).size()
+    modes = findings["load-balancing"].details.get("modes", {})
+    trust = rows.get("trust", {})
+    untrusted = [n for n, row in trust.items() if row["status"] == "fail" and modes.get(n) == "ambient"]
+    network = kinds.isin(NETWORK_KINDS) & ~(samples["source_cluster"].isin(untrusted) & (kinds == "reset"))
+    bad = samples[network].groupby("source_cluster", observed=True).size()
     total = samples.groupby("source_cluster", observed=True).size()
     return {name: (int(bad.get(name, 0)), int(total[name])) for name in total.index if bad.get(name, 0)}
 
@@ -161,7 +169,7 @@ def _network(findings: dict[str, Finding], rows: Rows) -> Cause | None:
             STEP_NETWORK,
         )
     holds_remote = set(_with(rows.get("endpoints", {}), "ok"))
-    hit = {n: c for n, c in _network_errors(findings).items() if n in holds_remote}
+    hit = {n: c for n, c in _network_errors(findings, rows).items() if n in holds_remote}
     slow = {n: ms for n, ms in _slow_local_only(findings, rows).items() if n in holds_remote}
     if not hit and not slow:
         return None
@@ -444,6 +452,26 @@ def _held(details: Mapping[str, Any], sources: dict[str, dict[str, Any]], hand: 
     )
 
 
+def _without_down(causes: list[Cause]) -> list[Cause]:
+    """The causes with the clusters whose istiod is down taken out of "could not be checked".
+
+    What cannot be read without istiod (an ambient client's view, /debug/ambientz) is its cause's.
+    """
+    down = {c for cause in causes if cause.key == "istiod-down" for c in cause.clusters}
+    out = []
+    for cause in causes:
+        if cause.key == "unreachable" and down & set(cause.clusters):
+            left = [c for c in cause.clusters if c not in down]
+            if not left:
+                continue
+            evidence = [line for line in cause.evidence if line.split(":", 1)[0] in left]
+            title = f"{', '.join(left)} could not be checked"
+            out.append(replace(cause, title=title, clusters=tuple(left), evidence=evidence))
+            continue
+        out.append(cause)
+    return out
+
+
 def diagnose(
     findings: dict[str, Finding], checks: Mapping[str, Check] = CHECKS, mesh: Mesh | None = None
 ) -> Diagnosis:
@@ -459,7 +487,7 @@ def diagnose(
     causes = [
         c for c in (_unreachable(findings, rows), _network(findings, rows), _trust(findings, rows, hand)) if c
     ]
-    causes += _control_plane(findings, rows, hand)
+    causes = _without_down(causes + _control_plane(findings, rows, hand))
     causes += _identity(findings, rows, hand, causes)
     if locality := _locality(findings, rows):
         causes.append(locality)

@@ -31,6 +31,7 @@ from meshnb.diagnostics.check import Check, Option
 from meshnb.diagnostics.fanout import Progress, Report, error_row, per_cluster
 from meshnb.diagnostics.finding import Finding, listed, reasons, verdict
 from meshnb.diagnostics.istiod_views import IstiodView, read_istiod
+from meshnb.diagnostics.modes import AMBIENT, pod_mode
 from meshnb.errors import ClusterError, MeshnbError, NotFound
 from meshnb.names import validate_name, validate_port, validate_selector
 
@@ -136,6 +137,7 @@ class _Seen:
     pod_ips: dict[str, str]  # service pod IP -> its cluster (this cluster's pods)
     gateways: dict[str, tuple[str, str | None]]  # gateway address -> (cluster, network)
     istiod: IstiodView  # what this cluster's istiods hold: syncz of the namespace, shards, networkz
+    ambient: bool = False  # the pod has no sidecar: ``endpoints`` are what istiod sends its ztunnel
 
 
 def _read(
@@ -150,11 +152,23 @@ def _read(
             name, f"no Running pod with labels {selector} in namespace {namespace} to read a proxy from"
         )
     pod = sorted(pods, key=lambda p: p.name)[0]
-    result = cluster.exec(namespace, pod.name, ADMIN_CLUSTERS_ARGV, container="istio-proxy", timeout=30.0)
-    result.check_returncode()
-    report(1, 4)
-    endpoints = read_endpoints(result.stdout, source_cluster=name, source_pod=pod.name)
     fqdn = f"{service}.{namespace}.svc.cluster.local"
+    views = [f"/debug/syncz?namespace={namespace}", "/debug/endpointShardz", "/debug/networkz"]
+    ambient = pod_mode(pod) == AMBIENT
+    if ambient:  # no sidecar: what its ztunnel is sent, from istiod's /debug/ambientz
+        istiod = read_istiod(cluster, ["/debug/ambientz", *views], ISTIO_NAMESPACE)
+        if "ambientz" not in istiod.frames:
+            raise NotFound(
+                name,
+                f"{pod.name} is in ambient mode and istiod's view of its ztunnel (/debug/ambientz) could not "
+                f"be read: {istiod.error() or 'no answer'}",
+            )
+        endpoints = istiod.frames["ambientz"].assign(source_cluster=name, source_pod=pod.name)
+    else:
+        result = cluster.exec(namespace, pod.name, ADMIN_CLUSTERS_ARGV, container="istio-proxy", timeout=30.0)
+        result.check_returncode()
+        endpoints = read_endpoints(result.stdout, source_cluster=name, source_pod=pod.name)
+    report(1, 4)
     endpoints = endpoints[(endpoints["service"] == fqdn) & (endpoints["port"] == port)].reset_index(drop=True)
     pod_ips = {p.ip: name for p in cluster.list_pods(namespace, f"app={service}") if p.ip}
     report(2, 4)
@@ -166,10 +180,10 @@ def _read(
     except ClusterError as exc:  # attribution of remote endpoints is weaker, not impossible
         log.warning("%s: east-west gateways not readable: %s", name, exc)
     report(3, 4)
-    views = [f"/debug/syncz?namespace={namespace}", "/debug/endpointShardz", "/debug/networkz"]
-    istiod = read_istiod(cluster, views, ISTIO_NAMESPACE)
+    if not ambient:
+        istiod = read_istiod(cluster, views, ISTIO_NAMESPACE)
     report(4, 4)
-    return _Seen(pod.name, endpoints, pod_ips, gateways, istiod)
+    return _Seen(pod.name, endpoints, pod_ips, gateways, istiod, ambient)
 
 
 @dataclass
@@ -225,6 +239,12 @@ def _why_missing(held: _Held | None, seen: _Seen, name: str, missing: list[str])
             f"; istiod ({held.istiod}) holds none of {', '.join(lacks)}'s endpoints either: it has not "
             f"read {'that cluster' if len(lacks) == 1 else 'those clusters'} (its remote secret, "
             "credentials, RBAC or sync: the remote-secrets check)"
+        )
+    if seen.ambient:
+        return "not-sent-to-ztunnel", (
+            f"; istiod ({held.istiod}) holds {', '.join(missing)}'s endpoints but sends ztunnel no "
+            "workload of them (/debug/ambientz): the service or its mesh config not global, multi-network "
+            "off, or no east-west gateway istiod recognises (the ambient check)"
         )
     own = held.networks.get(name)
     no_gateway = sorted(
@@ -294,10 +314,11 @@ def _attribute(seen: Mapping[str, _Seen]):
     df = pd.concat(frames, ignore_index=True)
     direct = df["address"].map(pod_ips)
     gateway = df["address"].map({a: g[0] for a, g in gateways.items()})
-    df["dest_cluster"] = direct.fillna(gateway)
-    df["via_gateway"] = gateway.notna() & direct.isna()
+    known = df["via_gateway"].fillna(False).astype(bool)  # a split-horizon workload says its own
+    df["dest_cluster"] = direct.fillna(gateway).fillna(df["dest_cluster"])
+    df["via_gateway"] = (gateway.notna() & direct.isna()) | known
     network_of = {cluster: network for cluster, network in gateways.values() if network}
-    df["network"] = df["dest_cluster"].map(network_of)
+    df["network"] = df["dest_cluster"].map(network_of).fillna(df["network"])
     return validate("endpoints", df)
 
 

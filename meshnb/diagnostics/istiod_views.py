@@ -6,7 +6,8 @@ debug views without authentication only from inside its own pod (``allowAuthenti
 ``pilot/pkg/xds/debug.go``), so the API server's pod proxy would need a token istiod accepts; an exec
 needs only ``create pods/exec`` in istio-system (the README's RBAC). The answers are read by
 :mod:`meshnb.readers.istiod_debug` into its DataFrames: ``clusterz`` (the remote clusters and their
-sync status), ``syncz`` (each connected proxy's nonces), ``endpoint_shards`` and ``networkz``.
+sync status), ``syncz`` (each connected proxy's nonces), ``endpoint_shards``, ``networkz`` and
+``ambientz`` (the workloads istiod sends ztunnels, as ``endpoints`` rows).
 
 A view that cannot be read (no istiod, RBAC, an older istiod without the view) is said in ``errors``,
 never raised: the checks that use these views fall back on what they read before.
@@ -26,7 +27,13 @@ from typing import TYPE_CHECKING
 
 from meshnb.diagnostics.fanout import describe
 from meshnb.errors import ClusterError, ParseError
-from meshnb.readers.istiod_debug import read_clusterz, read_endpoint_shards, read_networkz, read_syncz
+from meshnb.readers.istiod_debug import (
+    read_ambientz,
+    read_clusterz,
+    read_endpoint_shards,
+    read_networkz,
+    read_syncz,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,6 +52,7 @@ VIEWS: dict[str, tuple[Callable[..., pd.DataFrame], str]] = {
     "/debug/syncz": (read_syncz, "syncz"),
     "/debug/endpointShardz": (read_endpoint_shards, "endpoint_shards"),
     "/debug/networkz": (read_networkz, "networkz"),
+    "/debug/ambientz": (lambda text, istiod: read_ambientz(text), "ambientz"),
 }
 #: Seconds an istiod has to answer one view (a large mesh's endpointShardz takes a while).
 TIMEOUT = 20.0

@@ -29,6 +29,7 @@ from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check, Option
 from meshnb.diagnostics.fanout import Progress, Report, describe, per_cluster, reason_of
 from meshnb.diagnostics.finding import Finding, listed, reasons, verdict
+from meshnb.diagnostics.modes import AMBIENT, pod_mode
 from meshnb.errors import ExecError, MeshnbError, NotFound
 from meshnb.names import validate_name, validate_path, validate_port, validate_selector
 from meshnb.readers.curl import (
@@ -259,6 +260,23 @@ class _Sampled:
         self.codes, self.seconds, self.ts = array("i"), array("d"), array("d")
 
 
+def capacity_weights(members: Mapping[str, tuple[str | None, str]]) -> dict[str, float]:
+    """The weight ztunnel gives each version: its pods' number, wherever they run.
+
+    ztunnel picks an endpoint at random weighted by capacity: a pod of its own network counts 1, and
+    the pods of a service on a remote network are one split-horizon endpoint whose capacity is their
+    number, so each pod weighs the same from every cluster. ``members``: pod -> (version, cluster).
+
+    >>> capacity_weights({"hw-v1-a": ("v1", "c1"), "hw-v2-a": ("v2", "c2"), "hw-v2-b": ("v2", "c2")})
+    {'v1': 1.0, 'v2': 2.0}
+    """
+    weights: dict[str, float] = {}
+    for version, _cluster in members.values():
+        if version:
+            weights[version] = weights.get(version, 0.0) + 1.0
+    return dict(sorted(weights.items()))
+
+
 def _source_pod(cluster_name: str, cluster: Cluster, namespace: str, selector: str) -> Pod:
     pods = cluster.list_pods(namespace, selector)
     running = [p for p in pods if p.phase == "Running" and p.ready] or [
@@ -452,6 +470,8 @@ def _verdicts(
         else:
             row["status"], row["detail"] = "pass", f"{row['versions']} answered; split as expected"
             row["reason"] = "ok"
+        if pod_mode(outcome.pod) == AMBIENT:
+            row["detail"] += " (an ambient client: ztunnel's choice)"
         out.append(row)
     return validate("sources", pd.DataFrame(out, columns=list(sources.columns)))
 
@@ -529,7 +549,9 @@ def check_load_balancing(
 ) -> Finding:
     """Send ``requests`` requests from every cluster's curl pod and check that every version answers.
 
-    ``expected`` maps versions to weights (default: equal). ``batch_size`` requests go in one exec
+    ``expected`` maps versions to weights (default: equal, and for an ambient client by capacity, see
+    :func:`capacity_weights`; ``details["modes"]`` says which mode each cluster's client is in).
+    ``batch_size`` requests go in one exec
     (1 reproduces the guide's one-exec-per-request loop). ``progress(cluster, done, total)`` is
     called on the caller's thread. Evidence: ``samples``, ``split`` and ``sources`` DataFrames.
 
@@ -573,7 +595,14 @@ def check_load_balancing(
     members = {k: v for o in outcomes.values() if isinstance(o, _Sampled) for k, v in o.members.items()}
     version_clusters = {version: cluster for version, cluster in members.values() if version}
     samples = _samples_frame({n: o for n, o in outcomes.items() if isinstance(o, _Sampled)}, members)
-    split = stats.split_table(samples, expected=expected, version_clusters=version_clusters)
+    modes = {name: pod_mode(o.pod) for name, o in outcomes.items() if isinstance(o, _Sampled)}
+    by_capacity = {} if expected is not None else capacity_weights(members)
+    split = stats.split_table(
+        samples,
+        expected=expected,
+        version_clusters=version_clusters,
+        expected_by_source={name: by_capacity for name, mode in modes.items() if mode == AMBIENT},
+    )
     sources = _verdicts(stats.source_summary(samples, split), outcomes, version_clusters)
 
     status, summary = verdict(sources, key="source_cluster")
@@ -581,6 +610,9 @@ def check_load_balancing(
         summary = (
             f"every cluster reaches {', '.join(sorted(version_clusters))}: cross-cluster load balancing works"
         )
+        ambient = [name for name, mode in modes.items() if mode == AMBIENT]
+        if ambient:
+            summary += f" (ambient clients in {listed(ambient)}: ztunnel's choice, weighted by capacity)"
     return Finding(
         check=CHECK,
         status=status,
@@ -596,6 +628,7 @@ def check_load_balancing(
             "requests": requests,
             "url": url,
             "versions": version_clusters,
+            "modes": modes,
             "guide": GUIDE,
         },
     )

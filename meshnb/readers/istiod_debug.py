@@ -17,6 +17,14 @@ One reader per view, each returning a DataFrame of its schema in :mod:`meshnb.sc
   reading of a pair (``xdsStatus`` in istioctl/pkg/writer/pilot/status.go): NOT SENT (IGNORED for a
   ztunnel), SYNCED, or STALE.
 
+- :func:`read_ambientz` (``endpoints``): ``/debug/ambientz``, the workloads istiod sends every ztunnel
+  (``{"workloads", "services", "policies"}``, each a ``workloadapi`` message in protobuf's JSON:
+  camelCase, defaults left out, ``bytes`` in base64). A row per workload and port of each service it
+  backs (``services`` keyed ``namespace/hostname``); a split-horizon workload (a remote network's pods
+  of a global service as one, ``pilot/pkg/serviceregistry/ambient/multicluster.go``) has no address, a
+  ``networkGateway`` (``via_gateway``) and its ``capacity`` (the pods behind it) as ``weight``;
+  ``dest_cluster`` is its ``clusterId`` (the gateway's cluster).
+
 Each reader takes what ``curl localhost:15014/debug/<view>`` or ``istioctl x internal-debug <view>``
 prints: one JSON document, several back to back (one per istiod), or ``--all``'s object of istiod
 name to the document as a string. ``istiod`` names the istiod when the input does not.
@@ -30,7 +38,10 @@ Anything else raises :class:`meshnb.errors.ParseError` naming the JSON path and 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+import ipaddress
 import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -43,6 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SHORT_TYPES",
+    "read_ambientz",
     "read_clusterz",
     "read_endpoint_shards",
     "read_networkz",
@@ -369,3 +381,106 @@ def _resource(value: Any, path: str) -> dict[str, Any]:
         "sent_time": as_time(status.get("sentTime"), path + ".sentTime"),
         "last_error": as_str(status.get("lastError"), path + ".lastError"),
     }
+
+
+def _wds_address(value: Any, path: str) -> str | None:
+    """A WDS address as ``/debug/ambientz`` prints it: base64 of the IP's text, or of its raw bytes.
+
+    istiod rewrites the raw bytes as text before protobuf's JSON encodes them in base64.
+    """
+    text = as_str(value, path)
+    if text is None:
+        return None
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise json_error(f"expected base64 bytes, got {text!r:.60}", path) from None
+    try:
+        return str(ipaddress.ip_address(raw.decode("ascii")))
+    except (UnicodeDecodeError, ValueError):
+        pass
+    if len(raw) in (4, 16):
+        return str(ipaddress.ip_address(raw))
+    raise json_error(f"expected an IP address, got {raw[:40]!r}", path)
+
+
+def read_ambientz(
+    text: str | bytes,
+    *,
+    source_cluster: str | None = None,
+    source_pod: str | None = None,
+    service: str | None = None,
+) -> pd.DataFrame:
+    """istiod's ``/debug/ambientz`` as ``endpoints`` rows: what it sends ztunnels for each service.
+
+    ``service`` (a hostname) keeps only that service's rows. ``port`` is the service port,
+    ``endpoint_port`` the target port (0, "the same", is the service port), ``health`` HEALTHY unless
+    ``status`` says UNHEALTHY, ``weight`` the ``capacity`` (ztunnel's default 1 when absent).
+
+    >>> doc = {"workloads": [{"uid": "network2/SplitHorizonWorkload/istio-system/eastwest/sample/hw",
+    ...     "name": "network2/SplitHorizonWorkload/istio-system/eastwest/sample/hw", "namespace": "sample",
+    ...     "network": "network2", "tunnelProtocol": "HBONE", "clusterId": "cluster2", "capacity": 3,
+    ...     "networkGateway": {"address": {"network": "network2", "address": "MTcyLjE4LjIuMTAw"},
+    ...                        "hboneMtlsPort": 15008},
+    ...     "services": {"sample/hw.sample.svc.cluster.local": {"ports": [{"servicePort": 5000}]}}}]}
+    >>> df = read_ambientz(json.dumps(doc))
+    >>> df[["service", "port", "address", "weight", "dest_cluster", "network", "via_gateway"]].values.tolist()
+    [['hw.sample.svc.cluster.local', 5000, <NA>, 3, 'cluster2', 'network2', True]]
+    """
+    rows = []
+    for _name, document, path in per_istiod(text, None):
+        workloads_path = path + ".workloads"
+        for i, raw in enumerate(as_list(as_dict(document, path).get("workloads"), workloads_path)):
+            where = f"{workloads_path}[{i}]"
+            workload = as_dict(raw, where)
+            addresses = [
+                _wds_address(a, f"{where}.addresses[{n}]")
+                for n, a in enumerate(as_list(workload.get("addresses"), where + ".addresses"))
+            ]
+            locality = as_dict(workload.get("locality"), where + ".locality")
+            status = as_str(workload.get("status"), where + ".status")
+            if status not in (None, "HEALTHY", "UNHEALTHY"):
+                raise json_error(
+                    f"expected a status HEALTHY or UNHEALTHY, got {status!r:.60}", where + ".status"
+                )
+            capacity = workload.get("capacity")
+            weight = 1 if capacity is None else as_uint(capacity, where + ".capacity")
+            common = {
+                "source_cluster": source_cluster,
+                "source_pod": source_pod,
+                "envoy_cluster": None,
+                "address": next((a for a in addresses if a), None),
+                "health": status or "HEALTHY",
+                "outlier_check": None,
+                "weight": 0 if weight is None else weight,
+                "priority": None,
+                "region": as_str(locality.get("region"), where + ".locality.region"),
+                "zone": as_str(locality.get("zone"), where + ".locality.zone"),
+                "subzone": as_str(locality.get("subzone"), where + ".locality.subzone"),
+                "dest_cluster": as_str(workload.get("clusterId"), where + ".clusterId"),
+                "network": as_str(workload.get("network"), where + ".network"),
+                "via_gateway": bool(as_dict(workload.get("networkGateway"), where + ".networkGateway")),
+            }
+            services_path = where + ".services"
+            for key, ports in as_dict(workload.get("services"), services_path).items():
+                key_path = f"{services_path}[{json.dumps(key)}]"
+                _namespace, slash, hostname = key.partition("/")
+                if not slash or not hostname:
+                    raise json_error("expected a service key 'namespace/hostname'", key_path)
+                if service is not None and hostname != service:
+                    continue
+                port_list = as_list(as_dict(ports, key_path).get("ports"), key_path + ".ports")
+                for n, raw_port in enumerate(port_list):
+                    port_path = f"{key_path}.ports[{n}]"
+                    port = as_dict(raw_port, port_path)
+                    service_port = as_uint(port.get("servicePort"), port_path + ".servicePort", _PORT_MAX)
+                    target = as_uint(port.get("targetPort"), port_path + ".targetPort", _PORT_MAX)
+                    rows.append(
+                        {
+                            **common,
+                            "service": hostname,
+                            "port": service_port,
+                            "endpoint_port": target or service_port,
+                        }
+                    )
+    return _frame("endpoints", rows)

@@ -16,6 +16,7 @@ newline, a 404's body too (``pilot/pkg/request/command.go``).
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -41,6 +42,7 @@ def answer(state: MeshState, owner: str, path: str) -> str:
         "/debug/syncz": _syncz,
         "/debug/endpointShardz": _endpoint_shardz,
         "/debug/networkz": _networkz,
+        "/debug/ambientz": _ambientz,
     }.get(parts.path)
     if view is None:
         return _NOT_FOUND + "\n"
@@ -148,3 +150,78 @@ def _networkz(state: MeshState, owner: str, _query: dict[str, str]) -> list[dict
             for address in addresses
         ]
     return rows
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _ambientz(state: MeshState, owner: str, _query: dict[str, str]) -> dict[str, Any]:
+    """The workloads ``owner``'s istiod sends its ztunnels (none unless the mesh is in ambient mode).
+
+    Its own cluster's pods of the sample namespace with their IPs, and per other network whose cluster
+    it reads one split-horizon workload of helloworld: no address, the network's east-west gateway on
+    15008, the pods behind it as capacity (``pilot/pkg/serviceregistry/ambient/multicluster.go``).
+    """
+    if not state.knobs.ambient:
+        return {"workloads": None, "services": None, "policies": None}
+    hostname = "helloworld.sample.svc.cluster.local"
+    backs = {f"sample/{hostname}": {"ports": [{"servicePort": 5000, "targetPort": 5000}]}}
+    own = state.state(owner)
+    region, zone = state.locality_of(owner)
+    workloads: list[dict[str, Any]] = []
+    for sim_pod in own.pods:
+        pod = sim_pod.pod
+        if pod.namespace != "sample" or pod.ip is None:
+            continue
+        workload: dict[str, Any] = {
+            "uid": f"{owner}//Pod/{pod.namespace}/{pod.name}",
+            "name": pod.name,
+            "namespace": pod.namespace,
+            "addresses": [_b64(pod.ip)],
+            "network": own.network,
+            "tunnelProtocol": "HBONE",
+            "trustDomain": "cluster.local",
+            "serviceAccount": "default",
+            "node": pod.node,
+            "canonicalName": sim_pod.app,
+            "canonicalRevision": sim_pod.version or "latest",
+            "workloadName": f"{sim_pod.app}-{sim_pod.version}" if sim_pod.version else sim_pod.app,
+            "clusterId": owner,
+            "locality": {"region": region, "zone": zone},
+        }
+        if sim_pod.app == "helloworld":
+            workload["services"] = backs
+        if not pod.ready:
+            workload["status"] = "UNHEALTHY"
+        workloads.append(workload)
+    for remote in state.istiod_reads(owner):
+        cluster = state.state(remote)
+        pods = [p for p in state.pods_of(remote, "sample", "helloworld") if p.pod.ready]
+        if cluster.network == own.network or not pods:
+            continue
+        uid = f"{cluster.network}/SplitHorizonWorkload/istio-system/istio-eastwestgateway/sample/{hostname}"
+        workloads.append(
+            {
+                "uid": uid,
+                "name": uid,
+                "namespace": "sample",
+                "network": cluster.network,
+                "tunnelProtocol": "HBONE",
+                "trustDomain": "cluster.local",
+                "networkGateway": {
+                    "address": {"network": cluster.network, "address": _b64(cluster.gateway_ip)},
+                    "hboneMtlsPort": 15008,
+                },
+                "clusterId": remote,
+                "services": backs,
+                "capacity": len(pods),
+            }
+        )
+    service = {
+        "name": "helloworld",
+        "namespace": "sample",
+        "hostname": hostname,
+        "ports": [{"servicePort": 5000, "targetPort": 5000}],
+    }
+    return {"workloads": workloads, "services": [service], "policies": None}

@@ -71,7 +71,12 @@ class Knobs:
     """Clusters with a second east-west gateway Service on their network (istiod splits the weight)."""
     stale_proxy: tuple[str, ...] = ()
     """Clusters whose sidecars did not acknowledge istiod's last endpoints (``/debug/syncz``: EDS sent, not
-    acked): they keep only their own cluster's endpoints while istiod holds the others'."""
+    acked): they keep only their own cluster's endpoints while istiod holds the others'. Sidecars only:
+    with ``ambient`` the clients have none."""
+    ambient: bool = False
+    """The sample namespace is in ambient mode in every cluster: no sidecars; each node's ztunnel carries
+    its pods' traffic, picking endpoints at random weighted by capacity (a remote network's pods are one
+    split-horizon endpoint, its east-west gateway on 15008, whose capacity is their number)."""
     locality_lb: bool = False
     """Locality load balancing is on in the mesh config (``localityLbSetting.enabled``)."""
     outlier_detection: bool = False

@@ -51,6 +51,7 @@ class ClusterState:
     services: list[Service] = field(default_factory=list)  # created through create()
     created_ips: int = 0
     helloworld: list[SimPod] = field(default_factory=list)  # replica 1, 2, ...: scaled by knobs.replicas
+    ambient: bool = False  # the sample namespace in ambient mode (see use_ambient)
 
     def scale(self, replicas: int) -> None:
         """Run the first ``replicas`` helloworld pods, where the deployment's pods are listed."""
@@ -61,6 +62,53 @@ class ClusterState:
         at = next((i for i, p in enumerate(self.pods) if id(p) in scaled), len(self.pods))
         others = [p for p in self.pods if id(p) not in scaled]
         self.pods = others[:at] + want + others[at:]
+
+    def use_ambient(self, ambient: bool, address: Address) -> None:
+        """Put the sample namespace in ambient mode (or back in sidecar mode), as Istio would run it.
+
+        Ambient: the namespace labelled ``istio.io/dataplane-mode=ambient`` instead of injected, its pods
+        without sidecars and annotated by Istio's CNI as redirected to ztunnel, a ztunnel pod (the
+        DaemonSet's) on every node, and the east-west gateway listening for HBONE on 15008.
+        """
+        if ambient == self.ambient:
+            return
+        self.ambient = ambient
+        self.namespaces["sample"] = {"istio.io/dataplane-mode": "ambient"} if ambient else dict(INJECTED)
+        for sim_pod in {id(p): p for p in [*self.pods, *self.helloworld]}.values():
+            if sim_pod.pod.namespace == "sample":
+                sim_pod.pod = _in_mode(sim_pod.pod, ambient)
+        if not ambient:
+            self.pods = [p for p in self.pods if p.app != "ztunnel"]
+            return
+        for n, node in enumerate(self.nodes, start=1):
+            rng = random.Random(f"{self.name}:ztunnel:{n}")
+            pod = Pod(
+                name=f"ztunnel-{_suffix(rng, 5)}",
+                namespace="istio-system",
+                labels={"app": "ztunnel", "k8s-app": "istio-ztunnel"},
+                node=node.name,
+                ip=address(self.index, 3, n),
+                phase="Running",
+                ready=True,
+                containers=("istio-proxy",),  # the DaemonSet's container name, though it runs ztunnel
+            )
+            self.pods.append(SimPod(pod=pod, app="ztunnel"))
+
+
+#: The sample namespace's labels in sidecar mode.
+INJECTED = {"istio-injection": "enabled"}
+
+
+def _in_mode(pod: Pod, ambient: bool) -> Pod:
+    """``pod`` with a sidecar, or without one and redirected to ztunnel (Istio CNI's annotation)."""
+    app = tuple(c for c in pod.containers if c != "istio-proxy")
+    if ambient:
+        return dataclasses.replace(
+            pod, containers=app, annotations=KeysOnly({"ambient.istio.io/redirection": "enabled"})
+        )
+    return dataclasses.replace(
+        pod, containers=(*app, "istio-proxy"), annotations=KeysOnly({"sidecar.istio.io/status": "{}"})
+    )
 
 
 def _suffix(rng: random.Random, length: int) -> str:
@@ -102,7 +150,7 @@ def new_cluster(
         "default": {},
         "kube-system": {},
         "istio-system": {"topology.istio.io/network": state.network},
-        "sample": {"istio-injection": "enabled"},
+        "sample": dict(INJECTED),
     }
     return state
 

@@ -49,6 +49,8 @@ TLS_VERIFY_FAILED = (
     "X509_verify_cert: certificate verification error at depth 0: unable to get local issuer "
     "certificate:TLS_error_end"
 )
+#: curl's message when ztunnel closes a connection it accepted (exit code 56).
+RESET_BY_PEER = "Recv failure: Connection reset by peer"
 NOT_FOUND = "<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n"
 #: (host, port, path, endpoints or None when the name does not resolve) of a URL.
 Resolved = tuple[str, int, str, list[dict[str, Any]] | None]
@@ -165,10 +167,24 @@ class _Sidecar:
         if port != 5000:  # no such service port: no sidecar listener, the connection is refused
             refused = f"Failed to connect to {host} port {port} after 1 ms: Couldn't connect to server"
             return Outcome(0, "", 1.0, 7, refused)
-        status, body, ms = self._through_sidecar(endpoints, "/" + path)
-        if ms > max_time * 1000:
-            return curl.timed_out(max_time)
-        return Outcome(status, body, ms)
+        if "istio-proxy" not in pod.pod.containers and self.mesh.state(self.cluster).ambient:
+            outcome = self._through_ztunnel(endpoints, "/" + path)
+        else:
+            outcome = Outcome(*self._through_sidecar(endpoints, "/" + path))
+        return curl.timed_out(max_time) if outcome.ms > max_time * 1000 else outcome
+
+    def _through_ztunnel(self, endpoints: list[dict[str, Any]], path: str) -> Outcome:
+        """ztunnel's choice of endpoint (at random, weighted by capacity) and the attempt's outcome.
+
+        ztunnel carries TCP, not HTTP: it has accepted the client's connection before it connects on,
+        and a failure to connect closes it, which curl reports as a reset. It does not retry.
+        """
+        if not endpoints:
+            return Outcome(0, "", 1.0, 56, RESET_BY_PEER)
+        chosen = self._rng.choices(endpoints, weights=[float(ep["weight"]) for ep in endpoints])[0]
+        ok, status, body, ms = self._attempt(chosen, path)
+        self._clock_ms += ms
+        return Outcome(status, body, ms) if ok else Outcome(0, "", ms, 56, RESET_BY_PEER)
 
     def _direct(self, ip: str, port: int, path: str) -> Outcome:
         """A request to a pod IP, not through a sidecar: the network decides (the uninjected probe)."""

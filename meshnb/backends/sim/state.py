@@ -94,6 +94,7 @@ class MeshState:
         self.knobs = knobs
         for name, state in self._states.items():
             state.scale(knobs.replicas.get(name, 1))
+            state.use_ambient(knobs.ambient, self.address)
 
     # ---- derived state ----
 
@@ -293,13 +294,15 @@ class MeshState:
         if port != 5000 or service != "helloworld":
             return []
         src_region, src_zone = self.locality_of(source)
-        weights = self.distribute(src_region)
-        prefer_local = self.knobs.locality_lb and self.knobs.outlier_detection and not weights
+        ambient = self.knobs.ambient  # ztunnel reads no localityLbSetting and no DestinationRule
+        weights = {} if ambient else self.distribute(src_region)
+        prefer_local = self.knobs.locality_lb and self.knobs.outlier_detection and not weights and not ambient
         result = []
         if intended:
             remotes = [c for c in self._states if c != source]
-        else:  # a stale sidecar holds what it had before istiod read the other clusters
-            remotes = [] if source in self.knobs.stale_proxy else self.istiod_reads(source)
+        else:  # a stale sidecar holds what it had before istiod read the other clusters (not ztunnel)
+            stale = source in self.knobs.stale_proxy and not ambient
+            remotes = [] if stale else self.istiod_reads(source)
         # istiod builds EDS from its own cluster's Service and keeps the endpoints whose port name is that
         # Service's (pilot/pkg/xds/endpoints/endpoint_builder.go)
         remotes = [c for c in remotes if intended or self.port_name(c) == self.port_name(source)]
@@ -337,11 +340,12 @@ class MeshState:
                     for p in pods
                 ]
             else:  # another network: one endpoint, the remote east-west gateway, weighted by its pods
+                # (ambient: istiod's split-horizon workload, its capacity the pods' number, HBONE on 15008)
                 result.append(
                     {
                         **common,
                         "address": state.gateway_ip,
-                        "port": 15443,
+                        "port": 15008 if ambient else 15443,
                         "weight": len(pods),
                         "via_gateway": True,
                         "versions": tuple(p.version for p in pods),
@@ -364,4 +368,6 @@ class MeshState:
         if not endpoints:
             return {}
         best = min(ep["priority"] for ep in endpoints)
-        return expected_shares([ep for ep in endpoints if ep["priority"] == best], self.knobs.lb_policy)
+        # ztunnel picks at random weighted by capacity, whatever a DestinationRule says
+        policy = "LEAST_REQUEST" if self.knobs.ambient else self.knobs.lb_policy
+        return expected_shares([ep for ep in endpoints if ep["priority"] == best], policy)
