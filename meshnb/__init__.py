@@ -42,6 +42,7 @@ _EXPORTS = {
     "read_syncz": "meshnb.readers.istiod_debug",
     "read_proxy_status": "meshnb.readers.istioctl_views",
     "read_remote_clusters": "meshnb.readers.istioctl_views",
+    "read_ztunnel": "meshnb.readers.ztunnel",
     "Finding": "meshnb.diagnostics.finding",
     "triage": "meshnb.diagnostics.triage",
     "Report": "meshnb.diagnostics.report",
@@ -101,6 +102,7 @@ if TYPE_CHECKING:
     from meshnb.readers.istiod_debug import read_networkz as read_networkz
     from meshnb.readers.istiod_debug import read_syncz as read_syncz
     from meshnb.readers.istiod_log import read_istiod_log as read_istiod_log
+    from meshnb.readers.ztunnel import read_ztunnel as read_ztunnel
 
 
 def __getattr__(name: str) -> Any:

@@ -37,6 +37,7 @@ PUBLIC = [
     "read_proxy_status",
     "read_remote_clusters",
     "read_syncz",
+    "read_ztunnel",
     "simulate",
     "triage",
 ]

@@ -807,3 +807,106 @@ def test_openssl_names_are_ascii_and_never_raise(attributes):
     text = certs.openssl_name(name)
     assert text.isascii()
     assert text.count(",") >= len(attributes) - 1
+
+
+# --------------------------------------------------------------------------------------------------
+# meshnb.readers.ztunnel.read_ztunnel on Istio's ztunnel test data (tests/data/ztunnel: config dumps,
+# every ztunnel-config workload layout, ztunnel-config all)
+
+ZTUNNEL_FILES = {
+    path.name: path.read_text()
+    for path in sorted((Path(__file__).parent / "data" / "ztunnel").iterdir())
+    if path.suffix != ".md"
+}
+ZTUNNEL_TEXT_FILES = sorted(name for name in ZTUNNEL_FILES if name.endswith(".txt"))
+ZTUNNEL_LINES = sorted({line for name in ZTUNNEL_TEXT_FILES for line in ZTUNNEL_FILES[name].splitlines()})
+
+
+def _ztunnel_or_error(text: str | bytes):
+    """read_ztunnel's frame, or its ParseError (which names an input line, or a JSON path)."""
+    try:
+        df = meshnb.read_ztunnel(text)
+    except ParseError as err:
+        if err.lineno is not None and isinstance(text, str):
+            lines = text.splitlines()
+            assert 1 <= err.lineno <= max(len(lines), 1), err
+            assert err.line is not None and err.line.strip() in text, err
+        elif err.line is not None:
+            assert err.line.startswith("$"), err  # a JSON path
+        return err
+    assert list(df.columns) == ENDPOINT_COLUMNS
+    ports = df["endpoint_port"].dropna()
+    assert ((ports >= 0) & (ports <= 65535)).all()
+    return df
+
+
+def test_every_ztunnel_file_reads():
+    for name, text in ZTUNNEL_FILES.items():
+        result = _ztunnel_or_error(text)
+        assert not isinstance(result, ParseError), (name, result)
+        assert len(result) > 0, name
+
+
+@FUZZ
+@given(st.lists(st.one_of(st.sampled_from(ZTUNNEL_LINES), st.text(max_size=30)), max_size=30).map("\n".join))
+@example(
+    "NAMESPACE SERVICE NAME SERVICE VIP WAYPOINT ENDPOINTS\n"
+    "ns        s            1.2.3.4     None     9/999999999"
+)
+def test_read_ztunnel_mixtures_of_real_lines(text):
+    _ztunnel_or_error(text)
+
+
+@pytest.mark.parametrize("name", ZTUNNEL_TEXT_FILES)
+def test_read_ztunnel_truncated_at_every_line(name):
+    lines = ZTUNNEL_FILES[name].splitlines(keepends=True)
+    for n in range(len(lines) + 1):
+        _ztunnel_or_error("".join(lines[:n]))
+
+
+@FEW
+@given(st.sampled_from(sorted(ZTUNNEL_FILES)), st.data())
+def test_read_ztunnel_real_files_cut_and_mutated(name, data):
+    text = ZTUNNEL_FILES[name]
+    cut = data.draw(st.integers(0, len(text)))
+    _ztunnel_or_error(text[:cut])
+    index = data.draw(st.integers(0, len(text)))
+    new = data.draw(st.one_of(st.sampled_from(list(':,/"-{}[]\n 9')), st.characters()))
+    _ztunnel_or_error(text[:index] + new + text[index + data.draw(st.integers(0, 1)) :])
+
+
+def _mutated_json(doc, path, value):
+    node = doc
+    for step in path:
+        if isinstance(node, dict) and node:
+            key = sorted(node, key=str)[step % len(node)]
+            if step == path[-1] or not isinstance(node[key], dict | list):
+                node[key] = value
+                break
+            node = node[key]
+        elif isinstance(node, list) and node:
+            index = step % len(node)
+            if step == path[-1] or not isinstance(node[index], dict | list):
+                node[index] = value
+                break
+            node = node[index]
+        else:
+            break
+    return json.dumps(doc)
+
+
+@FEW
+@given(
+    st.sampled_from([name for name in ZTUNNEL_FILES if name.endswith(".json")]),
+    st.lists(st.integers(0, 40), min_size=1, max_size=8),
+    st.one_of(
+        st.none(),
+        st.integers(-(2**40), 2**40),
+        st.text(max_size=8),
+        st.booleans(),
+        st.just([{}]),
+        st.just({}),
+    ),
+)
+def test_read_ztunnel_json_with_odd_values(name, path, value):
+    _ztunnel_or_error(_mutated_json(json.loads(ZTUNNEL_FILES[name]), path, value))

@@ -55,6 +55,31 @@ def _real_inputs() -> list[tuple[Path, str]]:
     return found
 
 
+ZTUNNEL = Path(__file__).parent / "data" / "ztunnel"  # origins in its ORIGIN.md
+
+
+@pytest.mark.parametrize(
+    "path", sorted(p for p in ZTUNNEL.iterdir() if p.suffix != ".md"), ids=lambda p: p.name
+)
+def test_ztunnel_inputs_are_detected_as_ztunnel(path):
+    text = path.read_text()
+    assert detect(text).name == "ztunnel"
+    reading = read_any(text)
+    assert reading.kind == "ztunnel" and len(reading.frame) > 0
+    assert list(reading.frame.columns) == list(__import__("meshnb.schemas").schemas.SCHEMAS["endpoints"])
+
+
+def test_a_ztunnel_dump_in_list_form_is_not_taken_for_its_certificates():
+    dump = json.loads((ZTUNNEL / "dump.json").read_text())
+    assert "-----BEGIN " in json.dumps(dump)  # its "certificates" hold PEM
+    listed = {
+        **dump,
+        "workloads": list(dump["workloads"].values()),
+        "services": list(dump["services"].values()),
+    }
+    assert detect(json.dumps(listed, indent=2)).name == "ztunnel"
+
+
 def meshnb_read(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "meshnb", "read", *args],
@@ -223,6 +248,10 @@ _PIECES = st.sampled_from(
         "outbound|80||a::10.0.0.1:80::weight::1",
         "LS0tLS1CRUdJTi",
         "curl: (7) Failed to connect",
+        "NAMESPACE POD NAME ADDRESS NODE WAYPOINT PROTOCOL",
+        "NAMESPACE SERVICE NAME SERVICE VIP WAYPOINT ENDPOINTS",
+        "default   sleep        10.96.30.20 None     1/1",
+        '{"workloads": [',
         "{",
         "[",
     ]

@@ -114,6 +114,12 @@ def _read_endpoints(text: str) -> pd.DataFrame:
     return read_endpoints(text if found is None else found[1])
 
 
+def _is_ztunnel(text: str) -> bool:
+    from meshnb.readers.ztunnel import detect_ztunnel
+
+    return detect_ztunnel(text) is not None
+
+
 def _first_line(text: str) -> str:
     head = _head(text)
     return head[0] if head else ""
@@ -192,7 +198,9 @@ class Kind:
 
 
 #: Every kind :func:`read_any` knows, in the order their signatures are tried (istiod's log before the
-#: certificates: istiod prints the certificates it generates, PEM blocks and all).
+#: certificates: istiod prints the certificates it generates, PEM blocks and all; ztunnel's config dump
+#: before them too, it holds its certificates' PEM, and before the endpoints, which would take a
+#: ztunnel table for none of theirs and its dump for an Envoy one).
 KINDS: tuple[Kind, ...] = (
     Kind(
         "istiod-log",
@@ -200,6 +208,13 @@ KINDS: tuple[Kind, ...] = (
         "istiod_events",
         _is_istiod_log,
         _reader("meshnb.readers.istiod_log", "read_istiod_log"),
+    ),
+    Kind(
+        "ztunnel",
+        "ztunnel's endpoints (its config dump, istioctl ztunnel-config workload, service or all)",
+        "endpoints",
+        _is_ztunnel,
+        _reader("meshnb.readers.ztunnel", "read_ztunnel"),
     ),
     Kind(
         "certs",
@@ -326,7 +341,7 @@ def read_any(text: str | bytes, kind: str | None = None) -> Reading:
     >>> read_any("x", kind="pem")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: unknown kind 'pem': istiod-log, certs, curl, remote-clusters, proxy-status, ...
+    ValueError: unknown kind 'pem': istiod-log, ztunnel, certs, curl, remote-clusters, proxy-status, ...
     """
     text = _text(text)
     if kind is None:
