@@ -36,6 +36,7 @@ _EXPORTS = {
     "read_curl": "meshnb.readers.curl",
     "read_endpoints": "meshnb.readers.endpoints",
     "read_istiod_log": "meshnb.readers.istiod_log",
+    "read_ambientz": "meshnb.readers.istiod_debug",
     "read_clusterz": "meshnb.readers.istiod_debug",
     "read_endpoint_shards": "meshnb.readers.istiod_debug",
     "read_networkz": "meshnb.readers.istiod_debug",
@@ -73,6 +74,7 @@ if TYPE_CHECKING:
     from meshnb.backends.lab import lab as lab
     from meshnb.backends.sim import SCENARIOS as SCENARIOS
     from meshnb.backends.sim import simulate as simulate
+    from meshnb.diagnostics.ambient import check_ambient as check_ambient
     from meshnb.diagnostics.connectivity import check_connectivity as check_connectivity
     from meshnb.diagnostics.diff import diff as diff
     from meshnb.diagnostics.endpoints import check_endpoints as check_endpoints
@@ -97,6 +99,7 @@ if TYPE_CHECKING:
     from meshnb.readers.endpoints import read_endpoints as read_endpoints
     from meshnb.readers.istioctl_views import read_proxy_status as read_proxy_status
     from meshnb.readers.istioctl_views import read_remote_clusters as read_remote_clusters
+    from meshnb.readers.istiod_debug import read_ambientz as read_ambientz
     from meshnb.readers.istiod_debug import read_clusterz as read_clusterz
     from meshnb.readers.istiod_debug import read_endpoint_shards as read_endpoint_shards
     from meshnb.readers.istiod_debug import read_networkz as read_networkz

@@ -409,6 +409,21 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "cluster": "string",
         "value": "string",
     },
+    "ambient.clusters": {
+        "cluster": "string",
+        "status": "string",
+        "reason": "string",
+        "mode": "string",
+        "east_west": "int64",
+        "detail": "string",
+    },
+    "ambient.gateways": {
+        "cluster": "string",
+        "gateway": "string",
+        "network": "string",
+        "class": "string",
+        "missing": "string",
+    },
     "locality.clusters": {
         "cluster": "string",
         "status": "string",
@@ -461,6 +476,14 @@ REASONS: dict[str, str] = {
     "proxy-stale": "istiod holds the missing endpoints, but the proxy has not acknowledged them",
     "no-network-gateway": "istiod holds the missing endpoints, but knows no gateway for their network",
     "not-sent-to-ztunnel": "istiod holds the missing endpoints, but sends ztunnel no workload of them",
+    # ambient
+    "not-ambient": "the namespace is not in ambient mode in this cluster: nothing ambient to check",
+    "service-absent": "the service does not exist in the ambient client's cluster (ztunnel needs its VIP)",
+    "no-global-scope": "the mesh config has no GLOBAL serviceScopeConfigs entry: no service is global",
+    "service-not-global": "the service is not global in the client's cluster (istio.io/global)",
+    "no-east-west-gateway": "another network has no east-west gateway istiod recognises for ambient",
+    "multi-network-off": "istiod sends ztunnel nothing of the other networks (AMBIENT_ENABLE_MULTI_NETWORK)",
+    "waypoint-mismatch": "the service's waypoint is not named alike in every cluster",
     # remote-secrets (clusters)
     "secret-missing": "no remote secret for another cluster",
     "wrong-data-key": "a remote secret's data key is not the cluster's name",

@@ -18,6 +18,7 @@ import pytest
 
 import meshnb
 from meshnb.backends.base import Pod
+from meshnb.diagnostics.ambient import check_ambient
 from meshnb.diagnostics.load_balancing import capacity_weights, check_load_balancing
 from meshnb.diagnostics.modes import dataplane_modes, labelled_mode, namespace_mode, pod_mode
 from meshnb.errors import ParseError
@@ -104,7 +105,7 @@ def test_an_ambient_client_gets_the_capacity_weighted_split_whatever_the_destina
     for row in split.itertuples():
         assert row.ci_low <= row.expected_share <= row.ci_high, row
     assert finding.details["modes"] == {"cluster1": "ambient", "cluster2": "ambient"}
-    assert "ambient clients in cluster1 and cluster2" in finding.summary
+    assert "(ambient in cluster1 and cluster2: ztunnel picks by capacity)" in finding.summary
 
 
 def test_a_sidecar_client_is_judged_as_before():
@@ -216,3 +217,139 @@ def test_the_simulated_istiod_sends_one_split_horizon_workload_per_remote_networ
     ]
     assert got == [["10.1.0.13", 1, "cluster1", "network1", False], [None, 3, "cluster2", "network2", True]]
     assert read_ambientz(answer(meshnb.simulate(), "cluster1", "/debug/ambientz")).empty
+
+
+def test_read_any_tells_istiods_ambientz_from_ztunnels_own_dump():
+    real = (VIEWS / "ambientz-real-istiod-1.31-dev-cluster1.json").read_text()
+    reading = meshnb.read_any(real)
+    assert (reading.kind, len(reading.frame)) == ("ambientz", len(_ports_by_hand(json.loads(real))))
+    ztunnel_dump = (Path(__file__).parent / "data" / "ztunnel" / "dump.json").read_text()
+    assert meshnb.read_any(ztunnel_dump).kind == "ztunnel"
+
+
+# ---- the ambient check -----------------------------------------------------------------------------
+
+AMBIENT_FAULTS = {
+    "ambient-service-not-global": "service-not-global",
+    "ambient-no-global-scope": "no-global-scope",
+    "ambient-multi-network-off": "multi-network-off",
+    "ambient-no-east-west-gateway": "no-east-west-gateway",
+}
+
+
+def test_the_ambient_check_is_skipped_in_sidecar_mode_and_passes_a_healthy_ambient_mesh():
+    skipped = check_ambient(meshnb.simulate())
+    assert skipped.status == "skipped" and set(skipped.evidence["clusters"]["reason"]) == {"not-ambient"}
+    healthy = check_ambient(meshnb.simulate("ambient"))
+    assert healthy.status == "pass", healthy.summary
+    assert healthy.evidence["gateways"][["cluster", "class", "missing"]].values.tolist() == [
+        ["cluster1", "istio-east-west", ""],
+        ["cluster2", "istio-east-west", ""],
+    ]
+
+
+@pytest.mark.parametrize(("scenario", "reason"), sorted(AMBIENT_FAULTS.items()))
+def test_each_ambient_fault_is_its_own_reason_for_the_client_cluster(scenario, reason):
+    finding = check_ambient(meshnb.simulate(scenario))
+    rows = finding.evidence["clusters"].set_index("cluster")
+    assert (finding.status, rows.loc["cluster1", "reason"], rows.loc["cluster2", "status"]) == (
+        "fail",
+        reason,
+        "pass",
+    )
+    assert finding.next_steps and "`kubectl --context=" in finding.next_steps[0]
+
+
+def test_a_gateway_that_misses_a_requirement_names_it():
+    from meshnb.diagnostics.ambient import REQUIREMENTS, gateway_gaps
+
+    gateway = {
+        "metadata": {"labels": {"topology.istio.io/network": "network2"}},
+        "spec": {
+            "gatewayClassName": "istio-east-west",
+            "listeners": [{"protocol": "HBONE", "tls": {"mode": "Passthrough"}}],
+        },
+        "status": {"addresses": [{"type": "IPAddress", "value": "172.18.2.100"}]},
+    }
+    assert gateway_gaps(gateway) == [REQUIREMENTS[3]]
+    gateway["spec"]["listeners"][0]["tls"]["mode"] = "Terminate"
+    assert gateway_gaps(gateway) == []
+    assert gateway_gaps({}) == list(REQUIREMENTS)
+
+
+def test_several_recognised_gateways_on_a_network_warn():
+    finding = check_ambient(meshnb.simulate("ambient", second_gateway=("cluster2",)))
+    rows = finding.evidence["clusters"].set_index("cluster")
+    assert (finding.status, rows.loc["cluster1", "reason"]) == ("warn", "several-gateways")
+
+
+def test_the_service_scope_follows_istiods_selectors():
+    from meshnb.diagnostics.ambient import is_global
+
+    by_namespace = [{"namespaceSelector": {"matchLabels": {"team": "a"}}, "scope": "GLOBAL"}]
+    assert is_global(by_namespace, {}, {"team": "a"}) and not is_global(by_namespace, {}, {"team": "b"})
+    local_first = [
+        {"servicesSelector": {"matchExpressions": [{"key": "x", "operator": "Exists"}]}, "scope": "LOCAL"}
+    ]
+    assert not is_global(local_first, {"x": "1"}, {})
+    not_in = [
+        {
+            "servicesSelector": {"matchExpressions": [{"key": "x", "operator": "NotIn", "values": ["no"]}]},
+            "scope": "GLOBAL",
+        }
+    ]
+    assert (
+        is_global(not_in, {}, {})
+        and is_global(not_in, {"x": "yes"}, {})
+        and not is_global(not_in, {"x": "no"}, {})
+    )
+
+
+def test_a_cluster_not_read_is_an_error_row_and_the_others_are_judged():
+    finding = check_ambient(meshnb.simulate("ambient-service-not-global", unreachable="cluster2"))
+    rows = finding.evidence["clusters"].set_index("cluster")
+    assert (
+        rows.loc["cluster2", "status"] == "error" and rows.loc["cluster1", "reason"] == "service-not-global"
+    )
+
+
+SIDECAR_SCENARIOS = sorted(s for s in meshnb.SCENARIOS if not s.startswith("ambient"))
+
+
+@pytest.mark.parametrize("scenario", SIDECAR_SCENARIOS)
+def test_every_sidecar_scenario_run_in_ambient_mode_is_diagnosed(scenario):
+    # ambient changes what is seen, not what is wrong: the same causes, but for what ztunnel does not
+    # have (a stale sidecar, Envoy's locality settings)
+    got = [
+        (c.key, c.clusters) for c in meshnb.triage(meshnb.simulate(scenario, ambient=True)).diagnosis.causes
+    ]
+    want = [(c.key, c.clusters) for c in meshnb.triage(meshnb.simulate(scenario)).diagnosis.causes]
+    if scenario in ("stale-proxy", "locality-prefer-local"):
+        want = []
+    assert got == want
+
+
+def test_a_waypoint_named_otherwise_in_one_cluster_is_named():
+    import dataclasses
+
+    mesh = meshnb.simulate("ambient")
+    real = mesh.clusters["cluster2"]
+
+    class Waypointed:  # cluster2's helloworld bound to a waypoint cluster1's is not
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def list_services(self, namespace, label_selector=None):
+            return [
+                dataclasses.replace(s, labels={**s.labels, "istio.io/use-waypoint": "waypoint"})
+                if s.name == "helloworld"
+                else s
+                for s in real.list_services(namespace, label_selector)
+            ]
+
+    mesh.clusters["cluster2"] = Waypointed()
+    finding = check_ambient(mesh)
+    rows = finding.evidence["clusters"].set_index("cluster")
+    assert rows["reason"].tolist() == ["waypoint-mismatch", "waypoint-mismatch"]
+    assert "its waypoint (none) is not the one of cluster2" in rows.loc["cluster1", "detail"]
+    assert any("same name in every cluster" in step for step in finding.next_steps)

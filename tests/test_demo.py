@@ -198,3 +198,22 @@ def test_the_demo_drives_the_lab():
         panel.locality.value = "prefer-local"
         panel.step()
         assert shares(panel, "cluster1") == {"v1": 1.0} and shares(panel, "cluster2") == {"v2": 1.0}
+
+
+def test_the_data_plane_switch_runs_the_same_mesh_through_ztunnel_and_says_the_difference(demo):
+    demo.policy.value = "RANDOM"
+    demo.replicas["cluster2"].value = 3
+    assert "Envoy sidecar" in demo.data_plane_note.value and not demo.policy.disabled
+    assert shares(demo, "cluster1", "expected") == {"v1": 0.5, "v2": 0.5}  # RANDOM: the gateway is one host
+    demo.data_plane.value = True
+    assert demo.mesh.knobs.ambient and demo.mesh.knobs.lb_policy == "RANDOM"  # kept for the way back
+    assert "ztunnel" in demo.data_plane_note.value
+    assert (
+        demo.policy.disabled and demo.locality.disabled and demo.outlier.disabled and demo.keep_local.disabled
+    )
+    assert shares(demo, "cluster1", "expected") == {"v1": 0.25, "v2": 0.75}  # by capacity
+    demo.step()
+    assert set(shares(demo, "cluster1")) == {"v1", "v2"}
+    assert "ztunnel holds" in demo.story.value and "capacity 3" in demo.story.value
+    demo.data_plane.value = False
+    assert not demo.mesh.knobs.ambient and not demo.policy.disabled

@@ -15,7 +15,7 @@ import pytest
 import meshnb
 from meshnb.backends.base import ExecResult
 from meshnb.diagnostics.endpoints import check_endpoints
-from meshnb.diagnostics.istiod_views import VIEWS, read_istiod, request_argv
+from meshnb.diagnostics.istiod_views import MULTICLUSTER_VIEWS, VIEWS, read_istiod, request_argv
 from meshnb.diagnostics.remote_secrets import check_remote_secrets
 from meshnb.diagnostics.triage import triage
 from meshnb.errors import Forbidden
@@ -29,7 +29,7 @@ def test_every_view_is_read_from_every_istiod_pod_through_exec():
     cluster = meshnb.simulate().clusters["cluster1"]
     view = read_istiod(cluster)
     assert view.errors == []
-    assert set(view.frames) == {"clusterz", "syncz", "endpoint_shards", "networkz", "ambientz"}
+    assert set(view.frames) == {"clusterz", "syncz", "endpoint_shards", "networkz"}
     assert view.pods == [p.name for p in cluster.list_pods("istio-system", "app=istiod")]
     assert view.frames["clusterz"][["cluster", "status"]].values.tolist() == [
         ["cluster1", "synced"],
@@ -40,7 +40,7 @@ def test_every_view_is_read_from_every_istiod_pod_through_exec():
     ips = {c: cluster.mesh.pods_of(c, "sample", "helloworld")[0].pod.ip for c in ("cluster1", "cluster2")}
     assert dict(zip(shards["shard_cluster"], shards["address"], strict=True)) == ips
     assert set(view.frames["networkz"]["network"]) == {"network1", "network2"}
-    assert cluster.calls["exec"] == len(VIEWS)
+    assert cluster.calls["exec"] == len(MULTICLUSTER_VIEWS) == len(VIEWS) - 1  # not ambientz
 
 
 def test_a_namespace_query_reaches_istiod_and_only_known_views_are_asked():
@@ -82,7 +82,7 @@ def test_what_cannot_be_read_is_said_and_the_rest_is_kept():
         },
     )
     view = read_istiod(fake)
-    assert set(view.frames) == {"endpoint_shards", "ambientz"}
+    assert set(view.frames) == {"endpoint_shards"}
     text = view.error()
     assert "/debug/clusterz could not be asked" in text and "forbidden" in text
     assert "does not serve /debug/networkz" in text

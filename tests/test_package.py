@@ -37,6 +37,7 @@ PUBLIC = [
     "read_proxy_status",
     "read_remote_clusters",
     "read_syncz",
+    "read_ambientz",
     "read_ztunnel",
     "simulate",
     "triage",
@@ -56,6 +57,7 @@ def test_all_is_the_public_names():
         "check_remote_secrets",
         "check_credentials",
         "check_identity",
+        "check_ambient",
         "check_locality",
     ]
     assert meshnb.__all__ == sorted(PUBLIC + checks)

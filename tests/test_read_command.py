@@ -37,6 +37,7 @@ KIND_OF = {
     "views/networkz-*": "networkz",
     "views/endpointShardz-*": "endpoint-shards",
     "views/syncz-*": "syncz",
+    "views/ambientz-*": "ambientz",
 }
 
 

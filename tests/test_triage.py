@@ -34,6 +34,12 @@ EXPECTED = {
     "drifted-destination-rule": [("config-drift", ("cluster1", "cluster2"))],
     # the port named otherwise in cluster2: no proxy gets the other cluster's endpoints
     "service-port-drift": [("sameness", ("cluster1", "cluster2"))],
+    # ambient: the ambient check names what cluster1's ztunnels miss (cluster2's gateway for the last)
+    "ambient": [],
+    "ambient-service-not-global": [("ambient-service-not-global", ("cluster1",))],
+    "ambient-no-global-scope": [("ambient-no-global-scope", ("cluster1",))],
+    "ambient-multi-network-off": [("ambient-multi-network-off", ("cluster1",))],
+    "ambient-no-east-west-gateway": [("ambient-no-east-west-gateway", ("cluster1",))],
 }
 
 
@@ -52,7 +58,7 @@ def test_every_scenario_is_diagnosed(scenario, allow_changes):
     assert _causes(report) == EXPECTED[scenario]
     assert list(report.findings) == list(ORDER)
     assert (report.findings["connectivity"].status == "skipped") is not allow_changes
-    if scenario == "healthy":
+    if scenario in ("healthy", "ambient"):
         assert report.status == "pass" and report.diagnosis.summary.startswith("no problem found")
     elif not EXPECTED[scenario]:  # a warning that breaks no traffic: in the check list, not a cause
         assert report.diagnosis.summary.startswith("no problem found")

@@ -85,7 +85,8 @@ class Check:
     argument of its name (``endpoints=...``), so what one check read is not read again. ``by_hand``
     gives the kubectl and istioctl commands that gather the same evidence by hand
     (:mod:`meshnb.diagnostics.by_hand`). ``guide`` is the heading of the guide's section the check
-    follows (:data:`GUIDE_URL`), as the guide writes it.
+    follows (:data:`GUIDE_URL`), as the guide writes it; ``docs``, the address of another page of
+    Istio's docs for a check the guide has no section for (ambient mode).
     """
 
     name: str
@@ -100,6 +101,7 @@ class Check:
     needs: tuple[str, ...] = ()
     by_hand: Callable[[Hand], Iterable[str]] | None = None
     guide: str = ""
+    docs: str = ""
 
     @property
     def export(self) -> str:
@@ -118,6 +120,8 @@ class Check:
         >>> Check("toy", print, "a toy", guide="Trust Configuration").guide_url
         'https://istio.io/latest/docs/ops/diagnostic-tools/multicluster/#trust-configuration'
         """
+        if self.docs:
+            return self.docs
         return f"{GUIDE_URL}#{anchor(self.guide)}" if self.guide else ""
 
     @property

@@ -13,7 +13,7 @@ warning, and like a pass it leaves the exit code at 0.
 >>> from meshnb.diagnostics.triage import triage
 >>> found = rows(triage(meshnb.simulate("trust-mismatch"), requests=20))
 >>> [(row.mark, row.check) for row in found if row.status != "pass"]
-[('×', 'load-balancing'), ('-', 'connectivity'), ('×', 'trust')]
+[('×', 'load-balancing'), ('-', 'connectivity'), ('×', 'trust'), ('-', 'ambient')]
 >>> print(text(found, short=True, width=100).splitlines()[-1])
 Status check results are ×
 """

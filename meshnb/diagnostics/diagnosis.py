@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from meshnb.diagnostics.ambient import headline as ambient_headline
+from meshnb.diagnostics.ambient import steps as ambient_steps
 from meshnb.diagnostics.by_hand import Hand
 from meshnb.diagnostics.check import Check
 from meshnb.diagnostics.connectivity import STEP_NETWORK
@@ -348,6 +350,39 @@ def _identity(findings: dict[str, Finding], rows: Rows, hand: Hand, known: list[
     return causes
 
 
+def _ambient(findings: dict[str, Finding], rows: Rows, hand: Hand) -> list[Cause]:
+    """A cause per ambient reason, with its clusters and next step (what ambient clients miss)."""
+    groups: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, row in rows.get("ambient", {}).items():  # several gateways: the identity check's cause
+        if row["status"] in ("fail", "warn") and row["reason"] != "several-gateways":
+            groups.setdefault(row["reason"], {})[name] = row
+    details = findings["ambient"].details if "ambient" in findings else {}
+    namespace, service = str(details.get("namespace", "sample")), str(details.get("service", "helloworld"))
+    bare = [
+        n for n, row in rows.get("ambient", {}).items() if row["status"] != "error" and not row["east_west"]
+    ]
+    return [
+        Cause(
+            f"ambient-{reason}",
+            ambient_headline(reason, sorted(group)),
+            tuple(sorted(group)),
+            [f"{name}: {row['detail']}" for name, row in sorted(group.items())],
+            " ".join(ambient_steps({reason: sorted(group)}, hand, namespace, service, sorted(bare))),
+        )
+        for reason, group in groups.items()
+    ]
+
+
+def _explained(causes: list[Cause], specific: list[Cause]) -> list[Cause]:
+    """``causes``, then ``specific``, without the catch-all control-plane cause where they name its clusters.
+
+    An ambient client's istiod sending ztunnel nothing of the other networks is said precisely there.
+    """
+    named = {c for cause in specific for c in cause.clusters}
+    kept = [c for c in causes if not (c.key == "control-plane" and set(c.clusters) <= named)]
+    return kept + specific
+
+
 def _locality(findings: dict[str, Finding], rows: Rows) -> Cause | None:
     preferring = _with(rows.get("locality", {}), "prefers-local", "failover-blocked")
     preferred = sorted(n for n in preferring if n in _local_only(rows))
@@ -489,6 +524,7 @@ def diagnose(
     ]
     causes = _without_down(causes + _control_plane(findings, rows, hand))
     causes += _identity(findings, rows, hand, causes)
+    causes = _explained(causes, _ambient(findings, rows, hand))
     if locality := _locality(findings, rows):
         causes.append(locality)
     causes = _sameness(findings, rows, causes, hand)

@@ -121,6 +121,11 @@ def _headline(clusters: pd.DataFrame, missing: dict[str, list[str]], wanted: str
                 f"istiod in {who} knows no east-west gateway for the network of "
                 f"{listed(missing[names[0]]) if one else 'the other clusters'}, so it drops their endpoints"
             )
+        elif reason == "not-sent-to-ztunnel":
+            said.append(
+                f"istiod in {who} holds {listed(missing[names[0]]) if one else 'the other clusters'}'s "
+                "endpoints but sends ztunnel none of them (see the ambient check)"
+            )
         elif reason == "no-endpoints":
             said.append(f"{proxies} {'holds' if one else 'hold'} no endpoint of {wanted}")
         elif reason == "unhealthy-endpoints":

@@ -54,6 +54,9 @@ VIEWS: dict[str, tuple[Callable[..., pd.DataFrame], str]] = {
     "/debug/networkz": (read_networkz, "networkz"),
     "/debug/ambientz": (lambda text, istiod: read_ambientz(text), "ambientz"),
 }
+#: What :func:`read_istiod` reads unless told: the multicluster views (``ambientz`` is read when a
+#: client is in ambient mode; an istiod without ambient mode has nothing there).
+MULTICLUSTER_VIEWS = ("/debug/clusterz", "/debug/syncz", "/debug/endpointShardz", "/debug/networkz")
 #: Seconds an istiod has to answer one view (a large mesh's endpointShardz takes a while).
 TIMEOUT = 20.0
 
@@ -85,7 +88,7 @@ class IstiodView:
 
 def read_istiod(
     cluster: Cluster,
-    paths: Sequence[str] = tuple(VIEWS),
+    paths: Sequence[str] = MULTICLUSTER_VIEWS,
     namespace: str = "istio-system",
     pods: Sequence[Pod] | None = None,
 ) -> IstiodView:

@@ -612,7 +612,7 @@ def check_load_balancing(
         )
         ambient = [name for name, mode in modes.items() if mode == AMBIENT]
         if ambient:
-            summary += f" (ambient clients in {listed(ambient)}: ztunnel's choice, weighted by capacity)"
+            summary += f" (ambient in {listed(ambient)}: ztunnel picks by capacity)"
     return Finding(
         check=CHECK,
         status=status,

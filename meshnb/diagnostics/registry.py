@@ -5,7 +5,7 @@ to :data:`MODULES`; the command line, triage, :mod:`meshnb.panels` and ``meshnb`
 
 >>> list(CHECKS)  # doctest: +NORMALIZE_WHITESPACE
 ['load-balancing', 'connectivity', 'trust', 'sameness', 'endpoints', 'remote-secrets', 'credentials',
- 'identity', 'locality']
+ 'identity', 'ambient', 'locality']
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ __all__ = ["CHECKS", "MODULES", "Registry"]
 
 #: The check modules, in the guide's order: does traffic cross? the network, trust, the service the
 #: same in every cluster (the step-by-step diagnosis's first assumption), the control plane (what the
-#: proxies hold, the remote secrets, their credentials tried, the clusters' identities), locality.
+#: proxies hold, the remote secrets, their credentials tried, the clusters' identities, what ambient
+#: clients need), locality.
 MODULES = (
     "meshnb.diagnostics.load_balancing",
     "meshnb.diagnostics.connectivity",
@@ -29,6 +30,7 @@ MODULES = (
     "meshnb.diagnostics.remote_secrets",
     "meshnb.diagnostics.credentials",
     "meshnb.diagnostics.identity",
+    "meshnb.diagnostics.ambient",
     "meshnb.diagnostics.locality",
 )
 

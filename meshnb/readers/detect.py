@@ -134,6 +134,18 @@ def _is_table(name: str) -> Callable[[str], bool]:
     return looks_like
 
 
+def _is_ambientz(doc: dict[str, Any]) -> bool:
+    """istiod's ``/debug/ambientz``: its three lists (or nulls), and none of a ztunnel dump's keys.
+
+    ztunnel's own dump names a workload's IPs ``workloadIps`` and a service's ``vips``; istiod's WDS
+    messages, ``addresses``.
+    """
+    if set(doc) != {"workloads", "services", "policies"}:
+        return False
+    items = [i for key in ("workloads", "services") if isinstance(doc[key], list) for i in doc[key]]
+    return all(isinstance(i, dict) and "workloadIps" not in i and "vips" not in i for i in items)
+
+
 def _view_of(doc: Any) -> str | None:
     """Which istiod view (or ``istioctl proxy-status -o json``) a JSON document is, from its keys."""
     if isinstance(doc, dict):
@@ -142,6 +154,8 @@ def _view_of(doc: Any) -> str | None:
             isinstance(r, dict) and str(r.get("@type", "")).endswith("ClientConfig") for r in resources
         ):
             return "proxy-status"
+        if _is_ambientz(doc):
+            return "ambientz"
         first = next(iter(doc.values()), None)
         inner = next(iter(first.values()), None) if isinstance(first, dict) and first else None
         return "endpoint-shards" if isinstance(inner, dict) and "Shards" in inner else None
@@ -208,6 +222,13 @@ KINDS: tuple[Kind, ...] = (
         "istiod_events",
         _is_istiod_log,
         _reader("meshnb.readers.istiod_log", "read_istiod_log"),
+    ),
+    Kind(
+        "ambientz",
+        "istiod's /debug/ambientz (the workloads it sends ztunnels)",
+        "endpoints",
+        _is_json_view("ambientz"),
+        _reader("meshnb.readers.istiod_debug", "read_ambientz"),
     ),
     Kind(
         "ztunnel",
@@ -341,7 +362,7 @@ def read_any(text: str | bytes, kind: str | None = None) -> Reading:
     >>> read_any("x", kind="pem")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: unknown kind 'pem': istiod-log, ztunnel, certs, curl, remote-clusters, proxy-status, ...
+    ValueError: unknown kind 'pem': istiod-log, ambientz, ztunnel, certs, curl, remote-clusters, ...
     """
     text = _text(text)
     if kind is None:

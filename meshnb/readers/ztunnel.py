@@ -286,7 +286,7 @@ def _network_address(value: Any, path: str) -> tuple[str | None, str]:
 
 def _health(value: Any, path: str) -> str:
     status = "Healthy" if value is None else value
-    if status not in _HEALTH:
+    if not isinstance(status, str) or status not in _HEALTH:
         raise json_error(f"expected a status Healthy or Unhealthy, got {value!r}", path)
     return _HEALTH[status]
 

@@ -51,6 +51,15 @@ LOCALITY_LABELS = {
 WIDE = {"width": "320px"}
 
 
+#: What each data plane does with a request, in one sentence (the demo shows it under its switch).
+DATA_PLANE_NOTES = {
+    False: "Each pod's Envoy sidecar picks an endpoint by the load-balancing policy; another network is one "
+    "endpoint, its east-west gateway, weighted by the pods behind it.",
+    True: "No sidecars: each node's ztunnel picks at random, weighted by capacity (another network's pods "
+    "are one endpoint whose capacity is their number); policy and locality settings do not apply.",
+}
+
+
 def _percentages(shares: dict[str, float]) -> str:
     return (
         " · ".join(f"{share:.0%} {'failed' if v == ERROR else v}" for v, share in shares.items() if share)
@@ -113,6 +122,7 @@ class BalancingDemo(widgets.HBox):
         self.figure = go.FigureWidget(self._figure(self.table()))
 
         controls = [
+            self.data_plane,
             self.policy,
             self.locality,
             self.outlier,
@@ -136,7 +146,7 @@ class BalancingDemo(widgets.HBox):
                 section(
                     "Traffic", [widgets.HBox([self.running, self.reset_button]), self.batch, self.status]
                 ),
-                section("Configuration", controls),
+                section("Configuration", [controls[0], self.data_plane_note, *controls[1:]]),
                 section("Faults", list(self.faults.values())),
             ],
             layout={"width": "340px", "flex": "0 0 340px"},
@@ -156,7 +166,16 @@ class BalancingDemo(widgets.HBox):
     # ---- the mesh's settings ----
 
     def _configuration(self, knobs: Knobs) -> None:
-        """The controls of what is configured: policy, locality, outlier detection, pods per cluster."""
+        """The controls of what is configured: data plane, policy, locality, outlier detection, pods."""
+        self.data_plane = widgets.ToggleButtons(
+            options=[("Sidecars", False), ("Ambient", True)],
+            value=knobs.ambient,
+            description="Data plane",
+            tooltips=["An Envoy sidecar in every pod", "No sidecars: a ztunnel on every node"],
+        )
+        self.data_plane.add_class("meshnb-demo-data-plane")
+        self.data_plane_note = widgets.HTML()
+        self.data_plane_note.add_class("meshnb-demo-data-plane-note")
         self.policy = widgets.Dropdown(
             options=[(POLICY_LABELS[p], p) for p in POLICIES],
             value=knobs.lb_policy,
@@ -218,6 +237,7 @@ class BalancingDemo(widgets.HBox):
         locality = self.locality.value
         first = self.sources[0]
         return {
+            "ambient": self.data_plane.value,
             "lb_policy": self.policy.value,
             "locality_lb": locality != "off",
             "outlier_detection": self.outlier.value,
@@ -232,7 +252,11 @@ class BalancingDemo(widgets.HBox):
         }
 
     def _sync_controls(self) -> None:
-        self.keep_local.disabled = self.locality.value != "distribute"
+        ambient = bool(self.data_plane.value)
+        self.data_plane_note.value = f"<i>{html.escape(DATA_PLANE_NOTES[ambient])}</i>"
+        for control in (self.policy, self.locality, self.outlier):  # Envoy's settings: ztunnel reads none
+            control.disabled = ambient
+        self.keep_local.disabled = ambient or self.locality.value != "distribute"
 
     def _on_change(self, change: dict) -> None:
         if change["owner"] is self.locality and change["new"] == "prefer-local":

@@ -20,6 +20,12 @@ POLICY_WORDS = {
     "RANDOM": "Random ignores weights: the remote gateway counts as one host however many pods it stands for",
 }
 
+#: How ztunnel picks, for an ambient mesh (its story has no policy or locality sentence).
+AMBIENT_WORDS = (
+    "ztunnel picks at random, weighted by capacity, and reads no load-balancing policy or locality "
+    "setting, so each pod of the service gets the same share wherever it runs."
+)
+
 
 def _pods(count: int) -> str:
     return f"{count} pod" + ("" if count == 1 else "s")
@@ -117,7 +123,13 @@ def _faults(mesh: SimMesh, source: str) -> list[str]:
 def why(mesh: SimMesh, source: str) -> list[str]:
     """Sentences on where ``source``'s requests go and why: endpoints, policy, locality, faults."""
     endpoints = mesh.endpoints(source, "sample", "helloworld", 5000)
-    sentences = [_holdings(mesh, source), _locality(mesh, source)]
-    if len({ep["weight"] for ep in endpoints}) > 1 or mesh.knobs.lb_policy != "LEAST_REQUEST":
-        sentences.append(POLICY_WORDS[mesh.knobs.lb_policy] + ".")
+    if mesh.knobs.ambient:
+        sentences = [
+            _holdings(mesh, source).replace("sidecar", "ztunnel").replace("weight", "capacity"),
+            AMBIENT_WORDS,
+        ]
+    else:
+        sentences = [_holdings(mesh, source), _locality(mesh, source)]
+        if len({ep["weight"] for ep in endpoints}) > 1 or mesh.knobs.lb_policy != "LEAST_REQUEST":
+            sentences.append(POLICY_WORDS[mesh.knobs.lb_policy] + ".")
     return sentences + _faults(mesh, source)

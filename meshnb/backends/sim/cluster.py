@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from meshnb.backends.base import DEFAULT_TIMEOUT, ExecResult, Node, Pod, PortSpec, Secret, SecretData, Service
 from meshnb.backends.sim import debug
 from meshnb.backends.sim.dataplane import CommandOutput
-from meshnb.backends.sim.knobs import CONNECTION_POOL, OUTLIER_DETECTION
+from meshnb.backends.sim.knobs import AMBIENT_SCOPE, CONNECTION_POOL, OUTLIER_DETECTION
 from meshnb.backends.sim.layout import SimPod
 from meshnb.backends.sim.lb import DEFAULT_POLICY
 from meshnb.errors import ClusterError, ExecError, InvalidName, NotFound, Unreachable
@@ -138,7 +138,8 @@ class SimCluster:
                 Service(
                     "helloworld",
                     namespace,
-                    {"app": "helloworld", "service": "helloworld"},
+                    {"app": "helloworld", "service": "helloworld"}
+                    | ({"istio.io/global": "true"} if self._global() else {}),
                     "ClusterIP",
                     f"10.{state.index}.96.30",
                     (),
@@ -165,7 +166,10 @@ class SimCluster:
                 {"from": f"{region}/*", "to": {f"{r}/*": w for r, w in self.mesh.distribute(region).items()}}
                 for region in self.mesh.regions()
             ]
-        mesh = yaml.safe_dump({"accessLogFile": "/dev/stdout", "localityLbSetting": setting}, sort_keys=False)
+        config: dict[str, Any] = {"accessLogFile": "/dev/stdout", "localityLbSetting": setting}
+        if self.mesh.knobs.ambient and self.name not in self.mesh.knobs.ambient_no_scope:
+            config["serviceScopeConfigs"] = [AMBIENT_SCOPE]
+        mesh = yaml.safe_dump(config, sort_keys=False)
         return {"mesh": mesh, "meshNetworks": "networks: {}"}
 
     def namespace_labels(self, name: str) -> dict[str, str]:
@@ -196,6 +200,8 @@ class SimCluster:
                 policy["outlierDetection"]["maxEjectionPercent"] = knobs.max_ejection_percent
         if self.name in knobs.drifted_destination_rule:
             policy["connectionPool"] = {"http": dict(CONNECTION_POOL)}
+        if (group, plural) == ("gateway.networking.k8s.io", "gateways"):
+            return self._east_west_gateways(namespace, version)
         if (group, plural) != ("networking.istio.io", "destinationrules") or not policy:
             return []
         if not self.mesh.serves(namespace, "helloworld"):
@@ -207,6 +213,42 @@ class SimCluster:
                 "metadata": {"name": "helloworld", "namespace": namespace},
                 "spec": {"host": f"helloworld.{namespace}.svc.cluster.local", "trafficPolicy": policy},
             }
+        ]
+
+    def _global(self) -> bool:
+        """Whether this cluster's helloworld Service is labelled ``istio.io/global`` (in ambient mode)."""
+        return self.mesh.knobs.ambient and self.name not in self.mesh.knobs.ambient_local_service
+
+    def _east_west_gateways(self, namespace: str, version: str) -> list[dict]:
+        """In ambient mode, the ``istio-east-west`` Gateway (two with ``second_gateway``).
+
+        As the ambient multicluster install makes it: the network label, an HBONE listener on 15008 that
+        terminates TLS, its load balancer's address in the status.
+        """
+        knobs, state = self.mesh.knobs, self.mesh.state(self.name)
+        if namespace != "istio-system" or not knobs.ambient or self.name in knobs.ambient_classic_gateway:
+            return []
+        addresses = [state.gateway_ip]
+        if self.name in knobs.second_gateway:
+            addresses.append(self.mesh.second_gateway_address(state.index))
+        return [
+            {
+                "apiVersion": f"gateway.networking.k8s.io/{version}",
+                "kind": "Gateway",
+                "metadata": {
+                    "name": "istio-eastwestgateway" + (f"-{n}" if n > 1 else ""),
+                    "namespace": namespace,
+                    "labels": {"topology.istio.io/network": state.network},
+                },
+                "spec": {
+                    "gatewayClassName": "istio-east-west",
+                    "listeners": [
+                        {"name": "mesh", "port": 15008, "protocol": "HBONE", "tls": {"mode": "Terminate"}}
+                    ],
+                },
+                "status": {"addresses": [{"type": "IPAddress", "value": address}]},
+            }
+            for n, address in enumerate(addresses, start=1)
         ]
 
     def create(self, manifest: dict[str, Any]) -> None:

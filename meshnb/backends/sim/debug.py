@@ -198,7 +198,7 @@ def _ambientz(state: MeshState, owner: str, _query: dict[str, str]) -> dict[str,
     for remote in state.istiod_reads(owner):
         cluster = state.state(remote)
         pods = [p for p in state.pods_of(remote, "sample", "helloworld") if p.pod.ready]
-        if cluster.network == own.network or not pods:
+        if cluster.network == own.network or not pods or state.ztunnel_blocked(owner, remote):
             continue
         uid = f"{cluster.network}/SplitHorizonWorkload/istio-system/istio-eastwestgateway/sample/{hostname}"
         workloads.append(

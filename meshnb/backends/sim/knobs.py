@@ -29,6 +29,14 @@ OUTLIER_DETECTION = {"consecutive5xxErrors": 3, "interval": "1s", "baseEjectionT
 #: What a drifted helloworld DestinationRule adds (``drifted_destination_rule``): one request per
 #: connection, a change made by hand in one cluster that no request of the checks shows.
 CONNECTION_POOL = {"maxRequestsPerConnection": 1}
+#: The ambient profile's service scope (``manifests/helm-profiles/ambient.yaml``): a Service labelled
+#: ``istio.io/global: "true"`` is global.
+AMBIENT_SCOPE = {
+    "servicesSelector": {
+        "matchExpressions": [{"key": "istio.io/global", "operator": "In", "values": ["true"]}]
+    },
+    "scope": "GLOBAL",
+}
 #: The name a drifted helloworld Service gives its port 5000 (``service_port_drift``; the others: ``http``).
 DRIFTED_PORT_NAME = "http-web"
 
@@ -77,6 +85,19 @@ class Knobs:
     """The sample namespace is in ambient mode in every cluster: no sidecars; each node's ztunnel carries
     its pods' traffic, picking endpoints at random weighted by capacity (a remote network's pods are one
     split-horizon endpoint, its east-west gateway on 15008, whose capacity is their number)."""
+    ambient_local_service: tuple[str, ...] = ()
+    """With ``ambient``: clusters whose helloworld Service lacks ``istio.io/global: "true"``: their istiod
+    (the local Service's scope decides) sends its ztunnels nothing of the other networks' pods."""
+    ambient_no_scope: tuple[str, ...] = ()
+    """With ``ambient``: clusters whose mesh config lacks the ambient profile's ``serviceScopeConfigs``
+    (a custom mesh config that replaced it): no service is global there."""
+    ambient_single_network: tuple[str, ...] = ()
+    """With ``ambient``: clusters whose istiod runs without ``AMBIENT_ENABLE_MULTI_NETWORK=true``: it builds
+    nothing from the other clusters for its ztunnels, and logs nothing of it."""
+    ambient_classic_gateway: tuple[str, ...] = ()
+    """With ``ambient``: clusters whose only east-west gateway is the classic one (the Service on 15443),
+    no Gateway of class ``istio-east-west``: the other istiods find no gateway for its network (real
+    istiod logs ``No network gateway found for network``)."""
     locality_lb: bool = False
     """Locality load balancing is on in the mesh config (``localityLbSetting.enabled``)."""
     outlier_detection: bool = False
@@ -166,6 +187,11 @@ SCENARIOS: dict[str, dict[str, object]] = {
     "locality-prefer-local": {"locality_lb": True, "outlier_detection": True},
     "drifted-destination-rule": {"drifted_destination_rule": ("cluster2",)},
     "service-port-drift": {"service_port_drift": ("cluster2",)},
+    "ambient": {"ambient": True},
+    "ambient-service-not-global": {"ambient": True, "ambient_local_service": ("cluster1",)},
+    "ambient-no-global-scope": {"ambient": True, "ambient_no_scope": ("cluster1",)},
+    "ambient-multi-network-off": {"ambient": True, "ambient_single_network": ("cluster1",)},
+    "ambient-no-east-west-gateway": {"ambient": True, "ambient_classic_gateway": ("cluster2",)},
 }
 
 #: What each scenario breaks, in a sentence.
@@ -190,4 +216,11 @@ SCENARIO_DESCRIPTIONS: dict[str, str] = {
     "drifted-destination-rule": "cluster2's helloworld DestinationRule differs from cluster1's",
     "service-port-drift": "cluster2's helloworld Service names its port differently: no cluster gets the "
     "other's endpoints",
+    "ambient": "nothing is wrong, in ambient mode (ztunnel, no sidecars)",
+    "ambient-service-not-global": "ambient: cluster1's helloworld Service is not labelled istio.io/global",
+    "ambient-no-global-scope": "ambient: cluster1's mesh config has no GLOBAL serviceScopeConfigs",
+    "ambient-multi-network-off": "ambient: cluster1's istiod runs without AMBIENT_ENABLE_MULTI_NETWORK",
+    "ambient-no-east-west-gateway": (
+        "ambient: cluster2 has only a classic east-west gateway, no istio-east-west Gateway"
+    ),
 }

@@ -284,6 +284,27 @@ class MeshState:
         share, extra = divmod(100 - keep, len(others))
         return {region: keep, **{r: share + (i < extra) for i, r in enumerate(others)}}
 
+    def ztunnel_blocked(self, owner: str, remote: str) -> str | None:
+        """Why ``owner``'s istiod sends its ztunnels nothing of ``remote``'s helloworld (None: it does).
+
+        Only in ambient mode and for another network (a remote cluster on the same network sends its
+        pods as they are): istiod's multi-network support off, no global scope in its mesh config, its
+        own Service not global (the local scope decides), or no ``istio-east-west`` gateway of
+        ``remote``'s network (``pilot/pkg/serviceregistry/ambient/multicluster.go``, ``networks.go``).
+        """
+        knobs = self.knobs
+        if not knobs.ambient or self._states[owner].network == self._states[remote].network:
+            return None
+        if owner in knobs.ambient_single_network:
+            return "multi-network-off"
+        if owner in knobs.ambient_no_scope:
+            return "no-global-scope"
+        if owner in knobs.ambient_local_service:
+            return "service-not-global"
+        if remote in knobs.ambient_classic_gateway:
+            return "no-east-west-gateway"
+        return None
+
     def endpoints(
         self, source: str, namespace: str, service: str, port: int, *, intended: bool = False
     ) -> list[dict[str, Any]]:
@@ -303,6 +324,7 @@ class MeshState:
         else:  # a stale sidecar holds what it had before istiod read the other clusters (not ztunnel)
             stale = source in self.knobs.stale_proxy and not ambient
             remotes = [] if stale else self.istiod_reads(source)
+            remotes = [r for r in remotes if self.ztunnel_blocked(source, r) is None]
         # istiod builds EDS from its own cluster's Service and keeps the endpoints whose port name is that
         # Service's (pilot/pkg/xds/endpoints/endpoint_builder.go)
         remotes = [c for c in remotes if intended or self.port_name(c) == self.port_name(source)]
