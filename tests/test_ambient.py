@@ -353,3 +353,27 @@ def test_a_waypoint_named_otherwise_in_one_cluster_is_named():
     assert rows["reason"].tolist() == ["waypoint-mismatch", "waypoint-mismatch"]
     assert "its waypoint (none) is not the one of cluster2" in rows.loc["cluster1", "detail"]
     assert any("same name in every cluster" in step for step in finding.next_steps)
+
+
+def test_gateways_that_could_not_be_listed_are_not_taken_for_none():
+    from meshnb.errors import Forbidden
+
+    mesh = meshnb.simulate("ambient")
+    real = mesh.clusters["cluster2"]
+
+    class Denied:  # cluster2's role lacks gateways.gateway.networking.k8s.io
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def list_custom_objects(self, group, version, namespace, plural):
+            if group == "gateway.networking.k8s.io":
+                raise Forbidden(
+                    "cluster2", 'gateways.gateway.networking.k8s.io is forbidden: cannot list "gateways"'
+                )
+            return real.list_custom_objects(group, version, namespace, plural)
+
+    mesh.clusters["cluster2"] = Denied()
+    finding = check_ambient(mesh)
+    rows = finding.evidence["clusters"].set_index("cluster")
+    assert rows.loc["cluster1", "status"] == "pass"  # cluster2's gateway unknown, not missing
+    assert "Gateways could not be listed" in rows.loc["cluster2", "detail"]

@@ -25,7 +25,7 @@ from meshnb.stats import goodness_of_fit
 ANSWERED = {"pass", "warn"}  # every request answered (warn: a split off by chance, alpha 0.001)
 
 CASES = [
-    *((scenario, {}) for scenario in SCENARIOS),
+    *((scenario, {}) for scenario in SCENARIOS if not SCENARIOS[scenario].get("ambient")),
     ("healthy", {"dead_versions": ("v2",)}),
     ("locality-prefer-local", {"dead_versions": ("v1",)}),
     ("locality-prefer-local", {"dead_versions": ("v1",), "max_ejection_percent": None}),  # no failover
@@ -315,3 +315,17 @@ def test_an_envoy_started_from_a_passing_thread_outlives_it():
         time.sleep(0.5)
         assert len(mesh.processes()) == 4
         assert check_load_balancing(mesh, requests=20).status in ANSWERED
+
+
+def test_the_lab_refuses_ambient_mode_and_the_demo_offers_no_switch():
+    from meshnb.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="ambient mode needs ztunnel"):
+        meshnb.lab("ambient")
+    with meshnb.lab() as mesh:
+        with pytest.raises(ConfigError, match="ambient mode needs ztunnel"):
+            mesh.set(ambient=True)
+        assert not mesh.knobs.ambient
+        from meshnb.panels import BalancingDemo
+
+        assert BalancingDemo(mesh).data_plane.disabled

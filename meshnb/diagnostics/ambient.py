@@ -160,6 +160,7 @@ class _Seen:
     namespace_labels: dict[str, str]
     scopes: list[dict[str, Any]] | None  # None: the mesh config could not be read
     gateways: list[dict[str, Any]]  # Gateway objects in istio-system, with their gaps
+    gateways_read: bool  # False: they could not be listed (RBAC...), so none is not known
     sent: set[str] | None = None  # the clusters istiod sends its ztunnels workloads of (None: not read)
     held: set[str] = field(default_factory=set)  # the clusters istiod holds endpoints of (it reads them)
     notes: list[str] = field(default_factory=list)
@@ -190,11 +191,14 @@ def _read(name: str, cluster: Cluster, report: Report, *, namespace: str, servic
     report(1, 4)
     notes: list[str] = []
     scopes = _mesh_scopes(cluster, notes)
+    readable = True
     try:
         objects = cluster.list_custom_objects("gateway.networking.k8s.io", "v1", SYSTEM, "gateways")
+    except NotFound:  # no Gateway API in the cluster: no Gateway either
+        objects = []
     except ClusterError as exc:
         notes.append(f"Gateways could not be listed ({exc})")
-        objects = []
+        objects, readable = [], False
     gateways = [
         {**g, "gaps": gateway_gaps(g)}
         for g in objects
@@ -202,7 +206,7 @@ def _read(name: str, cluster: Cluster, report: Report, *, namespace: str, servic
         or NETWORK_LABEL in ((g.get("metadata") or {}).get("labels") or {})
     ]
     report(2, 4)
-    seen = _Seen(mode, system.get(NETWORK_LABEL), found, labels, scopes, gateways, notes=notes)
+    seen = _Seen(mode, system.get(NETWORK_LABEL), found, labels, scopes, gateways, readable, notes=notes)
     if mode in (AMBIENT, "mixed"):
         view = read_istiod(cluster, ["/debug/ambientz", "/debug/endpointShardz"], SYSTEM)
         ambientz, shards = view.frames.get("ambientz"), view.frames.get("endpoint_shards")
@@ -241,12 +245,12 @@ def _problems(name: str, seen: _Seen, everyone: Mapping[str, _Seen], service: st
                 (
                     "service-not-global",
                     f"Service {service} is not global (no serviceScopeConfigs entry selects it; "
-                    'the ambient profile\'s wants the label istio.io/global: "true")',
+                    'the ambient profile\'s entry selects the label istio.io/global: "true")',
                 )
             )
         for other in remote:
             usable = [g for g in everyone[other].gateways if not g["gaps"]]
-            if not usable:
+            if not usable and everyone[other].gateways_read:
                 gaps = everyone[other].gateways
                 why = (
                     f"{other}'s Gateway {gaps[0]['metadata'].get('name')} lacks {', '.join(gaps[0]['gaps'])}"
@@ -287,8 +291,10 @@ def _problems(name: str, seen: _Seen, everyone: Mapping[str, _Seen], service: st
                     f"{other}'s network has {len(several)} east-west gateways ({names}): istiod uses one",
                 )
             )
-    order = {reason: i for i, reason in enumerate(_ORDER)}
-    return sorted(dict(found).items(), key=lambda item: order[item[0]])
+    merged: dict[str, list[str]] = {}
+    for reason, detail in found:
+        merged.setdefault(reason, []).append(detail)
+    return [(reason, "; ".join(merged[reason])) for reason in _ORDER if reason in merged]
 
 
 #: What to do about each reason; ``{commands}`` are the clusters' own (see :func:`steps`).

@@ -174,6 +174,7 @@ class BalancingDemo(widgets.HBox):
             tooltips=["An Envoy sidecar in every pod", "No sidecars: a ztunnel on every node"],
         )
         self.data_plane.add_class("meshnb-demo-data-plane")
+        self.data_plane.disabled = not getattr(self.mesh, "ambient_capable", True)  # the lab: sidecars only
         self.data_plane_note = widgets.HTML()
         self.data_plane_note.add_class("meshnb-demo-data-plane-note")
         self.policy = widgets.Dropdown(

@@ -35,6 +35,7 @@ from pathlib import Path
 from meshnb.backends.lab.dataplane import AddressTaken, EnvoyDataPlane
 from meshnb.backends.lab.envoy import Envoy
 from meshnb.backends.sim import Knobs, SimMesh
+from meshnb.errors import ConfigError
 
 __all__ = ["AddressTaken", "EnvoyDataPlane", "LabMesh", "lab"]
 
@@ -48,6 +49,15 @@ class LabMesh(SimMesh):
     """The simulated mesh's model with a real data plane; use :func:`lab` to start and stop it."""
 
     kind = "the lab: real Envoy proxies, mTLS and curl on this machine"
+    ambient_capable = False  # ztunnel is not in the package registries: the lab runs sidecars only
+
+    def _take(self, knobs: Knobs) -> None:
+        if knobs.ambient:
+            raise ConfigError(
+                "the lab runs real Envoy sidecars; ambient mode needs ztunnel, which it does not have: "
+                "use meshnb.simulate(..., ambient=True) for ambient mode"
+            )
+        super()._take(knobs)
 
     def __init__(self, knobs: Knobs, seed: int, clusters: int, directory: Path, *, remove: bool = False):
         self.directory = directory

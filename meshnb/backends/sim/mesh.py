@@ -38,6 +38,8 @@ class SimMesh(MeshState):
 
     #: What traffic runs through, in words (shown by the demo).
     kind = "the simulated mesh: a model of Envoy, no cluster needed"
+    #: Whether the ``ambient`` knob can be set (the lab's real data plane has no ztunnel).
+    ambient_capable = True
 
     def __init__(
         self,
