@@ -71,11 +71,13 @@ def json_documents(text: str | bytes) -> Iterator[tuple[Any, str]]:
             value, position = decoder.raw_decode(text, position)
         except json.JSONDecodeError as exc:
             lines = text.splitlines()
-            line = lines[exc.lineno - 1] if 0 < exc.lineno <= len(lines) else ""
+            where = f"column {exc.colno}"
+            lineno = exc.lineno
+            if lineno > len(lines):  # past a last newline: the text ends inside the document
+                lineno, where = max(len(lines), 1), "the text ends there"
+            line = lines[lineno - 1] if 0 < lineno <= len(lines) else ""
             raise ParseError(
-                f"expected a JSON document (document {index}): {exc.msg} (column {exc.colno})",
-                line,
-                exc.lineno,
+                f"expected a JSON document (document {index}): {exc.msg} ({where})", line, lineno
             ) from exc
         except (RecursionError, ValueError) as exc:  # nesting too deep, numbers too long
             raise ParseError(f"expected a JSON document (document {index}): {exc}", text[:200], 1) from exc
