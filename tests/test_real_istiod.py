@@ -222,8 +222,9 @@ def test_the_identity_check_on_real_istio_reads_what_the_bed_installed(testbed, 
 
 def test_the_check_list_on_real_istio_is_all_green_and_says_what_istioctl_says(testbed, testbed_bin, mesh):
     """``meshnb check`` (the list) through the kubeconfig of the bed, as a person runs it: every check
-    passes (the probe is only planned and the bed has no ambient namespace: both skipped), exit 0; its remote-secrets line stands on the same
-    istiod view as ``istioctl remote-clusters``, which says every remote cluster is synced."""
+    passes (the probe is only planned and no namespace is ambient: both skipped), exit 0; its
+    remote-secrets line stands on the same istiod view as ``istioctl remote-clusters``, which says
+    every remote cluster is synced."""
     import sys
 
     ran = subprocess.run(
