@@ -27,7 +27,7 @@ import signal
 import sys
 import textwrap
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -577,6 +577,19 @@ def _interrupt(signum: int, _frame: object) -> None:
     raise Interrupted(signum)
 
 
+#: Signals whose Interrupted landed in a finalizer (Python prints and drops an exception raised there):
+#: the command ran on, and says it was interrupted when it ends.
+_DROPPED: list[int] = []
+
+
+def _unraisable(info: Any, previous: Callable[[Any], None] = sys.unraisablehook) -> None:
+    """``sys.unraisablehook``: an interruption raised inside a finalizer is noted, not printed."""
+    if isinstance(info.exc_value, KeyboardInterrupt):
+        _DROPPED.append(getattr(info.exc_value, "signum", signal.SIGINT))
+        return
+    previous(info)
+
+
 def _say(text: str) -> None:
     """A last line on stderr, which may be gone (a closed terminal, a closed pipe)."""
     with contextlib.suppress(OSError, ValueError):
@@ -592,15 +605,15 @@ def main(argv: Sequence[str] | None = None, *, checks: Registry | None = None) -
     out). ``checks`` are the checks ``meshnb check`` offers (default: the registry's).
     """
     previous = {signum: signal.signal(signum, _interrupt) for signum in STOP_SIGNALS[1:]}
+    hook, sys.unraisablehook = sys.unraisablehook, _unraisable
+    _DROPPED.clear()
     try:
-        return _main(argv, checks)
+        code = _main(argv, checks)
+        if not _DROPPED:
+            return code
+        signum = _DROPPED[0]  # the command ran to its end (its cleanup too), but it was interrupted
     except KeyboardInterrupt as exc:
-        previous = {}
-        for stop in STOP_SIGNALS:  # cleanup is done: another Ctrl-C must not interrupt the exit
-            signal.signal(stop, signal.SIG_IGN)
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
-        _say(f"meshnb: interrupted ({signal.Signals(signum).name})")
-        return 128 + signum
     except BrokenPipeError:  # the reader went away (`meshnb ... | head`): nothing left to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 128 + signal.SIGPIPE
@@ -609,8 +622,13 @@ def main(argv: Sequence[str] | None = None, *, checks: Registry | None = None) -
         _say(f"meshnb: internal error: {type(exc).__name__}: {str(exc)[:300]} (run with -vv for details)")
         return EXIT_ERROR
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        sys.unraisablehook = hook
+        for signum_, handler in previous.items():
+            signal.signal(signum_, handler)
+    for stop in STOP_SIGNALS:  # cleanup is done: another Ctrl-C must not interrupt the exit
+        signal.signal(stop, signal.SIG_IGN)
+    _say(f"meshnb: interrupted ({signal.Signals(signum).name})")
+    return 128 + signum
 
 
 def _main(argv: Sequence[str] | None, checks: Registry | None = None) -> int:

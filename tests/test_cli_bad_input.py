@@ -147,3 +147,38 @@ def test_main_puts_back_the_callers_signal_handlers(capsys):
     before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
     assert cli.main(["scenarios"]) == 0
     assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_an_interruption_dropped_by_a_finalizer_still_ends_as_interrupted(monkeypatch, capsys):
+    """A SIGTERM that lands while Python runs a finalizer is printed and dropped by Python ("Exception
+    ignored in: ..."), and the command runs on (a CI run of the probe saw it): meshnb notes it instead,
+    prints no traceback, and exits 128 + the signal when the command ends."""
+    import signal
+    import sys
+    import types
+
+    from meshnb import cli
+
+    def interrupted_in_a_finalizer(argv, checks=None):
+        error = cli.Interrupted(signal.SIGTERM)
+        sys.unraisablehook(
+            types.SimpleNamespace(
+                exc_value=error,
+                exc_type=type(error),
+                exc_traceback=None,
+                err_msg=None,
+                object="list_namespaced_pod",
+            )
+        )
+        return 0
+
+    monkeypatch.setattr(cli, "_main", interrupted_in_a_finalizer)
+    previous = {s: signal.getsignal(s) for s in cli.STOP_SIGNALS}
+    try:
+        assert cli.main(["scenarios"]) == 128 + signal.SIGTERM
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == "meshnb: interrupted (SIGTERM)" and "Traceback" not in err
+    assert sys.unraisablehook is not cli._unraisable  # put back
